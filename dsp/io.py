@@ -1,0 +1,289 @@
+"""Decode any call recording into channels-first float32 blocks.
+
+Decoding goes through PyAV (FFmpeg's libraries, shipped inside the wheel: no system ffmpeg),
+so every container and codec call platforms send is read the same way: WAV (PCM 8-32 bit,
+float, mu-law, A-law), FLAC, OGG/Vorbis, Opus (ogg, webm), MP3, M4A/AAC.
+
+Audio is never upsampled: 8 kHz telephony stays 8 kHz. Rates above ``max_rate_hz``
+(16 kHz by default: nothing we measure lives above 8 kHz) are downsampled while decoding,
+which also bounds memory. :func:`iter_blocks` streams fixed-length blocks so a long call is
+never held whole; :func:`decode` collects them for callers that want one array.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from dsp.errors import (
+    AudioBadRate,
+    AudioEmpty,
+    AudioNonFinite,
+    AudioNotStereo,
+    AudioTooLong,
+    AudioTooManyChannels,
+    AudioTooShort,
+    AudioTruncated,
+    AudioUndecodable,
+    FileMissing,
+    ParameterError,
+)
+
+Source = str | os.PathLike[str] | bytes | IO[bytes]
+
+MIN_RATE_HZ = 8000
+MAX_INPUT_RATE_HZ = 192000
+DEFAULT_MAX_RATE_HZ = 16000
+MIN_DURATION_S = 0.5
+# A file whose decoded audio ends this much before its declared duration is truncated.
+TRUNCATION_TOLERANCE_S = 0.25
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the container says about the recording, and the rate we analyse at."""
+
+    codec: str
+    container: str
+    channels: int
+    native_rate_hz: int
+    sample_rate_hz: int
+    declared_duration_s: float | None
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """A whole decoded recording: ``samples`` is ``(2, n)`` float32 at ``info.sample_rate_hz``."""
+
+    samples: npt.NDArray[np.float32]
+    info: AudioInfo
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return self.info.sample_rate_hz
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[1] / self.info.sample_rate_hz
+
+
+def _open(source: Source) -> Any:
+    import av
+
+    if isinstance(source, bytes | bytearray):
+        if len(source) == 0:
+            raise AudioEmpty("the upload is empty (0 bytes); send a stereo call recording")
+        handle: Any = io.BytesIO(source)
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.exists():
+            raise FileMissing(f"no such file: {path}; give the path of a stereo call recording")
+        if path.is_dir():
+            raise FileMissing(f"{path} is a folder; give the path of an audio file")
+        if path.stat().st_size == 0:
+            raise AudioEmpty(f"{path} is empty (0 bytes); give a stereo call recording")
+        handle = str(path)
+    else:
+        handle = source
+    try:
+        return av.open(handle, mode="r")
+    except av.error.FFmpegError as exc:
+        raise AudioUndecodable(
+            "could not read this as audio "
+            f"({exc.__class__.__name__}); send WAV, FLAC, OGG, Opus, WebM, MP3 or M4A"
+        ) from None
+
+
+def _audio_stream(container: Any) -> Any:
+    streams = [s for s in container.streams if s.type == "audio"]
+    if not streams:
+        raise AudioUndecodable(
+            "the file has no audio stream; send WAV, FLAC, OGG, Opus, WebM, MP3 or M4A"
+        )
+    return streams[0]
+
+
+def _declared_duration_s(container: Any, stream: Any) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return float(container.duration) / 1_000_000.0
+    return None
+
+
+def probe(source: Source, *, max_rate_hz: int = DEFAULT_MAX_RATE_HZ) -> AudioInfo:
+    """Read the header only: codec, channels, rates, declared duration. Raises on bad files."""
+    container = _open(source)
+    try:
+        return _info(container, _audio_stream(container), max_rate_hz)
+    finally:
+        container.close()
+
+
+def _info(container: Any, stream: Any, max_rate_hz: int) -> AudioInfo:
+    ctx = stream.codec_context
+    channels = int(ctx.channels or 0)
+    rate = int(ctx.sample_rate or 0)
+    if channels == 1:
+        raise AudioNotStereo(
+            "the recording is mono; Mirrorline needs stereo with one party per channel "
+            "(agent on one channel, customer on the other)"
+        )
+    if channels > 2:
+        raise AudioTooManyChannels(
+            f"the recording has {channels} channels; send stereo with one party per channel"
+        )
+    if channels != 2:
+        raise AudioUndecodable("the audio stream declares no channels; the file looks damaged")
+    if not MIN_RATE_HZ <= rate <= MAX_INPUT_RATE_HZ:
+        raise AudioBadRate(
+            f"sample rate {rate} Hz is outside {MIN_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz; "
+            "telephony (8 kHz) to studio (48 kHz) rates work"
+        )
+    return AudioInfo(
+        codec=str(ctx.name),
+        container=str(container.format.name).split(",")[0],
+        channels=channels,
+        native_rate_hz=rate,
+        sample_rate_hz=min(rate, max_rate_hz),
+        declared_duration_s=_declared_duration_s(container, stream),
+    )
+
+
+def iter_blocks(
+    source: Source,
+    *,
+    block_s: float = 60.0,
+    max_rate_hz: int = DEFAULT_MAX_RATE_HZ,
+    max_duration_s: float | None = None,
+) -> tuple[AudioInfo, Iterator[npt.NDArray[np.float32]]]:
+    """Open ``source`` and stream it as ``(2, n)`` float32 blocks of ``block_s`` seconds.
+
+    Header problems (not audio, mono, too many channels, bad rate, declared too long) raise
+    at once; problems found while decoding (truncation, non-finite samples, too short) raise
+    from the iterator. Only the last block may be shorter than ``block_s``.
+    """
+    if block_s <= 0:
+        raise ParameterError(f"block_s must be > 0 s, got {block_s}")
+    if max_rate_hz < MIN_RATE_HZ:
+        raise ParameterError(f"max_rate_hz must be >= {MIN_RATE_HZ}, got {max_rate_hz}")
+    container = _open(source)
+    try:
+        stream = _audio_stream(container)
+        info = _info(container, stream, max_rate_hz)
+    except BaseException:
+        container.close()
+        raise
+    declared = info.declared_duration_s
+    if max_duration_s is not None and declared is not None and declared > max_duration_s + 1.0:
+        container.close()
+        raise AudioTooLong(
+            f"the recording lasts {declared:.0f} s; the limit is {max_duration_s:.0f} s "
+            "(split the call, or raise the limit)"
+        )
+    return info, _blocks(container, stream, info, block_s, max_duration_s)
+
+
+def _blocks(
+    container: Any,
+    stream: Any,
+    info: AudioInfo,
+    block_s: float,
+    max_duration_s: float | None,
+) -> Iterator[npt.NDArray[np.float32]]:
+    import av
+
+    rate = info.sample_rate_hz
+    block_len = max(1, int(round(block_s * rate)))
+    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
+    pending: list[npt.NDArray[np.float32]] = []
+    pending_len = 0
+    total = 0
+    max_samples = None if max_duration_s is None else int((max_duration_s + 1.0) * rate)
+
+    def chunks() -> Iterator[npt.NDArray[np.float32]]:
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray()
+            for out in resampler.resample(None):
+                yield out.to_ndarray()
+        except av.error.FFmpegError as exc:
+            if total == 0:
+                raise AudioUndecodable(
+                    f"the audio data could not be decoded ({exc.__class__.__name__}); "
+                    "the file looks damaged or is not audio"
+                ) from None
+            raise AudioTruncated(
+                f"decoding stopped at {total / rate:.1f} s with a codec error: the file is "
+                "damaged or cut short; re-export or re-upload the whole recording"
+            ) from None
+
+    try:
+        for chunk in chunks():
+            chunk = np.ascontiguousarray(chunk, dtype=np.float32)
+            if not np.isfinite(chunk).all():
+                raise AudioNonFinite(
+                    f"the audio holds NaN or infinite samples near {total / rate:.1f} s; "
+                    "export it again as PCM or a standard codec"
+                )
+            total += chunk.shape[1]
+            if max_samples is not None and total > max_samples:
+                raise AudioTooLong(
+                    f"the recording is longer than the limit of {max_duration_s:.0f} s "
+                    "(split the call, or raise the limit)"
+                )
+            pending.append(chunk)
+            pending_len += chunk.shape[1]
+            while pending_len >= block_len:
+                joined = np.concatenate(pending, axis=1)
+                yield joined[:, :block_len]
+                rest = joined[:, block_len:]
+                pending = [rest] if rest.shape[1] else []
+                pending_len = rest.shape[1]
+        if pending_len:
+            yield np.concatenate(pending, axis=1)
+    finally:
+        container.close()
+    duration = total / rate
+    if total == 0:
+        raise AudioEmpty("the file holds no audio samples; send a stereo call recording")
+    declared = info.declared_duration_s
+    if (
+        info.codec.startswith("pcm_")
+        and declared is not None
+        and duration < declared - TRUNCATION_TOLERANCE_S
+    ):
+        raise AudioTruncated(
+            f"the file declares {declared:.1f} s of audio but ends at {duration:.1f} s: it "
+            "was cut short; re-export or re-upload the whole recording"
+        )
+    if duration < MIN_DURATION_S:
+        raise AudioTooShort(
+            f"the recording lasts {duration:.2f} s; at least {MIN_DURATION_S} s is needed"
+        )
+
+
+def decode(
+    source: Source,
+    *,
+    max_rate_hz: int = DEFAULT_MAX_RATE_HZ,
+    max_duration_s: float | None = None,
+) -> DecodedAudio:
+    """Decode a whole recording to ``(2, n)`` float32 (for short calls, tests and tools).
+
+    Long calls should use :func:`iter_blocks`; this holds one copy of the whole signal.
+    """
+    info, blocks = iter_blocks(
+        source, block_s=60.0, max_rate_hz=max_rate_hz, max_duration_s=max_duration_s
+    )
+    parts = list(blocks)
+    samples = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+    return DecodedAudio(samples=samples, info=info)
