@@ -1,0 +1,436 @@
+"""Speaking rate without a transcript: syllable nuclei from intensity peaks.
+
+The method follows de Jong & Wempe (2009): a syllable nucleus is an intensity peak that
+
+1. stands out above a level relative to the speaker's own intensity distribution (so channel
+   gains, which differ by tens of dB between call legs, do not matter),
+2. is separated from neighbouring peaks by dips of at least ``min_dip_db`` on both sides
+   (the peak's *prominence*), and
+3. is voiced (the pitch tracker found an f0 there).
+
+Nothing here depends on the language or needs more than the 300-3400 Hz telephone band.
+
+The work is split so that a pipeline can run it block by block on long calls:
+
+- :func:`syllable_intensity_db` is frame-local (each 10 ms frame uses well under 0.1 s of
+  audio either side): an intensity contour in a vowel band, smoothed, on the
+  :mod:`dsp.frames` clock;
+- :func:`syllable_nuclei` runs once per speaker on the whole track (it needs the speaker's
+  intensity distribution) and returns frame indices of nuclei;
+- :func:`rate_stats`, :func:`count_in_intervals` and :func:`interval_rates_per_s` turn
+  nuclei into syllable counts and rates over turns, IPUs and windows.
+
+References
+----------
+N. H. de Jong and T. Wempe, "Praat script to detect syllable nuclei and measure speech rate
+automatically", Behavior Research Methods 41(2), 385-390, 2009.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.signal
+
+from dsp.errors import ParameterError
+from dsp.frames import HOP_S, frame_count, hop_samples
+
+__all__ = [
+    "RateStats",
+    "count_in_intervals",
+    "interval_rates_per_s",
+    "rate_stats",
+    "syllable_intensity_db",
+    "syllable_nuclei",
+]
+
+# Power floor (re full scale) so digital silence gives a finite level: -120 dB.
+_POWER_FLOOR = 1e-12
+# Frames of speech needed before the speaker's intensity distribution means anything.
+_MIN_SPEECH_FRAMES = 10
+
+
+def _check_1d(x: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
+    arr = np.asarray(x)
+    if arr.ndim != 1:
+        raise ParameterError(f"{name} must be one channel, shape (n,), got shape {arr.shape}")
+    return arr
+
+
+def syllable_intensity_db(
+    y: npt.ArrayLike,
+    sr: int,
+    *,
+    band_hz: tuple[float, float] = (300.0, 2500.0),
+    smooth_s: float = 0.05,
+) -> npt.NDArray[np.float32]:
+    """Intensity contour for syllable-nucleus detection, one value per 10 ms frame.
+
+    The signal is band-passed to a vowel band (first and second formants; fricative and
+    low-frequency hum energy are mostly outside it), squared, averaged over each frame's
+    10 ms hop (centred on the frame, as in :mod:`dsp.frames`), smoothed with a Hann window
+    of ``smooth_s`` and expressed in dB re full scale.
+
+    Parameters
+    ----------
+    y : array_like, shape (n,)
+        One channel of audio, float samples in [-1, 1]. Non-finite samples count as 0.
+    sr : int
+        Sample rate in Hz (8000 and 16000 are typical).
+    band_hz : tuple of float
+        Pass band ``(low_hz, high_hz)`` of a 4th-order Butterworth band-pass. ``high_hz`` is
+        capped at 0.45 * ``sr``. Must satisfy ``0 < low_hz < high_hz``.
+    smooth_s : float
+        Length of the Hann smoothing window in seconds, 0.02-0.15 (0 disables smoothing).
+        Each frame then depends on about ``smooth_s / 2 + 0.005 s`` of audio either side,
+        plus a few ms of filter memory, so the function is frame-local and may be run block
+        by block with 0.1 s of context.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T,), float32
+        Intensity in dB re full scale (a full-scale sine in the band is about -3 dB),
+        floored at -120 dB; ``T = dsp.frames.frame_count(n, sr)``.
+
+    Raises
+    ------
+    ParameterError
+        If ``y`` is not 1-D, ``sr`` is not positive, or the band or smoothing is invalid.
+    """
+    x = _check_1d(y, "y")
+    if not isinstance(sr, int | np.integer) or sr <= 0:
+        raise ParameterError(f"sr must be a positive integer sample rate in Hz, got {sr!r}")
+    low_hz, high_hz = (float(v) for v in band_hz)
+    high_hz = min(high_hz, 0.45 * sr)
+    if not 0.0 < low_hz < high_hz:
+        raise ParameterError(
+            f"band_hz must satisfy 0 < low < high < 0.45 * sr ({0.45 * sr:.0f} Hz), "
+            f"got {band_hz}; e.g. (300, 2500)"
+        )
+    if not (smooth_s == 0.0 or 0.02 <= smooth_s <= 0.15):
+        raise ParameterError(f"smooth_s must be 0 or within 0.02-0.15 s, got {smooth_s}")
+
+    hop = hop_samples(int(sr))
+    n = x.shape[0]
+    n_frames = frame_count(n, int(sr))
+    x32 = np.asarray(x, dtype=np.float32)
+    if n and not np.isfinite(x32).all():
+        x32 = np.where(np.isfinite(x32), x32, np.float32(0.0))
+    sos = scipy.signal.butter(2, [low_hz, high_hz], btype="bandpass", fs=sr, output="sos")
+    filtered = scipy.signal.sosfilt(sos.astype(np.float32), x32) if n else np.zeros(0, np.float32)
+    # Frame i is centred on sample i*hop: its bin is [i*hop - hop//2, i*hop - hop//2 + hop).
+    half = hop // 2
+    total = n_frames * hop
+    power = np.zeros(total, dtype=np.float32)
+    seg = filtered[: max(0, total - half)]
+    power[half : half + seg.shape[0]] = seg * seg
+    frame_power = power.reshape(n_frames, hop).mean(axis=1, dtype=np.float64)
+    # Edge frames only partly covered by the signal: average over the samples they hold.
+    covered = np.full(n_frames, hop, dtype=np.float64)
+    covered[0] = min(hop - half, n)
+    last_end = total - half
+    if last_end > n:
+        covered[-1] = max(1, hop - (last_end - n))
+    frame_power *= hop / np.maximum(covered, 1.0)
+
+    n_kernel = int(round(smooth_s / HOP_S))
+    if n_kernel >= 2:
+        kernel = np.hanning(n_kernel + 2)[1:-1]
+        kernel /= kernel.sum()
+        frame_power = np.convolve(frame_power, kernel, mode="same")
+        # Renormalise at the edges, where part of the kernel falls outside the signal.
+        weight = np.convolve(np.ones(n_frames), kernel, mode="same")
+        frame_power /= np.maximum(weight, 1e-12)
+    level = 10.0 * np.log10(np.maximum(frame_power, 0.0) + _POWER_FLOOR)
+    return level.astype(np.float32)
+
+
+def syllable_nuclei(
+    intensity_db: npt.ArrayLike,
+    *,
+    voiced: npt.ArrayLike | None = None,
+    speech: npt.ArrayLike | None = None,
+    threshold_re_median_db: float = 0.0,
+    silence_re_peak_db: float = -25.0,
+    min_dip_db: float = 2.0,
+    min_separation_s: float = 0.06,
+    voiced_tolerance_s: float = 0.02,
+) -> npt.NDArray[np.int64]:
+    """Frame indices of syllable nuclei (de Jong & Wempe 2009).
+
+    A frame is a nucleus when it is a local maximum of ``intensity_db`` that
+
+    - lies in ``speech`` and has a voiced frame within ``voiced_tolerance_s``;
+    - is above ``threshold_re_median_db`` relative to the median intensity of the speaker's
+      speech frames, and above ``silence_re_peak_db`` relative to their 99th percentile
+      (both adapt to the channel gain, so scaling the audio changes nothing);
+    - has a prominence of at least ``min_dip_db``: on both sides the contour dips at least
+      that far below the peak before reaching a higher peak (or the end of the track);
+    - is at least ``min_separation_s`` from a higher nucleus.
+
+    Parameters
+    ----------
+    intensity_db : array_like, shape (T,)
+        Intensity track in dB on the 10 ms clock, e.g. from :func:`syllable_intensity_db`.
+        NaN frames are never nuclei.
+    voiced : array_like of bool, shape (T,), optional
+        Voicing per frame (the pitch track is not NaN). ``None`` skips the voicing check.
+    speech : array_like of bool, shape (T,), optional
+        This speaker's speech-activity mask. ``None`` treats every finite frame as speech;
+        the threshold is then relative to the whole track, silences included.
+    threshold_re_median_db : float
+        Peak level needed, in dB relative to the median speech-frame intensity.
+    silence_re_peak_db : float
+        Peak level needed, in dB relative to the 99th percentile of speech-frame intensity
+        (de Jong & Wempe's silence threshold); must be <= 0.
+    min_dip_db : float
+        Minimum dip on both sides of a peak, in dB (> 0; de Jong & Wempe use 2 dB).
+    min_separation_s : float
+        Minimum time between nuclei in seconds (>= 0); of two closer peaks the higher wins.
+    voiced_tolerance_s : float
+        How far (s, >= 0) the nearest voiced frame may be from the peak, to absorb small
+        misalignments between the intensity and pitch tracks.
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,), int64
+        Sorted frame indices of nuclei; time of nucleus ``i`` is ``frames[i] * HOP_S``.
+        Empty when there is too little speech (fewer than 10 speech frames).
+
+    Raises
+    ------
+    ParameterError
+        On shape mismatches or out-of-range parameters.
+    """
+    level = np.asarray(_check_1d(intensity_db, "intensity_db"), dtype=np.float64)
+    n_frames = level.shape[0]
+    voiced_mask = _optional_mask(voiced, n_frames, "voiced")
+    speech_mask = _optional_mask(speech, n_frames, "speech")
+    if min_dip_db <= 0:
+        raise ParameterError(f"min_dip_db must be > 0 dB (2 dB is typical), got {min_dip_db}")
+    if silence_re_peak_db > 0:
+        raise ParameterError(
+            f"silence_re_peak_db must be <= 0 dB (-25 dB is typical), got {silence_re_peak_db}"
+        )
+    if min_separation_s < 0 or voiced_tolerance_s < 0:
+        raise ParameterError(
+            "min_separation_s and voiced_tolerance_s must be >= 0 s, got "
+            f"{min_separation_s} and {voiced_tolerance_s}"
+        )
+    if not np.isfinite(threshold_re_median_db):
+        raise ParameterError(f"threshold_re_median_db must be finite, got {threshold_re_median_db}")
+
+    finite = np.isfinite(level)
+    usable = finite if speech_mask is None else finite & speech_mask
+    if np.count_nonzero(usable) < _MIN_SPEECH_FRAMES:
+        return np.zeros(0, dtype=np.int64)
+    speech_levels = level[usable]
+    median_db = float(np.median(speech_levels))
+    top_db = float(np.quantile(speech_levels, 0.99))
+    threshold_db = max(median_db + threshold_re_median_db, top_db + silence_re_peak_db)
+
+    filled = np.where(finite, level, float(np.min(level[finite])))
+    distance = max(1, int(round(min_separation_s / HOP_S)))
+    peaks, _ = scipy.signal.find_peaks(filled, prominence=min_dip_db, distance=distance)
+    keep = usable[peaks] & (filled[peaks] > threshold_db)
+    if voiced_mask is not None:
+        reach = int(round(voiced_tolerance_s / HOP_S))
+        if reach > 0:
+            near = np.convolve(voiced_mask.astype(np.float64), np.ones(2 * reach + 1), "same")
+            near_voiced = near > 0.5
+        else:
+            near_voiced = voiced_mask
+        keep &= near_voiced[peaks]
+    return peaks[keep].astype(np.int64)
+
+
+def _optional_mask(
+    mask: npt.ArrayLike | None, n_frames: int, name: str
+) -> npt.NDArray[np.bool_] | None:
+    if mask is None:
+        return None
+    arr = np.asarray(mask)
+    if arr.shape != (n_frames,):
+        raise ParameterError(
+            f"{name} must be a per-frame mask of shape ({n_frames},) like intensity_db, "
+            f"got shape {arr.shape}"
+        )
+    return arr.astype(bool)
+
+
+@dataclass(frozen=True)
+class RateStats:
+    """Syllable counts and rates of one speaker over a stretch of a call.
+
+    Attributes
+    ----------
+    syllables : int
+        Nuclei inside the speaker's turns.
+    syllables_in_ipus : int
+        Nuclei inside the speaker's IPUs (numerator of the articulation rate).
+    speaking_time_s : float
+        Total duration of the turns, within-turn pauses included (s).
+    phonation_time_s : float
+        Total time inside IPUs, or the ``phonation_s`` given (s).
+    speaking_rate_syl_per_s : float
+        ``syllables / speaking_time_s``; NaN when ``speaking_time_s < min_time_s``.
+    articulation_rate_syl_per_s : float
+        ``syllables_in_ipus / phonation_time_s``; NaN when ``phonation_time_s < min_time_s``.
+    """
+
+    syllables: int
+    syllables_in_ipus: int
+    speaking_time_s: float
+    phonation_time_s: float
+    speaking_rate_syl_per_s: float
+    articulation_rate_syl_per_s: float
+
+
+def _intervals(intervals_s: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
+    arr = np.asarray(intervals_s, dtype=np.float64)
+    if arr.size == 0:
+        return np.zeros((0, 2), dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ParameterError(f"{name} must have shape (k, 2) of [start_s, end_s], got {arr.shape}")
+    return arr
+
+
+def count_in_intervals(
+    nuclei_frames: npt.ArrayLike, intervals_s: npt.ArrayLike
+) -> npt.NDArray[np.int64]:
+    """Number of nuclei inside each ``[start_s, end_s)`` interval, vectorised.
+
+    Interval edges are rounded to the 10 ms clock exactly as
+    :func:`dsp.frames.segments_to_mask` does, so a nucleus at frame ``i`` counts for an
+    interval when ``round(start_s / HOP_S) <= i < round(end_s / HOP_S)``. Intervals may
+    overlap (sliding windows) and need not be sorted.
+
+    Parameters
+    ----------
+    nuclei_frames : array_like of int, shape (m,)
+        Frame indices of nuclei (any order), e.g. from :func:`syllable_nuclei`.
+    intervals_s : array_like, shape (k, 2)
+        ``[start_s, end_s]`` rows in seconds. Rows with ``end_s <= start_s`` or NaN edges
+        count 0.
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,), int64
+    """
+    frames = np.sort(np.asarray(nuclei_frames, dtype=np.int64).ravel())
+    arr = _intervals(intervals_s, "intervals_s")
+    if arr.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    valid: npt.NDArray[np.bool_] = np.all(np.isfinite(arr), axis=1)
+    edges = np.where(valid[:, None], arr, 0.0)
+    lo = np.round(edges[:, 0] / HOP_S)
+    hi = np.round(edges[:, 1] / HOP_S)
+    counts = np.searchsorted(frames, hi, side="left") - np.searchsorted(frames, lo, side="left")
+    return np.where(valid & (hi > lo), counts, 0).astype(np.int64)
+
+
+def interval_rates_per_s(
+    nuclei_frames: npt.ArrayLike,
+    intervals_s: npt.ArrayLike,
+    *,
+    min_duration_s: float = 0.3,
+) -> npt.NDArray[np.float64]:
+    """Syllables per second inside each interval (e.g. per IPU: its articulation rate).
+
+    Parameters
+    ----------
+    nuclei_frames : array_like of int, shape (m,)
+        Frame indices of nuclei.
+    intervals_s : array_like, shape (k, 2)
+        ``[start_s, end_s]`` rows in seconds.
+    min_duration_s : float
+        Intervals shorter than this (s, >= 0) give NaN: a rate over a 0.1 s backchannel is
+        noise.
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,), float64
+        ``count / duration`` with the duration measured on the 10 ms clock; NaN for short,
+        empty or invalid intervals.
+    """
+    if min_duration_s < 0:
+        raise ParameterError(f"min_duration_s must be >= 0 s, got {min_duration_s}")
+    arr = _intervals(intervals_s, "intervals_s")
+    counts = count_in_intervals(nuclei_frames, arr)
+    if arr.shape[0] == 0:
+        return np.zeros(0, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        durations = (np.round(arr[:, 1] / HOP_S) - np.round(arr[:, 0] / HOP_S)) * HOP_S
+    ok = np.isfinite(durations) & (durations > 0) & (durations >= min_duration_s - 1e-9)
+    rates = np.full(arr.shape[0], np.nan, dtype=np.float64)
+    rates[ok] = counts[ok] / durations[ok]
+    return rates
+
+
+def _total_s(arr: npt.NDArray[np.float64]) -> float:
+    if arr.shape[0] == 0:
+        return 0.0
+    lo = np.round(arr[:, 0] / HOP_S)
+    hi = np.round(arr[:, 1] / HOP_S)
+    dur = np.where(np.isfinite(lo) & np.isfinite(hi), hi - lo, 0.0)
+    return float(np.sum(np.maximum(dur, 0.0)) * HOP_S)
+
+
+def rate_stats(
+    nuclei_frames: npt.ArrayLike,
+    *,
+    ipus_s: npt.ArrayLike,
+    turns_s: npt.ArrayLike | None = None,
+    phonation_s: float | None = None,
+    min_time_s: float = 1.0,
+) -> RateStats:
+    """Speaking rate and articulation rate of one speaker.
+
+    Parameters
+    ----------
+    nuclei_frames : array_like of int, shape (m,)
+        Frame indices of this speaker's nuclei.
+    ipus_s : array_like, shape (k, 2)
+        The speaker's inter-pausal units ``[start_s, end_s]`` (non-overlapping).
+    turns_s : array_like, shape (j, 2), optional
+        The speaker's turns (non-overlapping), pauses within a turn included. ``None`` uses
+        the IPUs, so the speaking rate equals the articulation rate.
+    phonation_s : float, optional
+        Phonation time in seconds for the articulation rate; default: total IPU time.
+    min_time_s : float
+        Less speaking (phonation) time than this (s) makes the speaking (articulation)
+        rate NaN.
+
+    Returns
+    -------
+    RateStats
+        Counts, times and rates; rates are NaN when there is too little speech.
+    """
+    if min_time_s < 0:
+        raise ParameterError(f"min_time_s must be >= 0 s, got {min_time_s}")
+    if phonation_s is not None and not (np.isfinite(phonation_s) and phonation_s >= 0):
+        raise ParameterError(f"phonation_s must be a finite time >= 0 s, got {phonation_s}")
+    ipus = _intervals(ipus_s, "ipus_s")
+    turns = ipus if turns_s is None else _intervals(turns_s, "turns_s")
+    syllables = int(count_in_intervals(nuclei_frames, turns).sum())
+    syllables_in_ipus = int(count_in_intervals(nuclei_frames, ipus).sum())
+    speaking_time_s = _total_s(turns)
+    phonation_time_s = _total_s(ipus) if phonation_s is None else float(phonation_s)
+    speaking_rate = (
+        syllables / speaking_time_s if speaking_time_s >= max(min_time_s, 1e-9) else float("nan")
+    )
+    articulation_rate = (
+        syllables_in_ipus / phonation_time_s
+        if phonation_time_s >= max(min_time_s, 1e-9)
+        else float("nan")
+    )
+    return RateStats(
+        syllables=syllables,
+        syllables_in_ipus=syllables_in_ipus,
+        speaking_time_s=speaking_time_s,
+        phonation_time_s=phonation_time_s,
+        speaking_rate_syl_per_s=float(speaking_rate),
+        articulation_rate_syl_per_s=float(articulation_rate),
+    )
