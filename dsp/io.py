@@ -110,6 +110,35 @@ def _audio_stream(container: Any) -> Any:
     return streams[0]
 
 
+def _riff_data_shortfall(source: Source) -> int:
+    """Bytes a RIFF/WAV file's ``data`` chunk declares beyond the end of the file (0 if none).
+
+    FFmpeg silently trusts the file size over the header, so a WAV cut short in transfer
+    would decode as a shorter call; the header's own chunk size tells us it was cut.
+    """
+    if isinstance(source, bytes | bytearray):
+        head, size = bytes(source[:4096]), len(source)
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    else:
+        return 0
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return 0
+    offset = 12
+    while offset + 8 <= len(head):
+        chunk_id = head[offset : offset + 4]
+        chunk_size = int.from_bytes(head[offset + 4 : offset + 8], "little")
+        if chunk_id == b"data":
+            if chunk_size in (0, 0xFFFFFFFF):  # streamed WAVs leave the size open
+                return 0
+            return max(0, offset + 8 + chunk_size - size)
+        offset += 8 + chunk_size + (chunk_size & 1)
+    return 0
+
+
 def _declared_duration_s(container: Any, stream: Any) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
@@ -181,6 +210,13 @@ def iter_blocks(
     except BaseException:
         container.close()
         raise
+    shortfall = _riff_data_shortfall(source)
+    if shortfall > 0:
+        container.close()
+        raise AudioTruncated(
+            f"the WAV header declares {shortfall} more bytes of audio than the file holds: it "
+            "was cut short; re-export or re-upload the whole recording"
+        )
     declared = info.declared_duration_s
     if max_duration_s is not None and declared is not None and declared > max_duration_s + 1.0:
         container.close()

@@ -1,0 +1,435 @@
+"""The analysis recipe: decoded blocks -> frame tracks -> activity -> features -> windows.
+
+Two stages keep memory bounded on long calls:
+
+1. **Frame tracks, block by block.** The decoder streams blocks of a minute; each block is
+   analysed with a little context on both sides and yields per-frame tracks (level, activity
+   features, f0, syllable intensity) on the shared 10 ms clock. Audio is dropped as soon as
+   its block is done, so memory follows the (small) tracks, not the audio.
+2. **Decisions on tracks, whole call.** Speech activity (which needs call-wide statistics
+   such as the noise floor and the bleed gain), IPUs, turns, syllable nuclei, per-speaker
+   statistics, windows and the quality warnings work on the tracks of the whole call.
+
+Channel 0 is the agent unless ``agent_channel=1``; everything after stage 1 is in role order
+(row 0 agent, row 1 customer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from dsp import activity, loudness, pitch, rate, turns, windows
+from dsp.errors import ParameterError
+from dsp.frames import HOP_S, frame_count, hop_samples, mask_to_segments
+from dsp.io import AudioInfo, Source, iter_blocks
+
+FloatArray = npt.NDArray[np.float64]
+ROLES = ("agent", "customer")
+ANALYSIS_VERSION = "0.1.0"
+
+# Seconds of audio added on each side of a block so frame-local features see whole windows.
+CONTEXT_S = 0.2
+CLIP_LEVEL = 0.999
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """Every tunable of an analysis, with its default (echoed in the report as ``config``)."""
+
+    agent_channel: int = 0
+    window_s: float = 30.0
+    hop_s: float = 10.0
+    min_pause_s: float = 0.2
+    min_ipu_s: float = 0.1
+    backchannel_max_s: float = 1.0
+    silence_threshold_s: float = 3.0
+    fmin_hz: float = 60.0
+    fmax_hz: float = 500.0
+    min_window_speech_s: float = 2.0
+    block_s: float = 60.0
+
+    def validate(self) -> AnalysisParams:
+        checks = [
+            (self.agent_channel in (0, 1), f"agent_channel must be 0 or 1, got {self.agent_channel}"),
+            (self.window_s > 0 and self.hop_s > 0, "window_s and hop_s must be > 0"),
+            (self.hop_s <= self.window_s, f"hop_s ({self.hop_s}) must not exceed window_s"),
+            (0.05 <= self.min_pause_s <= 2.0, "min_pause_s must be within 0.05-2 s"),
+            (0.0 <= self.min_ipu_s <= 1.0, "min_ipu_s must be within 0-1 s"),
+            (0.1 <= self.backchannel_max_s <= 5.0, "backchannel_max_s must be within 0.1-5 s"),
+            (self.silence_threshold_s > 0, "silence_threshold_s must be > 0"),
+            (
+                30.0 <= self.fmin_hz < self.fmax_hz <= 1000.0,
+                f"need 30 <= fmin_hz < fmax_hz <= 1000, got {self.fmin_hz}, {self.fmax_hz}",
+            ),
+            (self.block_s >= 5.0, "block_s must be >= 5 s"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ParameterError(message)
+        return self
+
+
+@dataclass(frozen=True)
+class Warning_:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FrameTracks:
+    """Per-frame tracks of both channels (channel order, not role order)."""
+
+    level_db: npt.NDArray[np.float32]  # (2, T)
+    activity_features: npt.NDArray[np.float32]  # (2, F, T)
+    f0_hz: npt.NDArray[np.float32]  # (2, T), NaN unvoiced
+    periodicity: npt.NDArray[np.float32]  # (2, T)
+    syllable_db: npt.NDArray[np.float32]  # (2, T)
+
+
+@dataclass
+class _QualityTally:
+    """Sample-level quality counters gathered block by block."""
+
+    samples: int = 0
+    clipped: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(2, dtype=np.int64))
+    max_abs_diff: float = 0.0
+    cross: float = 0.0
+    power: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))
+    spectrum_total: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))
+    spectrum_above_4khz: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))
+
+    def add(self, block: npt.NDArray[np.float32], sample_rate_hz: int) -> None:
+        self.samples += block.shape[1]
+        self.clipped += (np.abs(block) >= CLIP_LEVEL).sum(axis=1)
+        self.max_abs_diff = max(self.max_abs_diff, float(np.max(np.abs(block[0] - block[1]))))
+        b64 = block.astype(np.float64)
+        self.cross += float(np.dot(b64[0], b64[1]))
+        self.power += (b64 * b64).sum(axis=1)
+        if sample_rate_hz >= 16000:
+            spectrum = np.abs(np.fft.rfft(b64[:, : (b64.shape[1] // 2) * 2], axis=1)) ** 2
+            freqs = np.fft.rfftfreq((b64.shape[1] // 2) * 2, 1.0 / sample_rate_hz)
+            self.spectrum_total += spectrum.sum(axis=1)
+            self.spectrum_above_4khz += spectrum[:, freqs >= 4000.0].sum(axis=1)
+
+
+def _channel_tracks(
+    y: npt.NDArray[np.float32], sample_rate_hz: int, params: AnalysisParams
+) -> tuple[npt.NDArray[np.float32], ...]:
+    level = loudness.level_db(y, sample_rate_hz)
+    feats = activity.frame_features(y, sample_rate_hz)
+    # Pitch costs the most: skip frames far below this block's loud frames (cannot be speech).
+    gate = level > max(float(np.percentile(level, 95)) - 50.0, -75.0)
+    track = pitch.f0_track(
+        y, sample_rate_hz, fmin_hz=params.fmin_hz, fmax_hz=params.fmax_hz, frame_mask=gate
+    )
+    syllable = rate.syllable_intensity_db(y, sample_rate_hz)
+    return level, feats, track.f0_hz, track.periodicity, syllable
+
+
+def _with_context(
+    blocks: Iterable[npt.NDArray[np.float32]], context: int
+) -> Iterator[tuple[npt.NDArray[np.float32], int, int]]:
+    """Yield (padded block, samples of left context, samples of the block itself)."""
+    previous_tail: npt.NDArray[np.float32] | None = None
+    current: npt.NDArray[np.float32] | None = None
+    for block in blocks:
+        if current is not None:
+            left = previous_tail if previous_tail is not None else current[:, :0]
+            yield np.concatenate([left, current, block[:, :context]], axis=1), left.shape[1], current.shape[1]
+            previous_tail = current[:, -context:]
+        current = block
+    if current is not None:
+        left = previous_tail if previous_tail is not None else current[:, :0]
+        yield np.concatenate([left, current], axis=1), left.shape[1], current.shape[1]
+
+
+def frame_tracks(
+    blocks: Iterable[npt.NDArray[np.float32]],
+    sample_rate_hz: int,
+    params: AnalysisParams,
+    *,
+    on_block: Callable[[float], None] | None = None,
+) -> tuple[FrameTracks, _QualityTally]:
+    """Stage 1: per-frame tracks of both channels, computed block by block."""
+    hop = hop_samples(sample_rate_hz)
+    context = int(round(CONTEXT_S / HOP_S)) * hop
+    parts: list[list[npt.NDArray[np.float32]]] = [[] for _ in range(5)]
+    tally = _QualityTally()
+    start = 0
+    for padded, left, length in _with_context(blocks, context):
+        tally.add(padded[:, left : left + length], sample_rate_hz)
+        per_channel = [_channel_tracks(padded[c], sample_rate_hz, params) for c in (0, 1)]
+        first = left // hop
+        is_last = padded.shape[1] == left + length
+        n_keep = frame_count(length, sample_rate_hz) if is_last else length // hop
+        for k in range(5):
+            stacked = np.stack([per_channel[0][k], per_channel[1][k]])
+            parts[k].append(stacked[..., first : first + n_keep])
+        start += length
+        if on_block is not None:
+            on_block(start / sample_rate_hz)
+    joined = [np.concatenate(p, axis=-1) for p in parts]
+    tracks = FrameTracks(*joined)
+    return tracks, tally
+
+
+@dataclass(frozen=True)
+class SpeakerAnalysis:
+    """One speaker's measured speech: segments, per-frame f0/level, nuclei, stats."""
+
+    speech: npt.NDArray[np.bool_]
+    ipus_s: FloatArray
+    f0_hz: FloatArray
+    level_db: FloatArray
+    nuclei_s: FloatArray
+    rate: Any
+    pitch: dict[str, float]
+    loudness: dict[str, float]
+    median_pause_s: float
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything the report is made of (role order: agent, customer)."""
+
+    info: AudioInfo
+    duration_s: float
+    params: AnalysisParams
+    speakers: dict[str, SpeakerAnalysis]
+    turn_taking: Any
+    windows: windows.Windows
+    warnings: list[Warning_]
+    activity: Any
+    mirroring: Any = None
+
+
+def _pitch_stats(f0_hz: FloatArray) -> dict[str, float]:
+    voiced = f0_hz[np.isfinite(f0_hz)]
+    nan = float("nan")
+    if voiced.size < 50:  # under half a second of voiced speech: no stable estimate
+        return dict.fromkeys(("median_hz", "median_st", "p10_hz", "p90_hz", "range_st", "sd_st"), nan)
+    st = pitch.hz_to_st(voiced)
+    p10, p50, p90 = np.percentile(voiced, [10, 50, 90])
+    return {
+        "median_hz": float(p50),
+        "median_st": float(pitch.hz_to_st(np.array([p50]))[0]),
+        "p10_hz": float(p10),
+        "p90_hz": float(p90),
+        "range_st": float(12.0 * np.log2(p90 / p10)),
+        "sd_st": float(np.std(st)),
+    }
+
+
+def _loudness_stats(level_db: FloatArray, speech: npt.NDArray[np.bool_]) -> dict[str, float]:
+    on_speech = level_db[speech]
+    if on_speech.size < 10:
+        return {"median_db": float("nan"), "p90_db": float("nan")}
+    p50, p90 = np.percentile(on_speech, [50, 90])
+    return {"median_db": float(p50), "p90_db": float(p90)}
+
+
+def _median_pause_s(ipus_s: FloatArray, turn_index: npt.NDArray[np.int_]) -> float:
+    """Median silent gap between consecutive IPUs of the same turn."""
+    if len(ipus_s) < 2:
+        return float("nan")
+    same_turn = (turn_index[1:] == turn_index[:-1]) & (turn_index[1:] >= 0)
+    gaps = ipus_s[1:, 0] - ipus_s[:-1, 1]
+    gaps = gaps[same_turn]
+    return float(np.median(gaps)) if gaps.size else float("nan")
+
+
+def _warnings(
+    tally: _QualityTally,
+    info: AudioInfo,
+    speech: npt.NDArray[np.bool_],
+    act: Any,
+    agent_channel: int,
+) -> list[Warning_]:
+    out: list[Warning_] = []
+    n = max(tally.samples, 1)
+    channel_names = {agent_channel: "agent", 1 - agent_channel: "customer"}
+    if tally.max_abs_diff < 1e-4 or (
+        tally.power.min() > 0 and tally.cross / np.sqrt(tally.power.prod()) > 0.995
+    ):
+        out.append(
+            Warning_(
+                "channels.identical",
+                "both channels carry the same signal (fake stereo): turn-taking and mirroring "
+                "need one party per channel",
+            )
+        )
+    for c in (0, 1):
+        role_row = 0 if c == agent_channel else 1
+        if speech[role_row].sum() * HOP_S < 1.0:
+            out.append(
+                Warning_(
+                    "channel.silent",
+                    f"channel {c} ({channel_names[c]}) has less than 1 s of speech",
+                )
+            )
+        clipped = tally.clipped[c] / n
+        if clipped > 0.001:
+            out.append(
+                Warning_(
+                    "audio.clipping",
+                    f"channel {c} ({channel_names[c]}) is clipped on {100 * clipped:.2f}% of "
+                    "samples: pitch and loudness may be distorted",
+                )
+            )
+        bleed = float(act.bleed_db[c]) if np.isfinite(act.bleed_db[c]) else None
+        if bleed is not None and bleed < 10.0:
+            out.append(
+                Warning_(
+                    "channel.heavy_bleed",
+                    f"the other party is only {bleed:.0f} dB quieter on channel {c} "
+                    f"({channel_names[c]}): speech detection there is less certain",
+                )
+            )
+    if info.sample_rate_hz >= 16000 and tally.spectrum_total.sum() > 0:
+        high_share = tally.spectrum_above_4khz.sum() / tally.spectrum_total.sum()
+        if high_share < 1e-4:
+            out.append(
+                Warning_(
+                    "audio.narrowband",
+                    f"the file is {info.native_rate_hz} Hz but carries almost nothing above "
+                    "4 kHz (upsampled telephone audio): results are those of a phone line",
+                )
+            )
+    if info.sample_rate_hz < 16000:
+        out.append(
+            Warning_(
+                "audio.narrowband",
+                f"{info.native_rate_hz} Hz audio (telephone band): analysed natively, "
+                "nothing above 4 kHz",
+            )
+        )
+    return out
+
+
+def analyze_tracks(
+    tracks: FrameTracks,
+    info: AudioInfo,
+    tally: _QualityTally,
+    params: AnalysisParams,
+) -> AnalysisResult:
+    """Stage 2: decisions on the whole call's tracks (role order from here on)."""
+    order = [params.agent_channel, 1 - params.agent_channel]
+    n_frames = tracks.level_db.shape[1]
+    duration_s = tally.samples / info.sample_rate_hz
+    act = activity.detect_speech(tracks.activity_features)
+    speech = act.speech[order]
+    ipus = [
+        activity.ipus(speech[r], min_pause_s=params.min_pause_s, min_ipu_s=params.min_ipu_s)
+        for r in (0, 1)
+    ]
+    taking = turns.turn_taking(
+        ipus[0],
+        ipus[1],
+        duration_s=duration_s,
+        backchannel_max_s=params.backchannel_max_s,
+        silence_threshold_s=params.silence_threshold_s,
+    )
+    speakers: dict[str, SpeakerAnalysis] = {}
+    window_starts = windows.window_starts_s(duration_s, window_s=params.window_s, hop_s=params.hop_s)
+    speech_s_rows = []
+    window_values: dict[str, list[FloatArray]] = {name: [] for name in windows.WINDOW_FEATURES}
+    for row, role in enumerate(ROLES):
+        channel = order[row]
+        f0 = np.where(speech[row], tracks.f0_hz[channel], np.nan).astype(np.float64)
+        level = tracks.level_db[channel].astype(np.float64)
+        voiced = np.isfinite(f0)
+        nuclei_frames = rate.syllable_nuclei(
+            tracks.syllable_db[channel], voiced=voiced, speech=speech[row]
+        )
+        nuclei_s = np.asarray(nuclei_frames, dtype=np.float64) * HOP_S
+        per_speaker = taking.agent if row == 0 else taking.customer
+        turns_s = np.asarray(per_speaker.turn_segments_s, dtype=np.float64).reshape(-1, 2)
+        rate_stats = rate.rate_stats(nuclei_frames, ipus_s=ipus[row], turns_s=turns_s)
+        speech_s, values = windows.speaker_windows(
+            window_starts,
+            window_s=params.window_s,
+            speech=speech[row],
+            f0_st=pitch.hz_to_st(f0),
+            level_db=level,
+            nuclei_s=nuclei_s,
+            ipus_s=ipus[row],
+            turns_s=turns_s,
+            min_speech_s=min(params.min_window_speech_s, params.window_s / 4),
+        )
+        speech_s_rows.append(speech_s)
+        for name in windows.WINDOW_FEATURES:
+            window_values[name].append(values[name])
+        speakers[role] = SpeakerAnalysis(
+            speech=speech[row],
+            ipus_s=ipus[row],
+            f0_hz=f0,
+            level_db=level,
+            nuclei_s=nuclei_s,
+            rate=rate_stats,
+            pitch=_pitch_stats(f0),
+            loudness=_loudness_stats(level, speech[row]),
+            median_pause_s=_median_pause_s(
+                ipus[row], np.asarray(per_speaker.ipu_turn_index, dtype=np.int64)
+            ),
+        )
+    win = windows.Windows(
+        starts_s=window_starts,
+        ends_s=np.minimum(window_starts + params.window_s, duration_s),
+        window_s=params.window_s,
+        hop_s=params.hop_s,
+        speech_s=np.vstack(speech_s_rows),
+        values={name: np.vstack(rows) for name, rows in window_values.items()},
+    )
+    del n_frames
+    return AnalysisResult(
+        info=info,
+        duration_s=duration_s,
+        params=params,
+        speakers=speakers,
+        turn_taking=taking,
+        windows=win,
+        warnings=_warnings(tally, info, speech, act, params.agent_channel),
+        activity=act,
+    )
+
+
+def analyze(
+    source: Source,
+    params: AnalysisParams | None = None,
+    *,
+    max_duration_s: float | None = None,
+    on_progress: Callable[[float, float | None], None] | None = None,
+) -> AnalysisResult:
+    """Analyse one stereo call: decode in blocks, build tracks, measure both speakers.
+
+    ``on_progress(done_s, total_s)`` is called after each block (``total_s`` may be None
+    when the container does not declare its duration).
+    """
+    params = (params or AnalysisParams()).validate()
+    info, blocks = iter_blocks(source, block_s=params.block_s, max_duration_s=max_duration_s)
+
+    def report_block(done_s: float) -> None:
+        if on_progress is not None:
+            on_progress(done_s, info.declared_duration_s)
+
+    tracks, tally = frame_tracks(blocks, info.sample_rate_hz, params, on_block=report_block)
+    return analyze_tracks(tracks, info, tally, params)
+
+
+__all__ = [
+    "ANALYSIS_VERSION",
+    "AnalysisParams",
+    "AnalysisResult",
+    "FrameTracks",
+    "SpeakerAnalysis",
+    "analyze",
+    "analyze_tracks",
+    "frame_tracks",
+    "mask_to_segments",
+    "replace",
+]

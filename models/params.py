@@ -1,0 +1,41 @@
+"""Analysis parameters as clients send them (CLI flags, form fields, query strings)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dsp.pipeline import AnalysisParams
+
+
+class AnalysisConfig(BaseModel):
+    """Every tunable of an analysis. Defaults live here, not in the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent_channel: Literal[0, 1] = Field(0, description="Channel carrying the agent (0 or 1).")
+    window_s: float = Field(30.0, gt=0, le=600, description="Window length for time series, s.")
+    hop_s: float = Field(10.0, gt=0, le=600, description="Step between window starts, s.")
+    min_pause_s: float = Field(
+        0.2, ge=0.05, le=2.0, description="Silences shorter than this do not split an IPU, s."
+    )
+    backchannel_max_s: float = Field(
+        1.0, ge=0.1, le=5.0, description="Longest IPU inside the partner's turn that counts as a backchannel, s."
+    )
+    silence_threshold_s: float = Field(
+        3.0, gt=0, le=60, description="Silences (nobody speaking) at least this long are listed, s."
+    )
+    fmin_hz: float = Field(60.0, ge=30, le=400, description="Lowest pitch searched, Hz.")
+    fmax_hz: float = Field(500.0, ge=100, le=1000, description="Highest pitch searched, Hz.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AnalysisConfig:
+        if self.hop_s > self.window_s:
+            raise ValueError(f"hop_s ({self.hop_s}) must not exceed window_s ({self.window_s})")
+        if self.fmin_hz >= self.fmax_hz:
+            raise ValueError(f"fmin_hz ({self.fmin_hz}) must be below fmax_hz ({self.fmax_hz})")
+        return self
+
+    def to_params(self) -> AnalysisParams:
+        return AnalysisParams(**self.model_dump()).validate()

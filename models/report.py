@@ -1,0 +1,133 @@
+"""The analysis report: the one JSON document the CLI prints and the service returns.
+
+Undefined numbers (too little speech, no turns...) are ``null``, never NaN; the builder
+turns NaN into ``None``. Bump ``SCHEMA_VERSION`` when the shape changes and
+``dsp.pipeline.ANALYSIS_VERSION`` when the numbers change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.params import AnalysisConfig
+
+SCHEMA_VERSION = "1.0"
+
+Segment = tuple[float, float]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Audio(_Model):
+    duration_s: float = Field(description="Decoded duration, s.")
+    sample_rate_hz: int = Field(description="Sample rate of the file as sent, Hz.")
+    analysis_sample_rate_hz: int = Field(
+        description="Rate analysed at: the file's own rate, capped at 16 kHz; never upsampled."
+    )
+    channels: int
+    codec: str
+    container: str
+
+
+class Roles(_Model):
+    agent_channel: Literal[0, 1]
+    customer_channel: Literal[0, 1]
+
+
+class Pitch(_Model):
+    median_hz: float | None
+    median_st: float | None = Field(description="Median f0 in semitones re 100 Hz.")
+    p10_hz: float | None
+    p90_hz: float | None
+    range_st: float | None = Field(description="p90 - p10 in semitones: inflection range.")
+    sd_st: float | None = Field(description="Standard deviation of f0 in semitones.")
+
+
+class Loudness(_Model):
+    median_db: float | None = Field(description="Median frame level on speech, dBFS.")
+    p90_db: float | None
+
+
+class Rate(_Model):
+    syllables: int = Field(description="Syllable nuclei detected (no transcript needed).")
+    speaking_rate_syl_per_s: float | None = Field(
+        description="Syllables per second of the speaker's turns, pauses included."
+    )
+    articulation_rate_syl_per_s: float | None = Field(
+        description="Syllables per second of phonation (pauses excluded)."
+    )
+
+
+class Speaker(_Model):
+    talk_time_s: float
+    talk_ratio: float | None = Field(description="Share of all talk time (both speakers).")
+    turns: int
+    ipus: int = Field(description="Inter-pausal units: stretches of speech between pauses.")
+    response_latency_median_s: float | None = Field(
+        description="Median gap between the partner's turn end and this speaker's turn start."
+    )
+    response_latency_p90_s: float | None
+    interruptions: int = Field(description="Turns taken while the partner was still speaking.")
+    backchannels: int = Field(description="Short IPUs inside the partner's turn (not turns).")
+    longest_monologue_s: float | None
+    median_pause_s: float | None = Field(description="Median silent pause within this speaker's turns.")
+    pitch: Pitch
+    loudness: Loudness
+    rate: Rate
+
+
+class Speakers(_Model):
+    agent: Speaker
+    customer: Speaker
+
+
+class Conversation(_Model):
+    switches_per_min: float | None = Field(description="Floor changes per minute of call.")
+    overlap_s: float = Field(description="Time both parties speak at once, s.")
+    silence_threshold_s: float = Field(description="Threshold used for `silences`, s.")
+    silences: list[Segment] = Field(description="Stretches with nobody speaking, >= threshold.")
+
+
+class SpeakerSegments(_Model):
+    agent: list[Segment]
+    customer: list[Segment]
+
+
+class WindowSpeaker(_Model):
+    speech_s: float
+    pitch_median_st: float | None
+    pitch_sd_st: float | None
+    loudness_db: float | None
+    speaking_rate_syl_per_s: float | None
+    articulation_rate_syl_per_s: float | None
+
+
+class Window(_Model):
+    start_s: float
+    end_s: float
+    agent: WindowSpeaker
+    customer: WindowSpeaker
+
+
+class Warning(_Model):
+    code: str
+    message: str
+
+
+class Report(_Model):
+    schema_version: str = SCHEMA_VERSION
+    analysis_version: str
+    source: str | None = Field(None, description="File name analysed, when known.")
+    audio: Audio
+    roles: Roles
+    speakers: Speakers
+    conversation: Conversation
+    segments: SpeakerSegments
+    windows: list[Window]
+    mirroring: dict[str, Any] | None = None
+    warnings: list[Warning]
+    config: AnalysisConfig

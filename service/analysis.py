@@ -1,0 +1,240 @@
+"""Run analyses and turn their results into reports and CSV: shared by the CLI and the API."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dsp import pipeline
+from dsp.frames import HOP_S, mask_to_segments
+from dsp.io import Source
+from models.params import AnalysisConfig
+from models.report import (
+    Audio,
+    Conversation,
+    Loudness,
+    Pitch,
+    Rate,
+    Report,
+    Roles,
+    Speaker,
+    SpeakerSegments,
+    Speakers,
+    Warning,
+    Window,
+    WindowSpeaker,
+)
+
+ProgressCallback = Callable[[float, float | None], None]
+
+
+def _num(value: Any, digits: int = 4) -> float | None:
+    """A JSON-safe float: NaN/inf/None become None, the rest rounded."""
+    if value is None:
+        return None
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def _segments(segments_s: Any) -> list[tuple[float, float]]:
+    return [(round(float(a), 2), round(float(b), 2)) for a, b in np.asarray(segments_s).reshape(-1, 2)]
+
+
+def _speaker(result: pipeline.AnalysisResult, role: str) -> Speaker:
+    analysis = result.speakers[role]
+    taking = getattr(result.turn_taking, role)
+    return Speaker(
+        talk_time_s=round(float(taking.talk_time_s), 2),
+        talk_ratio=_num(taking.talk_ratio),
+        turns=int(taking.turns),
+        ipus=len(analysis.ipus_s),
+        response_latency_median_s=_num(taking.response_latency_median_s, 3),
+        response_latency_p90_s=_num(taking.response_latency_p90_s, 3),
+        interruptions=int(taking.interruptions),
+        backchannels=int(taking.backchannels),
+        longest_monologue_s=_num(taking.longest_monologue_s, 2),
+        median_pause_s=_num(analysis.median_pause_s, 3),
+        pitch=Pitch(**{k: _num(v, 2) for k, v in analysis.pitch.items()}),
+        loudness=Loudness(**{k: _num(v, 2) for k, v in analysis.loudness.items()}),
+        rate=Rate(
+            syllables=int(analysis.rate.syllables),
+            speaking_rate_syl_per_s=_num(analysis.rate.speaking_rate_syl_per_s, 3),
+            articulation_rate_syl_per_s=_num(analysis.rate.articulation_rate_syl_per_s, 3),
+        ),
+    )
+
+
+def _windows(result: pipeline.AnalysisResult) -> list[Window]:
+    win = result.windows
+    out = []
+    for w in range(len(win.starts_s)):
+        per_role = {}
+        for row, role in enumerate(pipeline.ROLES):
+            per_role[role] = WindowSpeaker(
+                speech_s=round(float(win.speech_s[row, w]), 2),
+                **{name: _num(values[row, w], 3) for name, values in win.values.items()},
+            )
+        out.append(
+            Window(
+                start_s=round(float(win.starts_s[w]), 2),
+                end_s=round(float(win.ends_s[w]), 2),
+                **per_role,
+            )
+        )
+    return out
+
+
+def build_report(
+    result: pipeline.AnalysisResult, config: AnalysisConfig, *, source: str | None = None
+) -> Report:
+    """The typed report of one analysis (NaN -> null, seconds rounded to 10 ms)."""
+    taking = result.turn_taking
+    agent_channel = config.agent_channel
+    return Report(
+        analysis_version=pipeline.ANALYSIS_VERSION,
+        source=source,
+        audio=Audio(
+            duration_s=round(result.duration_s, 3),
+            sample_rate_hz=result.info.native_rate_hz,
+            analysis_sample_rate_hz=result.info.sample_rate_hz,
+            channels=result.info.channels,
+            codec=result.info.codec,
+            container=result.info.container,
+        ),
+        roles=Roles(agent_channel=agent_channel, customer_channel=1 - agent_channel),
+        speakers=Speakers(agent=_speaker(result, "agent"), customer=_speaker(result, "customer")),
+        conversation=Conversation(
+            switches_per_min=_num(taking.switches_per_min, 3),
+            overlap_s=round(float(taking.overlap_s), 2),
+            silence_threshold_s=float(taking.silence_threshold_s),
+            silences=_segments(taking.silences_s),
+        ),
+        segments=SpeakerSegments(
+            agent=_segments(mask_to_segments(result.speakers["agent"].speech)),
+            customer=_segments(mask_to_segments(result.speakers["customer"].speech)),
+        ),
+        windows=_windows(result),
+        mirroring=result.mirroring,
+        warnings=[Warning(code=w.code, message=w.message) for w in result.warnings],
+        config=config,
+    )
+
+
+def _tqdm_progress(name: str) -> tuple[ProgressCallback, Callable[[], None]]:
+    from tqdm import tqdm
+
+    bar = tqdm(desc=name, unit="s", unit_scale=False, leave=False, dynamic_ncols=True)
+
+    def update(done_s: float, total_s: float | None) -> None:
+        if total_s and bar.total is None:
+            bar.total = round(total_s)
+        bar.n = round(done_s)
+        bar.refresh()
+
+    return update, bar.close
+
+
+def analyze_source(
+    source: Source,
+    config: AnalysisConfig,
+    *,
+    name: str | None = None,
+    max_duration_s: float | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Report:
+    """Analyse one recording (path, bytes or file object) into a report."""
+    result = pipeline.analyze(
+        source, config.to_params(), max_duration_s=max_duration_s, on_progress=on_progress
+    )
+    return build_report(result, config, source=name)
+
+
+def analyze_path(path: Path, config: AnalysisConfig, *, progress: bool = False) -> Report:
+    """Analyse one file, with a progress bar on stderr when asked."""
+    if not progress:
+        return analyze_source(path, config, name=path.name)
+    update, close = _tqdm_progress(path.name)
+    try:
+        return analyze_source(path, config, name=path.name, on_progress=update)
+    finally:
+        close()
+
+
+def analyze_batch(paths: Sequence[Path], config: AnalysisConfig, *, progress: bool) -> list[Report]:
+    """Analyse several calls; each call's mirroring is tested against the others as shams."""
+    from tqdm import tqdm
+
+    reports = []
+    for path in tqdm(paths, desc="calls", unit="call", disable=not progress, leave=False):
+        reports.append(analyze_source(path, config, name=path.name))
+    return reports
+
+
+WINDOW_COLUMNS = (
+    "speech_s",
+    "pitch_median_st",
+    "pitch_sd_st",
+    "loudness_db",
+    "speaking_rate_syl_per_s",
+    "articulation_rate_syl_per_s",
+)
+
+
+def windows_csv(report: Report) -> str:
+    """The report's windows as CSV: one row per window, agent_* and customer_* columns."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        ["start_s", "end_s"]
+        + [f"{role}_{col}" for role in pipeline.ROLES for col in WINDOW_COLUMNS]
+    )
+    for window in report.windows:
+        row: list[Any] = [window.start_s, window.end_s]
+        for role in pipeline.ROLES:
+            values = getattr(window, role)
+            row += ["" if getattr(values, col) is None else getattr(values, col) for col in WINDOW_COLUMNS]
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+TRACK_COLUMNS = (
+    "time_s",
+    "agent_f0_hz",
+    "customer_f0_hz",
+    "agent_level_db",
+    "customer_level_db",
+    "agent_speech",
+    "customer_speech",
+)
+
+
+def tracks_csv(path: Path, *, agent_channel: int = 0) -> str:
+    """Frame-level tracks (10 ms) of one call as CSV; f0 empty where unvoiced or not speech."""
+    result = pipeline.analyze(path, pipeline.AnalysisParams(agent_channel=agent_channel))
+    agent, customer = result.speakers["agent"], result.speakers["customer"]
+    n_frames = len(agent.speech)
+    buffer = io.StringIO()
+    buffer.write(",".join(TRACK_COLUMNS) + "\n")
+
+    def f0_text(values: np.ndarray) -> list[str]:
+        return ["" if not np.isfinite(v) else f"{v:.2f}" for v in values]
+
+    times = np.arange(n_frames) * HOP_S
+    columns = zip(
+        (f"{t:.2f}" for t in times),
+        f0_text(agent.f0_hz),
+        f0_text(customer.f0_hz),
+        (f"{v:.2f}" for v in agent.level_db),
+        (f"{v:.2f}" for v in customer.level_db),
+        agent.speech.astype(int),
+        customer.speech.astype(int),
+        strict=True,
+    )
+    buffer.writelines(",".join(map(str, row)) + "\n" for row in columns)
+    return buffer.getvalue()
