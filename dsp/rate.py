@@ -50,6 +50,8 @@ __all__ = [
 _POWER_FLOOR = 1e-12
 # Frames of speech needed before the speaker's intensity distribution means anything.
 _MIN_SPEECH_FRAMES = 10
+# Nuclei needed before the first pass's rate is trusted for adapting the smoothing.
+_MIN_ADAPT_NUCLEI = 8
 
 
 def _check_1d(x: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
@@ -64,7 +66,7 @@ def syllable_intensity_db(
     sr: int,
     *,
     band_hz: tuple[float, float] = (300.0, 2500.0),
-    smooth_s: float = 0.05,
+    smooth_s: float = 0.03,
 ) -> npt.NDArray[np.float32]:
     """Intensity contour for syllable-nucleus detection, one value per 10 ms frame.
 
@@ -135,16 +137,29 @@ def syllable_intensity_db(
         covered[-1] = max(1, hop - (last_end - n))
     frame_power *= hop / np.maximum(covered, 1.0)
 
-    n_kernel = int(round(smooth_s / HOP_S))
-    if n_kernel >= 2:
-        kernel = np.hanning(n_kernel + 2)[1:-1]
-        kernel /= kernel.sum()
-        frame_power = np.convolve(frame_power, kernel, mode="same")
-        # Renormalise at the edges, where part of the kernel falls outside the signal.
-        weight = np.convolve(np.ones(n_frames), kernel, mode="same")
-        frame_power /= np.maximum(weight, 1e-12)
-    level = 10.0 * np.log10(np.maximum(frame_power, 0.0) + _POWER_FLOOR)
+    smoothed = _smooth_power(frame_power, np.ones(n_frames, dtype=bool), smooth_s)
+    level = 10.0 * np.log10(np.maximum(smoothed, 0.0) + _POWER_FLOOR)
     return level.astype(np.float32)
+
+
+def _smooth_power(
+    power: npt.NDArray[np.float64], valid: npt.NDArray[np.bool_], width_s: float
+) -> npt.NDArray[np.float64]:
+    """Hann-weighted moving average (full width ``width_s``) on the 10 ms grid.
+
+    The kernel is ``cos^2(pi t / width_s)`` sampled at whole frames, so any width (not only
+    multiples of 10 ms) is honoured. Invalid frames get no weight; edges are renormalised.
+    """
+    half = int(np.ceil(width_s / HOP_S / 2.0))
+    if width_s <= 0 or half < 1:
+        return np.where(valid, power, np.nan)
+    offsets = np.arange(-half, half + 1, dtype=np.float64) * HOP_S
+    kernel = np.where(np.abs(offsets) < width_s / 2, np.cos(np.pi * offsets / width_s) ** 2, 0.0)
+    weights = valid.astype(np.float64)
+    num = np.convolve(np.where(valid, power, 0.0), kernel, mode="same")
+    den = np.convolve(weights, kernel, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 1e-9, num / np.maximum(den, 1e-300), np.nan)
 
 
 def syllable_nuclei(
@@ -152,15 +167,20 @@ def syllable_nuclei(
     *,
     voiced: npt.ArrayLike | None = None,
     speech: npt.ArrayLike | None = None,
-    threshold_re_median_db: float = 0.0,
+    threshold_re_median_db: float = -2.0,
     silence_re_peak_db: float = -25.0,
     min_dip_db: float = 2.0,
+    smooth_s: float = 0.04,
     min_separation_s: float = 0.06,
+    adapt_to_rate: bool = True,
+    reference_rate_syl_per_s: float = 4.5,
+    max_adaptation: float = 1.6,
     voiced_tolerance_s: float = 0.02,
 ) -> npt.NDArray[np.int64]:
-    """Frame indices of syllable nuclei (de Jong & Wempe 2009).
+    """Frame indices of syllable nuclei (de Jong & Wempe 2009), adapted to the speaker.
 
-    A frame is a nucleus when it is a local maximum of ``intensity_db`` that
+    The intensity track is smoothed (Hann window of ``smooth_s``, in the power domain) and
+    a frame is a nucleus when it is a local maximum of the smoothed contour that
 
     - lies in ``speech`` and has a voiced frame within ``voiced_tolerance_s``;
     - is above ``threshold_re_median_db`` relative to the median intensity of the speaker's
@@ -170,25 +190,42 @@ def syllable_nuclei(
       that far below the peak before reaching a higher peak (or the end of the track);
     - is at least ``min_separation_s`` from a higher nucleus.
 
+    With ``adapt_to_rate`` (default) the smoothing width and the minimum separation are
+    then rescaled by ``reference_rate_syl_per_s / r`` (clipped to ``1 / max_adaptation ..
+    max_adaptation``), where ``r`` is the first pass's nuclei per second of speech, and the
+    nuclei are detected again. A fixed smoothing would merge syllables of fast speakers and
+    split the long vowels of slow ones, compressing rate differences; scaling it with the
+    speaker's own syllable duration keeps measured rates proportional to true rates (the
+    same speech at 0.8x or 1.25x tempo gives 0.8x or 1.25x the rate).
+
     Parameters
     ----------
     intensity_db : array_like, shape (T,)
-        Intensity track in dB on the 10 ms clock, e.g. from :func:`syllable_intensity_db`.
-        NaN frames are never nuclei.
+        Intensity track in dB on the 10 ms clock, from :func:`syllable_intensity_db`.
+        NaN frames are never nuclei and carry no weight in the smoothing.
     voiced : array_like of bool, shape (T,), optional
         Voicing per frame (the pitch track is not NaN). ``None`` skips the voicing check.
     speech : array_like of bool, shape (T,), optional
         This speaker's speech-activity mask. ``None`` treats every finite frame as speech;
         the threshold is then relative to the whole track, silences included.
     threshold_re_median_db : float
-        Peak level needed, in dB relative to the median speech-frame intensity.
+        Peak level needed, in dB relative to the median smoothed speech-frame intensity.
     silence_re_peak_db : float
-        Peak level needed, in dB relative to the 99th percentile of speech-frame intensity
-        (de Jong & Wempe's silence threshold); must be <= 0.
+        Peak level needed, in dB relative to the 99th percentile of smoothed speech-frame
+        intensity (de Jong & Wempe's silence threshold); must be <= 0.
     min_dip_db : float
         Minimum dip on both sides of a peak, in dB (> 0; de Jong & Wempe use 2 dB).
+    smooth_s : float
+        Full width (s) of the Hann smoothing at the reference rate, 0-0.2 (0: none).
     min_separation_s : float
-        Minimum time between nuclei in seconds (>= 0); of two closer peaks the higher wins.
+        Minimum time between nuclei (s, >= 0) at the reference rate; of two closer peaks
+        the higher wins.
+    adapt_to_rate : bool
+        Rescale ``smooth_s`` and ``min_separation_s`` to the speaker's own rate (see above).
+    reference_rate_syl_per_s : float
+        Rate (nuclei per second of speech frames) at which no rescaling happens (> 0).
+    max_adaptation : float
+        Largest rescaling factor either way (>= 1).
     voiced_tolerance_s : float
         How far (s, >= 0) the nearest voiced frame may be from the peak, to absorb small
         misalignments between the intensity and pitch tracks.
@@ -208,42 +245,60 @@ def syllable_nuclei(
     n_frames = level.shape[0]
     voiced_mask = _optional_mask(voiced, n_frames, "voiced")
     speech_mask = _optional_mask(speech, n_frames, "speech")
-    if min_dip_db <= 0:
+    if not min_dip_db > 0:
         raise ParameterError(f"min_dip_db must be > 0 dB (2 dB is typical), got {min_dip_db}")
-    if silence_re_peak_db > 0:
+    if not silence_re_peak_db <= 0:
         raise ParameterError(
             f"silence_re_peak_db must be <= 0 dB (-25 dB is typical), got {silence_re_peak_db}"
         )
-    if min_separation_s < 0 or voiced_tolerance_s < 0:
+    if not (min_separation_s >= 0 and voiced_tolerance_s >= 0):
         raise ParameterError(
             "min_separation_s and voiced_tolerance_s must be >= 0 s, got "
             f"{min_separation_s} and {voiced_tolerance_s}"
         )
+    if not 0 <= smooth_s <= 0.2:
+        raise ParameterError(f"smooth_s must be within 0-0.2 s (0.04 is typical), got {smooth_s}")
     if not np.isfinite(threshold_re_median_db):
         raise ParameterError(f"threshold_re_median_db must be finite, got {threshold_re_median_db}")
+    if not (np.isfinite(reference_rate_syl_per_s) and reference_rate_syl_per_s > 0):
+        raise ParameterError(
+            f"reference_rate_syl_per_s must be > 0 (4.5 is typical), got {reference_rate_syl_per_s}"
+        )
+    if not (np.isfinite(max_adaptation) and max_adaptation >= 1):
+        raise ParameterError(f"max_adaptation must be >= 1 (1 = off), got {max_adaptation}")
 
     finite = np.isfinite(level)
     usable = finite if speech_mask is None else finite & speech_mask
-    if np.count_nonzero(usable) < _MIN_SPEECH_FRAMES:
+    n_speech = int(np.count_nonzero(usable))
+    if n_speech < _MIN_SPEECH_FRAMES:
         return np.zeros(0, dtype=np.int64)
-    speech_levels = level[usable]
-    median_db = float(np.median(speech_levels))
-    top_db = float(np.quantile(speech_levels, 0.99))
-    threshold_db = max(median_db + threshold_re_median_db, top_db + silence_re_peak_db)
-
-    filled = np.where(finite, level, float(np.min(level[finite])))
-    distance = max(1, int(round(min_separation_s / HOP_S)))
-    peaks, _ = scipy.signal.find_peaks(filled, prominence=min_dip_db, distance=distance)
-    keep = usable[peaks] & (filled[peaks] > threshold_db)
-    if voiced_mask is not None:
+    if voiced_mask is None:
+        near_voiced = np.ones(n_frames, dtype=bool)
+    else:
         reach = int(round(voiced_tolerance_s / HOP_S))
-        if reach > 0:
-            near = np.convolve(voiced_mask.astype(np.float64), np.ones(2 * reach + 1), "same")
-            near_voiced = near > 0.5
-        else:
-            near_voiced = voiced_mask
-        keep &= near_voiced[peaks]
-    return peaks[keep].astype(np.int64)
+        window = np.ones(2 * reach + 1)
+        near_voiced = np.convolve(voiced_mask.astype(np.float64), window, "same") > 0.5
+    power = np.where(finite, 10.0 ** (np.where(finite, level, 0.0) / 10.0), 0.0)
+
+    def detect(scale: float) -> npt.NDArray[np.int64]:
+        smoothed = _smooth_power(power, finite, smooth_s * scale)
+        contour = 10.0 * np.log10(np.where(np.isfinite(smoothed), smoothed, 0.0) + _POWER_FLOOR)
+        speech_levels = contour[usable]
+        median_db = float(np.median(speech_levels))
+        top_db = float(np.quantile(speech_levels, 0.99))
+        threshold_db = max(median_db + threshold_re_median_db, top_db + silence_re_peak_db)
+        contour = np.where(finite, contour, float(np.min(contour[finite])))
+        distance = max(1, int(round(min_separation_s * scale / HOP_S)))
+        peaks, _ = scipy.signal.find_peaks(contour, prominence=min_dip_db, distance=distance)
+        keep = usable[peaks] & near_voiced[peaks] & (contour[peaks] > threshold_db)
+        return peaks[keep].astype(np.int64)
+
+    peaks = detect(1.0)
+    if adapt_to_rate and max_adaptation > 1 and peaks.size >= _MIN_ADAPT_NUCLEI:
+        rate = peaks.size / (n_speech * HOP_S)
+        scale = float(np.clip(reference_rate_syl_per_s / rate, 1 / max_adaptation, max_adaptation))
+        peaks = detect(scale)
+    return peaks
 
 
 def _optional_mask(
