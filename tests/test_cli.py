@@ -1,0 +1,127 @@
+"""The `mirrorline` command as users run it: a real subprocess, real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.audiofiles import two_tone, write_audio
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "ami_two_party_8k_ulaw.wav"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
+    empty = tmp / "empty.wav"
+    empty.write_bytes(b"")
+    text = tmp / "notes.wav"
+    text.write_text("not audio\n" * 100)
+    full = write_audio(tmp / "full.wav", two_tone(8000, 2.0), 8000)
+    cut = tmp / "cut.wav"
+    cut.write_bytes(full.read_bytes()[:20000])
+    nan = two_tone(8000, 1.0)
+    nan[0, 100] = np.inf
+    return {
+        "missing": (tmp / "nope.wav", "input.not_found"),
+        "empty": (empty, "audio.empty"),
+        "text": (text, "audio.undecodable"),
+        "truncated": (cut, "audio.truncated"),
+        "mono": (write_audio(tmp / "mono.wav", two_tone(8000, 1.0)[:1], 8000), "audio.not_stereo"),
+        "three": (
+            write_audio(tmp / "three.wav", np.vstack([two_tone(8000, 1.0)] * 2)[:3], 8000),
+            "audio.too_many_channels",
+        ),
+        "short": (write_audio(tmp / "short.wav", two_tone(8000, 0.3), 8000), "audio.too_short"),
+        "nonfinite": (write_audio(tmp / "nan.wav", nan, 8000, codec="pcm_f32le"), "audio.non_finite"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["missing", "empty", "text", "truncated", "mono", "three", "short", "nonfinite"]
+)
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str) -> None:
+    path, code = _bad_inputs(tmp_path)[case]
+    out = run_cli("analyze", str(path))
+    assert out.returncode == 2
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith(f"error: {code}: ")
+    assert "Traceback" not in out.stderr
+
+
+def test_usage_error_is_one_line_status_2() -> None:
+    out = run_cli("analyze", str(SAMPLE), "--agent-channel", "3")
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: usage: ")
+    out = run_cli("analyze", str(SAMPLE), "--window-s", "10", "--hop-s", "20")
+    assert out.returncode == 2 and out.stderr.startswith("error: config.invalid: ")
+
+
+def test_analyze_sample_prints_report(tmp_path: Path) -> None:
+    out = run_cli("analyze", str(SAMPLE))
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["audio"]["sample_rate_hz"] == 8000
+    assert report["audio"]["codec"] == "pcm_mulaw"
+    assert report["roles"] == {"agent_channel": 0, "customer_channel": 1}
+    for role in ("agent", "customer"):
+        assert report["speakers"][role]["talk_time_s"] > 5
+        assert report["segments"][role]
+    # swapping roles swaps the speakers
+    swapped = json.loads(run_cli("analyze", str(SAMPLE), "--agent-channel", "1").stdout)
+    assert swapped["speakers"]["agent"]["talk_time_s"] == report["speakers"]["customer"]["talk_time_s"]
+
+
+def test_output_file_and_windows_csv(tmp_path: Path) -> None:
+    report_path, csv_path = tmp_path / "r.json", tmp_path / "w.csv"
+    out = run_cli(
+        "analyze", str(SAMPLE), "-o", str(report_path), "--csv", str(csv_path),
+        "--window-s", "20", "--hop-s", "5",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""
+    report = json.loads(report_path.read_text())
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == len(report["windows"]) >= 4
+    assert rows[1]["start_s"] == "5.0"
+    assert report["config"]["window_s"] == 20.0
+
+
+def test_tracks_csv(tmp_path: Path) -> None:
+    target = tmp_path / "tracks.csv"
+    out = run_cli("tracks", str(SAMPLE), "-o", str(target))
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(target.open()))
+    assert list(rows[0]) == [
+        "time_s", "agent_f0_hz", "customer_f0_hz", "agent_level_db", "customer_level_db",
+        "agent_speech", "customer_speech",
+    ]
+    assert abs(len(rows) - 4250) <= 2  # 42.5 s at 10 ms
+    voiced = [float(r["agent_f0_hz"]) for r in rows if r["agent_f0_hz"]]
+    assert len(voiced) > 200
+    assert 120 < float(np.median(voiced)) < 350  # a female speaker
+    assert all(r["agent_speech"] == "1" for r in rows if r["agent_f0_hz"])
+
+
+def test_schema_command() -> None:
+    out = run_cli("schema")
+    assert out.returncode == 0
+    schema = json.loads(out.stdout)
+    assert "speakers" in schema["properties"]

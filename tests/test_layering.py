@@ -1,0 +1,27 @@
+"""Import direction is one way (service -> models -> dsp); dsp stays pure DSP."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "module", ["dsp.io", "dsp.pipeline", "dsp.activity", "dsp.pitch", "dsp.rate", "dsp.mirroring"]
+)
+def test_dsp_imports_no_web_or_contract_layer(module: str) -> None:
+    code = (
+        f"import sys, {module}; "
+        "bad = [m for m in ('pydantic', 'fastapi', 'starlette', 'models', 'service', "
+        "'pydantic_settings') if m in sys.modules]; print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_models_import_no_service() -> None:
+    code = "import sys, models; print('service' in sys.modules or 'fastapi' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
