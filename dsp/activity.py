@@ -1,0 +1,411 @@
+"""Per-channel speech activity with bleed/crosstalk rejection, and inter-pausal units (IPUs).
+
+Three steps, each a small pure function:
+
+1. :func:`frame_features` turns ONE channel into a few per-frame log-energy tracks on the
+   10 ms clock of :mod:`dsp.frames`. It is frame-local (each frame sees 15 ms of audio either
+   side), so the pipeline can compute it block by block on long calls and concatenate.
+2. :func:`detect_speech` decides, jointly for both channels, which frames carry each party's
+   own voice. It adapts to the call: a per-channel noise floor, a per-channel speech level
+   (channel gains may differ by 20 dB or more) and a per-direction leak gain (how much of the
+   other party's voice arrives on this channel), all estimated from the data.
+3. :func:`ipus` turns a frame mask into inter-pausal units in seconds.
+
+The decision rule
+-----------------
+Channel ``c`` at frame ``t`` is the speech of party ``c`` only if its speech-band energy
+``e_c(t)`` (300-3400 Hz, dB) is
+
+* above the channel's noise floor by ``snr_db`` (hiss and hum are stationary: they set the
+  floor, they do not trigger speech),
+* within ``dynamic_range_db`` of the channel's own speech level (the 90th percentile of its
+  active frames). A headset or handset carries its own talker 20-50 dB above third people in
+  the room, so distant crosstalk that shows up on both channels falls below this line,
+* above what leaks from the other channel by ``leak_margin_db``: the leak prediction is the
+  leak gain (``-bleed_db``) plus the other channel's loudest energy within ``+-leak_window_s``
+  (absorbs a few ms of echo delay and some reverberation). The leak gain is measured from the
+  frames where the other channel is strongly active: the lower quartile of the noise-corrected
+  level difference, which is the pure-leak case as long as the two parties overlap less than
+  three quarters of the time.
+
+Onsets need the thresholds above; a region, once started, extends while the energy stays
+within ``hysteresis_db`` of them (double-threshold hysteresis, as in classic energy VADs).
+Isolated runs shorter than ``min_speech_s`` are dropped.
+
+Known limits: a long acoustic echo (network echo with > 30 ms delay) is not modelled; both
+channels carrying the same signal (dual mono) yields no speech on either, which the report
+should flag as identical channels; a gain change in the middle of a call is not tracked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.signal
+
+from dsp.errors import ParameterError
+from dsp.frames import HOP_S, frame_count, hop_samples, mask_to_segments
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Names of the rows of :func:`frame_features` output, in order.
+FEATURE_NAMES: tuple[str, ...] = ("band_db", "full_db")
+BAND_LOW_HZ = 300.0
+BAND_HIGH_HZ = 3400.0
+#: Energies are floored here (dBFS of mean square) so digital silence stays finite.
+ENERGY_FLOOR_DB = -120.0
+_EPS = 10.0 ** (ENERGY_FLOOR_DB / 10.0)
+
+
+@dataclass(frozen=True)
+class SpeechActivity:
+    """Result of :func:`detect_speech`.
+
+    Attributes
+    ----------
+    speech : ndarray of bool, shape (2, T)
+        Own speech of party 0 (agent) and party 1 (customer) per 10 ms frame, bleed removed.
+    noise_floor_db : ndarray, shape (2,)
+        Speech-band noise floor per channel, dBFS (mean square); NaN for an empty input.
+    bleed_db : ndarray, shape (2,)
+        For channel ``c``: by how many dB the OTHER party's voice is attenuated on channel
+        ``c``. Small values (< 10 dB) mean heavy bleed. NaN when not estimable (the other
+        party hardly speaks, or the leak stays under channel ``c``'s noise floor).
+    speech_level_db : ndarray, shape (2,)
+        Level of each party's own speech (90th percentile of speech-band energy over its
+        speech frames), dBFS; NaN when the party never speaks.
+    leak_gain_db : ndarray, shape (2,)
+        Leak gain used for the decision on channel ``c`` (other channel's energy plus this
+        gives the predicted leak). Equals ``-bleed_db`` when that is finite; otherwise an
+        upper bound, or NaN when the other channel is never active.
+    """
+
+    speech: BoolArray
+    noise_floor_db: FloatArray
+    bleed_db: FloatArray
+    speech_level_db: FloatArray
+    leak_gain_db: FloatArray
+
+    @property
+    def n_frames(self) -> int:
+        """Number of 10 ms frames ``T``."""
+        return int(self.speech.shape[1])
+
+    @property
+    def talk_time_s(self) -> FloatArray:
+        """Seconds of own speech per party, shape (2,)."""
+        return self.speech.sum(axis=1).astype(np.float64) * HOP_S
+
+
+def _window_energy_db(x: npt.NDArray[np.float32], hop: int, n_frames: int) -> FloatArray:
+    """Mean-square energy in dB over 3 hops centred on each frame (frame ``i`` at ``i*hop``)."""
+    half = hop // 2
+    # Block j covers samples [j*hop - half, j*hop - half + hop): centred on frame j.
+    need = (n_frames + 1) * hop
+    padded = np.zeros(need, dtype=np.float32)
+    seg = x[: max(0, need - half)]
+    padded[half : half + seg.shape[0]] = seg
+    blocks = np.square(padded, dtype=np.float32).reshape(-1, hop).sum(axis=1, dtype=np.float64)
+    blocks = blocks[: n_frames + 1]
+    # Frame i: blocks i-1, i, i+1 (30 ms at a 10 ms hop).
+    window = blocks[:n_frames].copy()
+    window[1:] += blocks[: n_frames - 1]
+    window += blocks[1 : n_frames + 1]
+    counts = np.full(n_frames, 3.0 * hop)
+    counts[0] = 2.0 * hop
+    return np.asarray(10.0 * np.log10(np.maximum(window / counts, _EPS)), dtype=np.float64)
+
+
+def frame_features(y: npt.ArrayLike, sr: int) -> npt.NDArray[np.float32]:
+    """Per-frame log-energy features of one channel on the 10 ms clock.
+
+    Parameters
+    ----------
+    y : array_like, shape (n,)
+        One channel, float samples in [-1, 1].
+    sr : int
+        Sample rate in Hz (8000-48000).
+
+    Returns
+    -------
+    ndarray of float32, shape (F, T)
+        ``T = dsp.frames.frame_count(n, sr)``; rows named in :data:`FEATURE_NAMES`:
+        ``band_db`` mean-square energy (dBFS) of the 300-3400 Hz band (4th-order Butterworth
+        band-pass, hum and hiss outside the telephone band removed) and ``full_db`` of the raw
+        signal, both over 30 ms centred on the frame (frame-local: 15 ms either side, plus the
+        band-pass filter's few-ms memory). Digital silence gives ``ENERGY_FLOOR_DB``.
+
+    Notes
+    -----
+    One ``sosfilt`` pass and a reshape-sum per call, float32 throughout: about 0.3 s of CPU for
+    an hour of 8 kHz audio.
+    """
+    if not isinstance(sr, int | np.integer) or not 8000 <= int(sr) <= 192000:
+        raise ParameterError(f"sr must be an integer sample rate in 8000-192000 Hz, got {sr!r}")
+    x = np.asarray(y, dtype=np.float32)
+    if x.ndim != 1:
+        raise ParameterError(f"y must be one channel of shape (n,), got shape {x.shape}")
+    sr = int(sr)
+    hop = hop_samples(sr)
+    n_frames = frame_count(x.shape[0], sr)
+    x = np.where(np.isfinite(x), x, np.float32(0.0))
+    high = min(BAND_HIGH_HZ, 0.45 * sr)
+    sos = scipy.signal.butter(2, [BAND_LOW_HZ, high], btype="band", fs=sr, output="sos")
+    band = scipy.signal.sosfilt(sos.astype(np.float32), x).astype(np.float32, copy=False)
+    out = np.empty((len(FEATURE_NAMES), n_frames), dtype=np.float32)
+    out[0] = _window_energy_db(band, hop, n_frames)
+    out[1] = _window_energy_db(x - np.float32(x.mean()) if x.size else x, hop, n_frames)
+    return out
+
+
+def _moving_max(x: FloatArray, radius: int) -> FloatArray:
+    """Maximum over ``x[t - radius : t + radius + 1]`` (edges clipped); NaN-free input."""
+    if radius <= 0 or x.size == 0:
+        return x.copy()
+    padded = np.pad(x, radius, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1)
+    return np.asarray(windows.max(axis=1), dtype=np.float64)
+
+
+def _runs(mask: BoolArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Start and end (exclusive) frame indices of the runs of True in ``mask``."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return edges[0::2], edges[1::2]
+
+
+def _fill_runs(n: int, starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]) -> BoolArray:
+    """A length-``n`` mask that is True on ``[starts[k], ends[k])`` for every k (vectorised)."""
+    delta = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(delta, starts, 1)
+    np.add.at(delta, ends, -1)
+    return np.asarray(np.cumsum(delta)[:n] > 0, dtype=bool)
+
+
+def _hysteresis(low: BoolArray, high: BoolArray) -> BoolArray:
+    """Runs of ``low`` that contain at least one ``high`` frame."""
+    starts, ends = _runs(low)
+    counts = np.concatenate([[0], np.cumsum(high & low)])
+    keep = counts[ends] - counts[starts] > 0
+    return _fill_runs(low.shape[0], starts[keep], ends[keep])
+
+
+def _drop_short(mask: BoolArray, min_frames: int) -> BoolArray:
+    """``mask`` without its runs shorter than ``min_frames``."""
+    starts, ends = _runs(mask)
+    keep = ends - starts >= min_frames
+    return _fill_runs(mask.shape[0], starts[keep], ends[keep])
+
+
+def _db_to_power(db: FloatArray | float) -> FloatArray:
+    return np.asarray(10.0 ** (np.asarray(db, dtype=np.float64) / 10.0), dtype=np.float64)
+
+
+def _nanpercentile(x: FloatArray, q: float) -> float:
+    x = x[np.isfinite(x)]
+    return float(np.percentile(x, q)) if x.size else float("nan")
+
+
+def detect_speech(
+    features: npt.ArrayLike,
+    *,
+    snr_db: float = 10.0,
+    dynamic_range_db: float = 25.0,
+    leak_margin_db: float = 10.0,
+    hysteresis_db: float = 15.0,
+    leak_window_s: float = 0.03,
+    noise_percentile: float = 10.0,
+    min_speech_s: float = 0.05,
+) -> SpeechActivity:
+    """Own-speech masks of both parties, with the other party's bleed and room crosstalk removed.
+
+    Parameters
+    ----------
+    features : array_like, shape (2, F, T)
+        :func:`frame_features` of channel 0 and channel 1, stacked (``F >= 1``; row 0, the
+        speech-band energy in dB, drives the decision). NaN frames count as silence.
+    snr_db : float
+        Onset threshold above the channel's noise floor, dB.
+    dynamic_range_db : float
+        Onset threshold below the channel's own speech level, dB: quieter sound is taken as
+        distant crosstalk (third people in the room), not this party.
+    leak_margin_db : float
+        How far above the predicted leak from the other channel an onset must be, dB.
+    hysteresis_db : float
+        Once started, speech continues while the energy stays within this many dB below the
+        onset thresholds.
+    leak_window_s : float
+        The predicted leak uses the other channel's maximum energy within +- this many seconds
+        (echo delay, reverberation).
+    noise_percentile : float
+        Percentile of the frame energies taken as the stationary noise floor.
+    min_speech_s : float
+        Runs of speech shorter than this are dropped (clicks).
+
+    Returns
+    -------
+    SpeechActivity
+        ``speech`` (2, T) bool plus the per-channel estimates used.
+
+    Raises
+    ------
+    ParameterError
+        If ``features`` is not (2, F, T) or a parameter is out of range.
+    """
+    feats = np.asarray(features, dtype=np.float64)
+    if feats.ndim != 3 or feats.shape[0] != 2 or feats.shape[1] < 1:
+        raise ParameterError(
+            f"features must have shape (2, F, T) (frame_features of both channels stacked), "
+            f"got {feats.shape}"
+        )
+    for name, value, lo in (
+        ("snr_db", snr_db, 0.0),
+        ("dynamic_range_db", dynamic_range_db, 1.0),
+        ("leak_margin_db", leak_margin_db, 0.0),
+        ("hysteresis_db", hysteresis_db, 0.0),
+        ("leak_window_s", leak_window_s, 0.0),
+        ("min_speech_s", min_speech_s, 0.0),
+    ):
+        if not np.isfinite(value) or value < lo:
+            raise ParameterError(f"{name} must be a finite number >= {lo}, got {value}")
+    if not 0.0 <= noise_percentile <= 50.0:
+        raise ParameterError(f"noise_percentile must be in 0-50, got {noise_percentile}")
+
+    n_frames = feats.shape[2]
+    energy = feats[:, 0, :]
+    valid = np.isfinite(energy)
+    energy = np.where(valid, energy, ENERGY_FLOOR_DB)
+    nan2 = np.full(2, np.nan)
+    if n_frames == 0 or not valid.any():
+        return SpeechActivity(
+            speech=np.zeros((2, n_frames), dtype=bool),
+            noise_floor_db=nan2.copy(),
+            bleed_db=nan2.copy(),
+            speech_level_db=nan2.copy(),
+            leak_gain_db=nan2.copy(),
+        )
+
+    floor = np.array([_nanpercentile(energy[c][valid[c]], noise_percentile) for c in (0, 1)])
+    floor = np.where(np.isfinite(floor), floor, ENERGY_FLOOR_DB)
+    # Frames clearly above the floor: candidates for either own speech or leak.
+    active = (energy > floor[:, None] + snr_db) & valid
+    # A first speech level from all active frames; refined after leak removal.
+    level0 = np.array([_nanpercentile(energy[c][active[c]], 90.0) for c in (0, 1)])
+
+    radius = int(round(leak_window_s / HOP_S))
+    other_max = np.stack([_moving_max(energy[1], radius), _moving_max(energy[0], radius)])
+
+    leak_gain = nan2.copy()
+    bleed = nan2.copy()
+    for c in (0, 1):
+        o = 1 - c
+        if not np.isfinite(level0[o]):
+            continue
+        # Frames where the other party is strongly active (well above its floor, near its level).
+        strong = active[o] & (energy[o] > max(floor[o] + 2.0 * snr_db, level0[o] - 15.0))
+        if strong.sum() < 20:
+            continue
+        # Noise-corrected leak power on channel c relative to the other channel's power.
+        excess = _db_to_power(energy[c][strong]) - _db_to_power(floor[c])
+        observable = float(np.median(energy[c][strong])) > floor[c] + 3.0
+        excess_db = 10.0 * np.log10(np.maximum(excess, _EPS))
+        diff = np.where(excess > 0, excess_db, floor[c]) - energy[o][strong]
+        leak_gain[c] = float(np.percentile(diff, 25.0))
+        if observable:
+            bleed[c] = -leak_gain[c]
+
+    high = np.zeros((2, n_frames), dtype=bool)
+    low = np.zeros((2, n_frames), dtype=bool)
+    for c in (0, 1):
+        o = 1 - c
+        if np.isfinite(leak_gain[c]):
+            leak_thr = leak_gain[c] + other_max[o] + leak_margin_db
+        else:
+            leak_thr = np.full(n_frames, -np.inf)
+        own = active[c] & (energy[c] > leak_thr)
+        lvl = _nanpercentile(energy[c][own], 90.0)
+        if not np.isfinite(lvl):
+            continue
+        # Onset: above floor + snr, within dynamic_range_db of the speech level, above leak.
+        # Continuation: the floor and level thresholds relax by hysteresis_db (the floor one
+        # by at most half of snr_db); the leak threshold never relaxes.
+        onset_thr = max(floor[c] + snr_db, lvl - dynamic_range_db)
+        cont_thr = max(floor[c] + 0.5 * snr_db, onset_thr - hysteresis_db)
+        high[c] = valid[c] & (energy[c] > np.maximum(onset_thr, leak_thr))
+        low[c] = valid[c] & (energy[c] > np.maximum(cont_thr, leak_thr))
+
+    min_frames = int(round(min_speech_s / HOP_S))
+    first = np.stack([_hysteresis(low[c], high[c]) for c in (0, 1)])
+    # Room crosstalk from third people reaches both channels at once. A continuation frame
+    # (quieter than an onset) is kept only if the other channel is quiet there, or carries
+    # its own party's speech (whose leak the leak threshold already handles).
+    quiet = energy < floor[:, None] + snr_db
+    speech = np.zeros((2, n_frames), dtype=bool)
+    level = nan2.copy()
+    for c in (0, 1):
+        o = 1 - c
+        cont = low[c] & (high[c] | quiet[o] | first[o])
+        mask = _drop_short(_hysteresis(cont, high[c]), min_frames)
+        speech[c] = mask
+        if mask.any():
+            level[c] = _nanpercentile(energy[c][mask], 90.0)
+
+    return SpeechActivity(
+        speech=speech,
+        noise_floor_db=floor.astype(np.float64),
+        bleed_db=bleed,
+        speech_level_db=level,
+        leak_gain_db=leak_gain,
+    )
+
+
+def ipus(
+    speech_mask: npt.ArrayLike,
+    *,
+    min_pause_s: float = 0.2,
+    min_ipu_s: float = 0.1,
+) -> FloatArray:
+    """Inter-pausal units of one party from a per-frame speech mask.
+
+    Parameters
+    ----------
+    speech_mask : array_like of bool, shape (T,)
+        One party's speech per 10 ms frame (a row of :attr:`SpeechActivity.speech`).
+    min_pause_s : float
+        Pauses shorter than this are bridged (the IPU continues), seconds.
+    min_ipu_s : float
+        After bridging, units shorter than this are dropped (blips), seconds.
+
+    Returns
+    -------
+    ndarray, shape (k, 2)
+        ``[start_s, end_s]`` per IPU, sorted; frame ``i`` spans ``[i, i+1) * HOP_S``.
+        An empty mask gives shape (0, 2).
+    """
+    if not np.isfinite(min_pause_s) or min_pause_s < 0:
+        raise ParameterError(f"min_pause_s must be a finite number >= 0 s, got {min_pause_s}")
+    if not np.isfinite(min_ipu_s) or min_ipu_s < 0:
+        raise ParameterError(f"min_ipu_s must be a finite number >= 0 s, got {min_ipu_s}")
+    mask = np.asarray(speech_mask)
+    if mask.ndim != 1:
+        raise ParameterError(f"speech_mask must have shape (T,), got {mask.shape}")
+    segs = mask_to_segments(mask.astype(bool))
+    if segs.shape[0] == 0:
+        return segs
+    # Bridge: merge a segment into the previous one when the gap is shorter than min_pause_s.
+    # Compare in whole frames to avoid float round-off at the threshold.
+    starts = np.rint(segs[:, 0] / HOP_S).astype(np.int64)
+    ends = np.rint(segs[:, 1] / HOP_S).astype(np.int64)
+    min_pause_frames = min_pause_s / HOP_S - 1e-9
+    gaps = starts[1:] - ends[:-1]
+    new_group = np.concatenate([[True], gaps >= min_pause_frames])
+    group = np.cumsum(new_group) - 1
+    merged_starts = starts[new_group]
+    merged_ends = np.zeros(merged_starts.shape[0], dtype=np.int64)
+    np.maximum.at(merged_ends, group, ends)
+    keep = (merged_ends - merged_starts) >= min_ipu_s / HOP_S - 1e-9
+    out = np.column_stack([merged_starts[keep], merged_ends[keep]]).astype(np.float64) * HOP_S
+    return out.reshape(-1, 2)
