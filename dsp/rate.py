@@ -156,8 +156,9 @@ def _smooth_power(
     offsets = np.arange(-half, half + 1, dtype=np.float64) * HOP_S
     kernel = np.where(np.abs(offsets) < width_s / 2, np.cos(np.pi * offsets / width_s) ** 2, 0.0)
     weights = valid.astype(np.float64)
-    num = np.convolve(np.where(valid, power, 0.0), kernel, mode="same")
-    den = np.convolve(weights, kernel, mode="same")
+    n = power.shape[0]
+    num = np.convolve(np.where(valid, power, 0.0), kernel)[half : half + n]
+    den = np.convolve(weights, kernel)[half : half + n]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 1e-9, num / np.maximum(den, 1e-300), np.nan)
 
@@ -202,7 +203,8 @@ def syllable_nuclei(
     ----------
     intensity_db : array_like, shape (T,)
         Intensity track in dB on the 10 ms clock, from :func:`syllable_intensity_db`.
-        NaN frames are never nuclei and carry no weight in the smoothing.
+        NaN frames carry no weight: the smoothing bridges short gaps of NaN, longer ones
+        (wider than the smoothing) hold no nuclei.
     voiced : array_like of bool, shape (T,), optional
         Voicing per frame (the pitch track is not NaN). ``None`` skips the voicing check.
     speech : array_like of bool, shape (T,), optional
@@ -269,6 +271,7 @@ def syllable_nuclei(
 
     finite = np.isfinite(level)
     usable = finite if speech_mask is None else finite & speech_mask
+    in_speech = np.ones(n_frames, dtype=bool) if speech_mask is None else speech_mask
     n_speech = int(np.count_nonzero(usable))
     if n_speech < _MIN_SPEECH_FRAMES:
         return np.zeros(0, dtype=np.int64)
@@ -282,15 +285,16 @@ def syllable_nuclei(
 
     def detect(scale: float) -> npt.NDArray[np.int64]:
         smoothed = _smooth_power(power, finite, smooth_s * scale)
-        contour = 10.0 * np.log10(np.where(np.isfinite(smoothed), smoothed, 0.0) + _POWER_FLOOR)
+        defined = np.isfinite(smoothed)
+        contour = 10.0 * np.log10(np.where(defined, smoothed, 0.0) + _POWER_FLOOR)
         speech_levels = contour[usable]
         median_db = float(np.median(speech_levels))
         top_db = float(np.quantile(speech_levels, 0.99))
         threshold_db = max(median_db + threshold_re_median_db, top_db + silence_re_peak_db)
-        contour = np.where(finite, contour, float(np.min(contour[finite])))
         distance = max(1, int(round(min_separation_s * scale / HOP_S)))
         peaks, _ = scipy.signal.find_peaks(contour, prominence=min_dip_db, distance=distance)
-        keep = usable[peaks] & near_voiced[peaks] & (contour[peaks] > threshold_db)
+        keep = in_speech[peaks] & defined[peaks] & near_voiced[peaks]
+        keep &= contour[peaks] > threshold_db
         return peaks[keep].astype(np.int64)
 
     peaks = detect(1.0)
