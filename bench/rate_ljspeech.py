@@ -70,14 +70,17 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     y = (0.05 * rng.standard_normal(60 * 60 * 8000)).astype(np.float32)
-    syllable_intensity_db(y[:8000], 8000)
-    t0 = time.process_time()
-    level = syllable_intensity_db(y, 8000)
+    times = []
+    for _ in range(3):
+        t0 = time.process_time()
+        level = syllable_intensity_db(y, 8000)
+        times.append(time.process_time() - t0)
     t1 = time.process_time()
     syllable_nuclei(level, voiced=np.ones(level.size, bool))
     t2 = time.process_time()
     print(
-        f"\nspeed: syllable_intensity_db on 60 min of 8 kHz audio: {t1 - t0:.2f} s CPU; "
+        "\nspeed: syllable_intensity_db on 60 min of 8 kHz audio: "
+        f"first run {times[0]:.2f} s CPU, best of 3 {min(times):.2f} s CPU; "
         f"syllable_nuclei on its {level.size} frames: {t2 - t1:.2f} s CPU"
     )
 

@@ -127,8 +127,8 @@ def syllable_intensity_db(
     total = n_frames * hop
     power = np.zeros(total, dtype=np.float32)
     seg = filtered[: max(0, total - half)]
-    power[half : half + seg.shape[0]] = seg * seg
-    frame_power = power.reshape(n_frames, hop).mean(axis=1, dtype=np.float64)
+    np.square(seg, out=power[half : half + seg.shape[0]])
+    frame_power = power.reshape(n_frames, hop).sum(axis=1, dtype=np.float64) / hop
     # Edge frames only partly covered by the signal: average over the samples they hold.
     covered = np.full(n_frames, hop, dtype=np.float64)
     covered[0] = min(hop - half, n)
