@@ -348,7 +348,7 @@ def analyze_tracks(
         )
         nuclei_s = np.asarray(nuclei_frames, dtype=np.float64) * HOP_S
         per_speaker = taking.agent if row == 0 else taking.customer
-        turns_s = np.asarray(per_speaker.turn_segments_s, dtype=np.float64).reshape(-1, 2)
+        turns_s = np.asarray(per_speaker.turn_segments, dtype=np.float64).reshape(-1, 2)
         rate_stats = rate.rate_stats(nuclei_frames, ipus_s=ipus[row], turns_s=turns_s)
         speech_s, values = windows.speaker_windows(
             window_starts,

@@ -113,7 +113,7 @@ def build_report(
             switches_per_min=_num(taking.switches_per_min, 3),
             overlap_s=round(float(taking.overlap_s), 2),
             silence_threshold_s=float(taking.silence_threshold_s),
-            silences=_segments(taking.silences_s),
+            silences=_segments(taking.silences),
         ),
         segments=SpeakerSegments(
             agent=_segments(mask_to_segments(result.speakers["agent"].speech)),
