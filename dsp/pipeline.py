@@ -16,14 +16,14 @@ Channel 0 is the agent unless ``agent_channel=1``; everything after stage 1 is i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from dsp import activity, loudness, pitch, rate, turns, windows
+from dsp import activity, loudness, mirroring, pitch, rate, turns, windows
 from dsp.errors import ParameterError
 from dsp.frames import HOP_S, frame_count, hop_samples, mask_to_segments
 from dsp.io import AudioInfo, Source, iter_blocks
@@ -191,6 +191,7 @@ class SpeakerAnalysis:
     pitch: dict[str, float]
     loudness: dict[str, float]
     median_pause_s: float
+    units: mirroring.SpeakerUnits
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,24 @@ class AnalysisResult:
     windows: windows.Windows
     warnings: list[Warning_]
     activity: Any
-    mirroring: Any = None
+    mirroring: mirroring.MirroringResult | None = None
+
+    def window_series(self) -> mirroring.WindowSeries:
+        return mirroring.WindowSeries(
+            starts_s=self.windows.starts_s,
+            window_s=self.windows.window_s,
+            hop_s=self.windows.hop_s,
+            values=self.windows.values,
+            coverage=self.windows.speech_s,
+        )
+
+    def as_sham(self) -> mirroring.ShamCall:
+        """This call as a sham partner source for other calls of a batch."""
+        return mirroring.ShamCall(
+            agent=self.speakers["agent"].units,
+            customer=self.speakers["customer"].units,
+            windows=self.window_series(),
+        )
 
 
 def _pitch_stats(f0_hz: FloatArray) -> dict[str, float]:
@@ -231,6 +249,75 @@ def _loudness_stats(level_db: FloatArray, speech: npt.NDArray[np.bool_]) -> dict
         return {"median_db": float("nan"), "p90_db": float("nan")}
     p50, p90 = np.percentile(on_speech, [50, 90])
     return {"median_db": float(p50), "p90_db": float(p90)}
+
+
+MIN_VOICED_FRAMES_PER_IPU = 10  # 100 ms of voicing for an IPU pitch value
+
+
+def _ipu_units(
+    ipus_s: FloatArray,
+    ipu_turn_index: npt.NDArray[np.int64],
+    turn_segments_s: FloatArray,
+    *,
+    f0_st: FloatArray,
+    level_db: FloatArray,
+    nuclei_frames: npt.NDArray[np.int64],
+) -> mirroring.SpeakerUnits:
+    """Per-IPU pitch and level, and per-turn rates, of one speaker for the mirroring step."""
+    n_frames = len(f0_st)
+    k = len(ipus_s)
+    pitch_level = np.full(k, np.nan)
+    pitch_variability = np.full(k, np.nan)
+    level = np.full(k, np.nan)
+    bounds = np.clip(np.round(ipus_s / HOP_S).astype(np.int64), 0, n_frames).reshape(-1, 2)
+    for i, (lo, hi) in enumerate(bounds):
+        f0_ipu = f0_st[lo:hi]
+        voiced = f0_ipu[np.isfinite(f0_ipu)]
+        if voiced.size >= MIN_VOICED_FRAMES_PER_IPU:
+            pitch_level[i] = np.median(voiced)
+            pitch_variability[i] = np.std(voiced)
+        if hi > lo:
+            level[i] = 10.0 * np.log10(np.mean(10.0 ** (level_db[lo:hi] / 10.0)))
+    # Rates are too coarse per IPU (one syllable is 25% of a 1 s IPU): measure them per turn.
+    labels = np.unique(ipu_turn_index[ipu_turn_index >= 0])
+    speaking = np.full(len(labels), np.nan)
+    articulation = np.full(len(labels), np.nan)
+    turn_segments_s = np.asarray(turn_segments_s, dtype=np.float64).reshape(-1, 2)
+    for j, label in enumerate(labels):
+        members = ipus_s[ipu_turn_index == label]
+        phonation_s = float(np.sum(members[:, 1] - members[:, 0]))
+        syllables = int(rate.count_in_intervals(nuclei_frames, members).sum())
+        if phonation_s >= 0.5:
+            articulation[j] = syllables / phonation_s
+        if label < len(turn_segments_s):
+            span_s = float(turn_segments_s[label, 1] - turn_segments_s[label, 0])
+            if span_s >= 0.5:
+                speaking[j] = syllables / span_s
+    return mirroring.SpeakerUnits(
+        start_s=ipus_s[:, 0].copy(),
+        end_s=ipus_s[:, 1].copy(),
+        turn_index=np.asarray(ipu_turn_index, dtype=np.int64),
+        features={
+            "pitch_level": pitch_level,
+            "pitch_variability": pitch_variability,
+            "loudness": level,
+        },
+        turn_features={"speaking_rate": speaking, "articulation_rate": articulation},
+        turn_labels=labels.astype(np.int64),
+    )
+
+
+def with_mirroring(
+    result: AnalysisResult, *, shams: Sequence[AnalysisResult] = ()
+) -> AnalysisResult:
+    """``result`` with its mirroring statistics, other calls of a batch as sham partners."""
+    measured = mirroring.analyze_mirroring(
+        result.speakers["agent"].units,
+        result.speakers["customer"].units,
+        result.window_series(),
+        shams=[other.as_sham() for other in shams if other is not result],
+    )
+    return replace(result, mirroring=measured)
 
 
 def _median_pause_s(ipus_s: FloatArray, turn_index: npt.NDArray[np.int_]) -> float:
@@ -349,12 +436,14 @@ def analyze_tracks(
         nuclei_s = np.asarray(nuclei_frames, dtype=np.float64) * HOP_S
         per_speaker = taking.agent if row == 0 else taking.customer
         turns_s = np.asarray(per_speaker.turn_segments, dtype=np.float64).reshape(-1, 2)
+        ipu_turn_index = np.asarray(per_speaker.ipu_turn_index, dtype=np.int64)
+        f0_st = pitch.hz_to_st(f0)
         rate_stats = rate.rate_stats(nuclei_frames, ipus_s=ipus[row], turns_s=turns_s)
         speech_s, values = windows.speaker_windows(
             window_starts,
             window_s=params.window_s,
             speech=speech[row],
-            f0_st=pitch.hz_to_st(f0),
+            f0_st=f0_st,
             level_db=level,
             nuclei_s=nuclei_s,
             ipus_s=ipus[row],
@@ -373,8 +462,14 @@ def analyze_tracks(
             rate=rate_stats,
             pitch=_pitch_stats(f0),
             loudness=_loudness_stats(level, speech[row]),
-            median_pause_s=_median_pause_s(
-                ipus[row], np.asarray(per_speaker.ipu_turn_index, dtype=np.int64)
+            median_pause_s=_median_pause_s(ipus[row], ipu_turn_index),
+            units=_ipu_units(
+                ipus[row],
+                ipu_turn_index,
+                turns_s,
+                f0_st=f0_st,
+                level_db=level,
+                nuclei_frames=np.asarray(nuclei_frames, dtype=np.int64),
             ),
         )
     win = windows.Windows(
@@ -418,7 +513,7 @@ def analyze(
             on_progress(done_s, info.declared_duration_s)
 
     tracks, tally = frame_tracks(blocks, info.sample_rate_hz, params, on_block=report_block)
-    return analyze_tracks(tracks, info, tally, params)
+    return with_mirroring(analyze_tracks(tracks, info, tally, params))
 
 
 __all__ = [

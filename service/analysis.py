@@ -120,7 +120,7 @@ def build_report(
             customer=_segments(mask_to_segments(result.speakers["customer"].speech)),
         ),
         windows=_windows(result),
-        mirroring=result.mirroring,
+        mirroring=None if result.mirroring is None else result.mirroring.to_dict(),
         warnings=[Warning(code=w.code, message=w.message) for w in result.warnings],
         config=config,
     )
@@ -170,10 +170,19 @@ def analyze_batch(paths: Sequence[Path], config: AnalysisConfig, *, progress: bo
     """Analyse several calls; each call's mirroring is tested against the others as shams."""
     from tqdm import tqdm
 
-    reports = []
-    for path in tqdm(paths, desc="calls", unit="call", disable=not progress, leave=False):
-        reports.append(analyze_source(path, config, name=path.name))
-    return reports
+    params = config.to_params()
+    results = [
+        pipeline.analyze(path, params)
+        for path in tqdm(paths, desc="analysing", unit="call", disable=not progress, leave=False)
+    ]
+    mirrored = [
+        pipeline.with_mirroring(result, shams=results)
+        for result in tqdm(results, desc="mirroring", unit="call", disable=not progress, leave=False)
+    ]
+    return [
+        build_report(result, config, source=path.name)
+        for path, result in zip(paths, mirrored, strict=True)
+    ]
 
 
 WINDOW_COLUMNS = (
