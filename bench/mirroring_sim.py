@@ -1,0 +1,230 @@
+"""Feature-level synthetic calls with planted mirroring, for dsp.mirroring tests and bench.
+
+A call is a turn-taking timeline (alternating turns of 1-5 IPUs, lognormal IPU durations,
+within-turn pauses, gaps and small overlaps between turns, backchannels inside the
+partner's turns) and, per speaker and feature, a latent prosody walk: AR(1) over that
+speaker's IPUs around a speaker mean (plus optional drifts), observed with measurement
+noise and NaNs (more often on short IPUs). Window series (16 s / 8 s, duration-weighted
+means, NaN under 2 s of speech) are built from the observed IPU values, as the pipeline does.
+
+Scenarios (``simulate_call(rng, scenario=...)``):
+
+``independent``
+    no relation; IPU-level AR(1) ``phi=0.7``.
+``strong_ac``
+    independent, ``phi=0.97`` (slow wandering).
+``drift``
+    independent walks plus a drift shared by both speakers (both get louder / faster /
+    lower over the call) and a random-walk component.
+``follow``
+    ``follower``'s turn-initial latent value copies a share ``strength`` of the leader's
+    turn-final latent deviation (scaled to the follower's spread) in ``feature``; the walk
+    goes on from there.
+``converge`` / ``diverge``
+    in ``feature`` the two speakers' means move linearly toward (away from) each other over
+    the call: distance 2.4 -> 0.6 within-speaker sds (0.3 -> 2.4 for diverge).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dsp.mirroring import FEATURES, SpeakerUnits, WindowSeries  # noqa: E402
+
+FloatArray = npt.NDArray[np.float64]
+
+# name: (population mean, between-speaker sd, within-speaker sd, measurement noise sd)
+FEATURE_MODEL = {
+    "pitch_level": (5.0, 5.0, 1.2, 0.6),
+    "pitch_variability": (2.5, 0.5, 0.5, 0.35),
+    "loudness": (-25.0, 5.0, 2.0, 1.0),
+    "speaking_rate": (4.0, 0.5, 0.5, 0.4),
+    "articulation_rate": (5.0, 0.5, 0.5, 0.4),
+}
+SCENARIOS = ("independent", "strong_ac", "drift", "follow", "converge", "diverge")
+
+
+@dataclass(frozen=True, eq=False)
+class SimCall:
+    """A simulated call: inputs for ``analyze_mirroring`` and what was planted."""
+
+    agent: SpeakerUnits
+    customer: SpeakerUnits
+    windows: WindowSeries
+    duration_s: float
+    scenario: str
+    feature: str | None
+    follower: str | None
+
+
+def _timeline(
+    rng: np.random.Generator, duration_s: float
+) -> tuple[list[tuple[int, float, float, int]], int]:
+    """IPUs as (speaker, start_s, end_s, turn label or -1); the number of turns."""
+    ipus: list[tuple[int, float, float, int]] = []
+    t = 0.5
+    spk = int(rng.integers(2))
+    turn = 0
+    while t < duration_s - 2.0:
+        n_ipu = 1 + min(int(rng.poisson(1.0)), 4)
+        turn_start = t
+        for j in range(n_ipu):
+            dur = float(np.clip(rng.lognormal(np.log(1.5), 0.55), 0.3, 8.0))
+            if t + dur > duration_s:
+                break
+            ipus.append((spk, t, t + dur, turn))
+            t += dur
+            if j < n_ipu - 1:
+                t += float(rng.uniform(0.2, 0.9))
+        turn_end = t
+        if turn_end - turn_start > 1.5 and rng.random() < 0.4:  # partner backchannel
+            bc = float(rng.uniform(turn_start + 0.3, turn_end - 0.5))
+            ipus.append((1 - spk, bc, bc + float(rng.uniform(0.2, 0.5)), -1))
+        t += float(np.clip(rng.normal(0.35, 0.4), -0.3, 2.0))
+        t = max(t, turn_end - 0.3)
+        spk = 1 - spk
+        turn += 1
+    ipus.sort(key=lambda x: x[1])
+    return ipus, turn
+
+
+def simulate_call(
+    rng: np.random.Generator,
+    *,
+    scenario: str = "independent",
+    feature: str | None = None,
+    follower: str | None = None,
+    strength: float = 0.5,
+    duration_s: float | None = None,
+    nan_rate: float = 0.08,
+    window_s: float = 16.0,
+    hop_s: float = 8.0,
+) -> SimCall:
+    """One synthetic call (see the module docstring for the scenarios).
+
+    ``duration_s`` defaults to a uniform draw in 3-15 minutes.
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be one of {SCENARIOS}")
+    if duration_s is None:
+        duration_s = float(rng.uniform(180.0, 900.0))
+    ipus, _ = _timeline(rng, duration_s)
+    k = len(ipus)
+    spk = np.array([u[0] for u in ipus], dtype=np.int64)
+    start = np.array([u[1] for u in ipus])
+    end = np.array([u[2] for u in ipus])
+    label = np.array([u[3] for u in ipus], dtype=np.int64)
+    # first / last IPU of each turn
+    is_first = np.zeros(k, dtype=bool)
+    is_last = np.zeros(k, dtype=bool)
+    for lab in np.unique(label[label >= 0]):
+        idx = np.flatnonzero(label == lab)
+        is_first[idx[0]] = True
+        is_last[idx[-1]] = True
+    phi = 0.97 if scenario == "strong_ac" else 0.7
+    frac = start / duration_s
+    follower_role = {"agent": 0, "customer": 1}.get(follower or "", -1)
+    observed: dict[str, FloatArray] = {}
+    for name in FEATURES:
+        mu_pop, sd_between, sd_within, noise = FEATURE_MODEL[name]
+        if name == "pitch_level":  # one male / female register each, or same register
+            base = rng.choice([0.0, 11.0], size=2) + rng.normal(0.0, 1.5, 2)
+        else:
+            base = mu_pop + rng.normal(0.0, sd_between, 2)
+        mean_t = np.repeat(base[None, :], k, axis=0)  # (k, 2) speaker means at each IPU
+        if scenario in ("converge", "diverge") and name == feature:
+            mid = float(base.mean())
+            d0, d1 = (2.4, 0.6) if scenario == "converge" else (0.3, 2.4)
+            sign = 1.0 if rng.random() < 0.5 else -1.0
+            gap = (d0 + (d1 - d0) * frac) * sd_within / 2.0
+            mean_t[:, 0] = mid - sign * gap
+            mean_t[:, 1] = mid + sign * gap
+        if scenario == "drift":
+            shared = rng.choice([-1.0, 1.0]) * 1.0 * sd_within
+            mean_t += (shared * frac)[:, None]
+            walk_steps = rng.normal(0.0, 0.15 * sd_within, (k, 2))
+            mean_t += np.cumsum(walk_steps, axis=0) / np.sqrt(np.maximum(1.0, k / 100.0))
+        innov = sd_within * np.sqrt(1.0 - phi**2)
+        dev = np.zeros(2)
+        started = np.zeros(2, dtype=bool)
+        latent = np.zeros(k)
+        last_final_dev = np.zeros(2)
+        for i in range(k):
+            s = int(spk[i])
+            if not started[s]:
+                dev[s] = rng.normal(0.0, sd_within)
+                started[s] = True
+            else:
+                dev[s] = phi * dev[s] + rng.normal(0.0, innov)
+            if (
+                scenario == "follow"
+                and name == feature
+                and s == follower_role
+                and is_first[i]
+                and started[1 - s]
+            ):
+                dev[s] = (1.0 - strength) * dev[s] + strength * last_final_dev[1 - s]
+            latent[i] = mean_t[i, s] + dev[s]
+            if is_last[i]:
+                last_final_dev[s] = dev[s]
+        obs = latent + rng.normal(0.0, noise, k)
+        if name == "pitch_variability":
+            obs = np.maximum(obs, 0.2)
+        p_nan = nan_rate + np.where(end - start < 0.5, 0.4, 0.0)
+        if name in ("pitch_level", "pitch_variability", "loudness"):
+            p_nan = p_nan if name != "loudness" else np.full(k, nan_rate / 4)
+        obs = np.where(rng.random(k) < p_nan, np.nan, obs)
+        observed[name] = obs
+
+    def units(role: int) -> SpeakerUnits:
+        m = spk == role
+        return SpeakerUnits(
+            start_s=start[m],
+            end_s=end[m],
+            turn_index=label[m],
+            features={n: v[m] for n, v in observed.items()},
+        )
+
+    agent, customer = units(0), units(1)
+    windows = make_windows(agent, customer, duration_s, window_s=window_s, hop_s=hop_s)
+    return SimCall(agent, customer, windows, duration_s, scenario, feature, follower)
+
+
+def make_windows(
+    agent: SpeakerUnits,
+    customer: SpeakerUnits,
+    duration_s: float,
+    *,
+    window_s: float = 16.0,
+    hop_s: float = 8.0,
+    min_speech_s: float = 2.0,
+) -> WindowSeries:
+    """Duration-weighted window means of each speaker's IPU values (TAMA)."""
+    starts = np.arange(0.0, max(duration_s - window_s, 0.0) + 1e-9, hop_s)
+    ends = starts + window_s
+    values = {n: np.full((2, starts.size), np.nan) for n in FEATURES}
+    coverage = np.zeros((2, starts.size))
+    for row, u in enumerate((agent, customer)):
+        lo = np.maximum(u.start_s[None, :], starts[:, None])
+        hi = np.minimum(u.end_s[None, :], ends[:, None])
+        ov = np.clip(hi - lo, 0.0, None)  # (W, k)
+        coverage[row] = ov.sum(axis=1)
+        for name in FEATURES:
+            v = np.asarray(u.features[name], dtype=np.float64)
+            ok = np.isfinite(v)
+            wsum = ov[:, ok].sum(axis=1)
+            with np.errstate(all="ignore"):
+                mean = (ov[:, ok] * v[ok][None, :]).sum(axis=1) / wsum
+            values[name][row] = np.where(
+                (coverage[row] >= min_speech_s) & (wsum > 0.5), mean, np.nan
+            )
+    return WindowSeries(
+        starts_s=starts, window_s=window_s, hop_s=hop_s, values=values, coverage=coverage
+    )

@@ -1,0 +1,1340 @@
+"""Tone and tempo mirroring statistics: proximity, convergence, synchrony, who follows whom.
+
+Inputs are feature tables the pipeline computes from audio (:class:`SpeakerUnits` per
+speaker, :class:`WindowSeries` for both speakers on one clock); the entry point is
+:func:`analyze_mirroring`, which returns a frozen :class:`MirroringResult` made of plain
+Python floats / ints / strings / ``None`` (``result.to_dict()`` gives the JSON shape).
+
+Features (names as keys of the input dicts; the ``dsp.windows`` column names are accepted as
+aliases, see :data:`FEATURE_ALIASES`):
+
+==================== ============ =====================================================
+name                 unit         compared how
+==================== ============ =====================================================
+pitch_level          st re 100 Hz levels in semitones (never Hz)
+pitch_variability    st           directly
+loudness             dB           z-scored per speaker (channel gains differ): only
+                                  movements count; no level proximity / convergence
+speaking_rate        syll/s       directly
+articulation_rate    syll/s       directly
+==================== ============ =====================================================
+
+Statistics (definitions in ``shared/design/MIRRORING.md``)
+----------------------------------------------------------
+*Exchange* = the last turn of one speaker followed by the next turn of the other. Per
+exchange the *leader* is the speaker who just spoke, the *follower* the one who answers.
+The turn-final value is the last IPU of the turn with a finite value, the turn-initial
+value the first one (or the per-turn value when ``SpeakerUnits.turn_features`` has it).
+
+Directional synchrony (``agent_follows_customer``, ``customer_follows_agent``)
+    Partial correlation of the follower's turn-initial value ``y`` with the leader's
+    preceding turn-final value ``x`` given the follower's own previous value (the final
+    value of the follower's previous turn, and that turn's mean) and a linear time trend:
+    a lag-1 Granger-style regression. The own-lag terms absorb the follower's
+    autocorrelation and the consistency confound (B copies A and A is autocorrelated: A
+    then looks entrained in a plain correlation, not here). The p-value is a t-test on the
+    partial correlation whose degrees of freedom use the Bartlett effective sample size of
+    the two residual series (``n_eff = n / (1 + 2 sum_k rho_u(k) rho_v(k))``), so residual
+    autocorrelation does not inflate significance; it is continuous (no surrogate floor).
+Windowed synchrony
+    Each speaker's window series is detrended and prewhitened with an AR(1) fit; the
+    residuals are cross-correlated at lags ``-max_lag..max_lag`` windows. ``r`` and
+    ``lag_s`` are at the largest ``|r|``; ``p`` is that lag's Bartlett-corrected t-test
+    p-value Sidak-corrected for the number of lags (the max-over-lags bias). ``chance_r``
+    is the mean max-over-lags ``|r|`` of the same procedure against circular shifts of the
+    customer's residuals (what chance gives on this call), ``p_shift`` the circular-shift
+    p-value (resolution ``1/(shifts+1)``, reported, not used for the decision).
+    ``lag_s > 0``: the customer's series follows the agent's by ``lag_s`` seconds.
+Convergence
+    ``d(t) = |f_agent(t) - f_customer(t)|`` over windows where both have a value;
+    ``value`` is the OLS slope of ``-d`` against time in feature units per minute
+    (positive = converging), ``r_time`` its correlation with time, ``p`` the slope's t-test
+    with an AR(1)-effective sample size of the residuals (Santer et al. 2000), so
+    autocorrelated wandering is not called a trend. With sham partners, the real slope is
+    also compared with slopes of the agent against sham customers and sham agents against
+    the customer (``sham_z``), and ``p`` becomes the larger of the two p-values (both tests
+    must agree: this is the drift control). First-half / second-half distances of the
+    speakers' means and how far each speaker moved toward the other's first-half mean
+    (``agent_moved``, ``customer_moved``; positive = toward) are reported alongside.
+Local proximity (Levitan & Hirschberg 2011)
+    Per exchange, ``-|y - x|`` (adjacent) minus the mean of ``-|y - x_j|`` over the
+    leader's non-adjacent turns 2..``proximity_offsets`` turns away on either side (close
+    in time, so drift is shared with the adjacent turn). ``value`` is the mean of that
+    difference (feature units; z units for loudness), ``p`` a Bartlett-corrected t-test.
+Global proximity
+    ``distance`` between the speakers' IPU means (semitones for pitch level, raw for the
+    others; None for loudness, whose levels are not comparable across channels); with
+    shams, ``sham_z = (distance - mean_sham) / sd_sham`` (negative = closer than chance).
+
+Significance and correction
+---------------------------
+All p-values are two-sided. The family is every test that ran for this call (per feature:
+the two directional synchronies, windowed synchrony, convergence and local proximity; up to
+25). They are corrected together with **Benjamini-Hochberg** (``p_adj``): on a call where
+the speakers are independent every null is true, and then BH's false discovery rate is
+exactly the probability of flagging anything, so the per-call false alarm rate stays at
+``alpha``; when some features do mirror, BH keeps more power than Holm while bounding the
+expected share of wrong claims among the flagged ones. ``mirrored`` is True when any of
+the feature's tests is significant after correction *in the mirroring sense* (positive
+synchrony, converging, positive local proximity); a significant negative synchrony
+(disentrainment) or divergence is reported as such and does not make ``mirrored`` True.
+
+``follower`` (per feature): 'agent' when ``agent_follows_customer`` is significant
+(``p_adj < alpha``, ``r > 0``) and ``customer_follows_agent`` is not, 'customer' for the
+converse; when both are, the larger ``r`` wins if the two differ significantly (Fisher z
+test at ``alpha``), otherwise None; None when neither is.
+
+Scores (``scores.tone`` / ``scores.tempo``, keys ``agent`` and ``customer``)
+---------------------------------------------------------------------------
+``scores.X.agent`` is how much the agent mirrors the customer in dimension X (tone: pitch
+level, pitch variability, loudness; tempo: speaking and articulation rate), from the
+``agent_follows_customer`` synchrony of each feature of the dimension that has a result:
+each feature's test statistic is turned into a signed standard normal deviate
+``z_f = sign(r) * Phi^-1(1 - p/2)`` (``z_f ~ N(0, 1)`` under chance pairing: that is
+what the Bartlett-corrected test is calibrated to), the deviates are combined with
+Stouffer's rule ``Z = sum z_f / sqrt(k)`` and mapped ``score = 100 * Phi(Z)``. So 50 is
+what chance pairing gives (median), 97.5 is ``Z = 1.96``, below 50 is disentrainment.
+Features of one dimension are correlated, so under chance the score spreads somewhat more
+than ``Phi(N(0, 1))`` (its median stays 50). None when no feature of the dimension has a
+result.
+
+Timeline
+--------
+Rolling Pearson correlation of the two speakers' window series over ``timeline_span``
+consecutive windows (De Looze et al. 2014), per feature, and the mean over the tone and
+the tempo features: a descriptive, time-resolved profile (no p-values) of when the two
+moved together (r > 0) or apart.
+
+Too little data never raises: a metric is None with a ``reason`` (fewer than
+``min_exchanges`` exchanges, fewer than ``min_windows`` windows, a constant series, ...).
+
+References: Levitan & Hirschberg 2011; Kousidis et al. 2008; De Looze et al. 2014; Borrie
+et al. 2019; Bartlett 1935 / Dutilleul 1993 (effective sample size); Santer et al. 2000;
+Benjamini & Hochberg 1995.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from dsp.errors import ParameterError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+FEATURES = (
+    "pitch_level",
+    "pitch_variability",
+    "loudness",
+    "speaking_rate",
+    "articulation_rate",
+)
+TONE_FEATURES = ("pitch_level", "pitch_variability", "loudness")
+TEMPO_FEATURES = ("speaking_rate", "articulation_rate")
+UNITS = {
+    "pitch_level": "st",
+    "pitch_variability": "st",
+    "loudness": "z",
+    "speaking_rate": "syll/s",
+    "articulation_rate": "syll/s",
+}
+#: Other names accepted for the features (``dsp.windows`` column names).
+FEATURE_ALIASES = {
+    "pitch_median_st": "pitch_level",
+    "pitch_sd_st": "pitch_variability",
+    "loudness_db": "loudness",
+    "speaking_rate_syl_per_s": "speaking_rate",
+    "articulation_rate_syl_per_s": "articulation_rate",
+}
+#: Features whose values are z-scored per speaker (levels not comparable across channels).
+ZSCORED = ("loudness",)
+CORRECTION = "benjamini-hochberg"
+
+
+# --------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SpeakerUnits:
+    """One speaker's IPUs in time order, with per-IPU feature values.
+
+    Parameters
+    ----------
+    start_s, end_s : (k,) float
+        IPU bounds in seconds.
+    turn_index : (k,) int
+        The turn each IPU belongs to (any integer label, unique per turn of this speaker);
+        -1 for backchannels, which are not part of a turn.
+    features : mapping name -> (k,) float
+        Per-IPU values (NaN where undefined), names from :data:`FEATURES` or aliases.
+    turn_features : mapping name -> (T,) float, optional
+        Per-turn values for the turns of this speaker, in the order of ``turn_labels``
+        (e.g. speaking rate including within-turn pauses). When given for a feature, the
+        turn value is used as both the turn-initial and the turn-final value.
+    turn_labels : (T,) int, optional
+        The ``turn_index`` label of each row of ``turn_features``.
+    """
+
+    start_s: FloatArray
+    end_s: FloatArray
+    turn_index: IntArray
+    features: Mapping[str, FloatArray]
+    turn_features: Mapping[str, FloatArray] = field(default_factory=dict)
+    turn_labels: IntArray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class WindowSeries:
+    """Both speakers' window values on one clock.
+
+    Parameters
+    ----------
+    starts_s : (W,) float
+        Window starts in seconds.
+    window_s, hop_s : float
+        Window length and step in seconds.
+    values : mapping name -> (2, W) float
+        Row 0 agent, row 1 customer; NaN where that speaker has too little speech.
+    coverage : (2, W) float, optional
+        Speech seconds per speaker and window (informative; NaN rules are the producer's).
+    """
+
+    starts_s: FloatArray
+    window_s: float
+    hop_s: float
+    values: Mapping[str, FloatArray]
+    coverage: FloatArray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ShamCall:
+    """Another call used as a source of sham partners (agent, customer, windows)."""
+
+    agent: SpeakerUnits
+    customer: SpeakerUnits
+    windows: WindowSeries
+
+
+# --------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------
+
+
+def _clean(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class DirectionalSync:
+    """Follower's turn-initial value vs the leader's preceding turn-final value."""
+
+    r: float | None
+    p: float | None
+    p_adj: float | None
+    n: int
+    n_eff: float | None
+    z: float | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "r": self.r,
+            "p": self.p,
+            "p_adj": self.p_adj,
+            "n": self.n,
+            "n_eff": self.n_eff,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class WindowedSync:
+    """Prewhitened lagged cross-correlation of the window series."""
+
+    r: float | None
+    lag_s: float | None
+    p: float | None
+    p_adj: float | None
+    n: int
+    chance_r: float | None
+    p_shift: float | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "r": self.r,
+            "lag_s": self.lag_s,
+            "p": self.p,
+            "p_adj": self.p_adj,
+            "n": self.n,
+            "chance_r": self.chance_r,
+            "p_shift": self.p_shift,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """Trend of the speakers' distance over the call."""
+
+    value: float | None
+    r_time: float | None
+    p: float | None
+    p_adj: float | None
+    direction: str | None
+    n: int
+    first_half_distance: float | None
+    second_half_distance: float | None
+    agent_moved: float | None
+    customer_moved: float | None
+    sham_z: float | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "unit": "per_min",
+            "r_time": self.r_time,
+            "p": self.p,
+            "p_adj": self.p_adj,
+            "direction": self.direction,
+            "n": self.n,
+            "first_half_distance": self.first_half_distance,
+            "second_half_distance": self.second_half_distance,
+            "agent_moved": self.agent_moved,
+            "customer_moved": self.customer_moved,
+            "sham_z": self.sham_z,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Proximity:
+    """Local (adjacent vs non-adjacent exchanges) and global (means) proximity."""
+
+    local_value: float | None
+    local_p: float | None
+    local_p_adj: float | None
+    local_n: int
+    local_reason: str | None
+    global_distance: float | None
+    global_sham_z: float | None
+    global_reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "local": {
+                "value": self.local_value,
+                "p": self.local_p,
+                "p_adj": self.local_p_adj,
+                "n": self.local_n,
+                "reason": self.local_reason,
+            },
+            "global": {
+                "distance": self.global_distance,
+                "sham_z": self.global_sham_z,
+                "reason": self.global_reason,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class FeatureMirroring:
+    """Every mirroring statistic of one feature."""
+
+    name: str
+    unit: str
+    proximity: Proximity
+    convergence: Convergence
+    agent_follows_customer: DirectionalSync
+    customer_follows_agent: DirectionalSync
+    windowed: WindowedSync
+    follower: str | None
+    mirrored: bool | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unit": self.unit,
+            "proximity": self.proximity.to_dict(),
+            "convergence": self.convergence.to_dict(),
+            "synchrony": {
+                "agent_follows_customer": self.agent_follows_customer.to_dict(),
+                "customer_follows_agent": self.customer_follows_agent.to_dict(),
+                "windowed": self.windowed.to_dict(),
+            },
+            "follower": self.follower,
+            "mirrored": self.mirrored,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    """Rolling correlation of the two speakers over a few consecutive windows."""
+
+    start_s: float
+    end_s: float
+    tone_r: float | None
+    tempo_r: float | None
+    features: tuple[tuple[str, float | None], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "tone_r": self.tone_r,
+            "tempo_r": self.tempo_r,
+            "features": dict(self.features),
+        }
+
+
+@dataclass(frozen=True)
+class Scores:
+    """0-100 mirroring scores per dimension and direction (50 = chance pairing)."""
+
+    tone_agent: float | None
+    tone_customer: float | None
+    tempo_agent: float | None
+    tempo_customer: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tone": {"agent": self.tone_agent, "customer": self.tone_customer},
+            "tempo": {"agent": self.tempo_agent, "customer": self.tempo_customer},
+        }
+
+
+@dataclass(frozen=True)
+class MirroringResult:
+    """Result of :func:`analyze_mirroring`."""
+
+    features: tuple[FeatureMirroring, ...]
+    timeline: tuple[TimelinePoint, ...]
+    scores: Scores
+    n_exchanges: int
+    n_windows: int
+    n_shams: int
+    alpha: float
+    correction: str
+    warnings: tuple[str, ...]
+
+    def feature(self, name: str) -> FeatureMirroring:
+        """The result of feature ``name``."""
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": {f.name: f.to_dict() for f in self.features},
+            "timeline": [t.to_dict() for t in self.timeline],
+            "scores": self.scores.to_dict(),
+            "n_exchanges": self.n_exchanges,
+            "n_windows": self.n_windows,
+            "n_shams": self.n_shams,
+            "alpha": self.alpha,
+            "correction": self.correction,
+            "warnings": list(self.warnings),
+        }
+
+
+# --------------------------------------------------------------------------------------
+# Small statistics helpers (pure, NaN-safe)
+# --------------------------------------------------------------------------------------
+
+
+def _zscore(x: FloatArray) -> FloatArray:
+    """z-score over the finite values; NaN stays NaN; constant -> zeros."""
+    out = np.full(x.shape, np.nan)
+    ok = np.isfinite(x)
+    if ok.sum() < 2:
+        return out
+    sd = float(np.std(x[ok]))
+    out[ok] = (x[ok] - np.mean(x[ok])) / sd if sd > 0 else 0.0
+    return out
+
+
+def _acf(x: FloatArray, max_lag: int) -> FloatArray:
+    """Sample autocorrelation at lags 1..max_lag of a centred, gap-free series."""
+    x = x - x.mean()
+    den = float(np.dot(x, x))
+    if den <= 0 or max_lag < 1:
+        return np.zeros(max(max_lag, 0))
+    return np.array([np.dot(x[:-k], x[k:]) / den for k in range(1, max_lag + 1)])
+
+
+def _bartlett_n_eff(u: FloatArray, v: FloatArray) -> float:
+    """Effective sample size for the correlation of two autocorrelated series.
+
+    ``n / (1 + 2 sum_k rho_u(k) rho_v(k))`` over lags ``1..min(10, n // 5)``, clipped to
+    ``[3, n]`` (Bartlett 1935; Pyper & Peterman 1998).
+    """
+    n = u.size
+    max_lag = max(1, min(10, n // 5))
+    s = 1.0 + 2.0 * float(np.dot(_acf(u, max_lag), _acf(v, max_lag)))
+    return float(np.clip(n / max(s, 1e-9), 3.0, n))
+
+
+def _corr_t_p(r: float, df: float) -> float:
+    """Two-sided p of a correlation ``r`` with ``df`` residual degrees of freedom."""
+    df = max(df, 1.0)
+    r = float(np.clip(r, -0.999999, 0.999999))
+    t = r * math.sqrt(df / (1.0 - r * r))
+    return float(2.0 * stats.t.sf(abs(t), df))
+
+
+def _corr(a: FloatArray, b: FloatArray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    den = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
+    return float(np.dot(a, b) / den) if den > 0 else float("nan")
+
+
+def _residualize(y: FloatArray, covariates: FloatArray) -> FloatArray:
+    """Residuals of ``y`` regressed on ``[1, covariates]`` ((n, q) array)."""
+    x = np.column_stack([np.ones(y.size), covariates])
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    return np.asarray(y - x @ beta, dtype=np.float64)
+
+
+def _signed_z(r: float | None, p: float | None) -> float | None:
+    if r is None or p is None:
+        return None
+    return float(math.copysign(stats.norm.isf(max(p, 1e-300) / 2.0), r))
+
+
+def benjamini_hochberg(p: FloatArray) -> FloatArray:
+    """Benjamini-Hochberg adjusted p-values (NaN entries are left out and stay NaN).
+
+    Parameters
+    ----------
+    p : (m,) float
+        Raw p-values.
+
+    Returns
+    -------
+    (m,) float
+        Adjusted p-values, monotone in the raw ones, capped at 1.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok])]
+    ranked = p[order] * m / np.arange(1, m + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    out[order] = np.minimum(ranked, 1.0)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Exchanges
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Turns:
+    """Turns of both speakers merged in time order, with per-feature values."""
+
+    speaker: IntArray  # (T,) 0 agent, 1 customer
+    start_s: FloatArray
+    initial: dict[str, FloatArray]  # name -> (T,)
+    final: dict[str, FloatArray]
+    mean: dict[str, FloatArray]
+
+
+def _canonical(values: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, val in values.items():
+        name = FEATURE_ALIASES.get(key, key)
+        if name in FEATURES:
+            out[name] = val
+    return out
+
+
+def _speaker_turns(units: SpeakerUnits, role: int, names: Sequence[str]) -> _Turns:
+    start = np.asarray(units.start_s, dtype=np.float64).ravel()
+    end = np.asarray(units.end_s, dtype=np.float64).ravel()
+    turn = np.asarray(units.turn_index).ravel().astype(np.int64)
+    k = start.size
+    if end.size != k or turn.size != k:
+        raise ParameterError(
+            f"start_s, end_s and turn_index must have the same length, got {start.size}, "
+            f"{end.size} and {turn.size}"
+        )
+    feats = _canonical(units.features)
+    tfeats = _canonical(units.turn_features)
+    for name, val in feats.items():
+        if np.asarray(val).shape != (k,):
+            raise ParameterError(
+                f"feature {name!r} must have shape ({k},) like start_s, got {np.shape(val)}"
+            )
+    in_turn = (turn >= 0) & np.isfinite(start)
+    order = np.lexsort((start[in_turn], turn[in_turn]))
+    idx = np.flatnonzero(in_turn)[order]
+    labels, first = np.unique(turn[idx], return_index=True)
+    n_turns = labels.size
+    bounds = np.append(first, idx.size)
+    turn_start = np.array([start[idx[first]]]).reshape(-1) if n_turns else np.zeros(0)
+    initial: dict[str, FloatArray] = {}
+    final: dict[str, FloatArray] = {}
+    mean: dict[str, FloatArray] = {}
+    tlabels = None if units.turn_labels is None else np.asarray(units.turn_labels).ravel()
+    for name in names:
+        ini = np.full(n_turns, np.nan)
+        fin = np.full(n_turns, np.nan)
+        avg = np.full(n_turns, np.nan)
+        if name in tfeats and tlabels is not None:
+            tv = np.asarray(tfeats[name], dtype=np.float64).ravel()
+            if tv.size != tlabels.size:
+                raise ParameterError(
+                    f"turn feature {name!r} has {tv.size} values for {tlabels.size} turn_labels"
+                )
+            lookup = dict(zip(tlabels.tolist(), tv.tolist(), strict=True))
+            vals = np.array([lookup.get(int(lab), np.nan) for lab in labels], dtype=np.float64)
+            ini, fin, avg = vals, vals.copy(), vals.copy()
+        elif name in feats:
+            v = np.asarray(feats[name], dtype=np.float64)[idx]
+            ok = np.isfinite(v)
+            for t in range(n_turns):
+                seg_ok = np.flatnonzero(ok[bounds[t] : bounds[t + 1]])
+                if seg_ok.size:
+                    seg = v[bounds[t] : bounds[t + 1]]
+                    ini[t] = seg[seg_ok[0]]
+                    fin[t] = seg[seg_ok[-1]]
+                    avg[t] = seg[seg_ok].mean()
+        initial[name], final[name], mean[name] = ini, fin, avg
+    return _Turns(
+        speaker=np.full(n_turns, role, dtype=np.int64),
+        start_s=np.asarray(turn_start, dtype=np.float64),
+        initial=initial,
+        final=final,
+        mean=mean,
+    )
+
+
+def _merge_turns(a: _Turns, b: _Turns, names: Sequence[str]) -> _Turns:
+    start = np.concatenate([a.start_s, b.start_s])
+    order = np.argsort(start, kind="stable")
+    return _Turns(
+        speaker=np.concatenate([a.speaker, b.speaker])[order],
+        start_s=start[order],
+        initial={n: np.concatenate([a.initial[n], b.initial[n]])[order] for n in names},
+        final={n: np.concatenate([a.final[n], b.final[n]])[order] for n in names},
+        mean={n: np.concatenate([a.mean[n], b.mean[n]])[order] for n in names},
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _Exchanges:
+    """Exchange rows for one direction (follower role fixed)."""
+
+    follower_turn: IntArray  # index into merged turns of the follower's answering turn
+    leader_turn: IntArray  # the leader's turn just before
+    prev_turn: IntArray  # the follower's own previous turn (-1 if none)
+    leader_rank: IntArray  # rank of the leader turn among the leader's turns
+
+
+def _exchanges(turns: _Turns, follower: int) -> _Exchanges:
+    spk = turns.speaker
+    t_count = spk.size
+    last_seen = np.full(2, -1, dtype=np.int64)
+    rank = np.zeros(t_count, dtype=np.int64)
+    counts = np.zeros(2, dtype=np.int64)
+    fol, lead, prev = [], [], []
+    for i in range(t_count):
+        s = int(spk[i])
+        rank[i] = counts[s]
+        counts[s] += 1
+        if i > 0 and s == follower and spk[i - 1] != follower:
+            fol.append(i)
+            lead.append(i - 1)
+            prev.append(int(last_seen[follower]))
+        last_seen[s] = i
+    lead_arr = np.asarray(lead, dtype=np.int64)
+    return _Exchanges(
+        follower_turn=np.asarray(fol, dtype=np.int64),
+        leader_turn=lead_arr,
+        prev_turn=np.asarray(prev, dtype=np.int64),
+        leader_rank=rank[lead_arr] if lead_arr.size else np.zeros(0, dtype=np.int64),
+    )
+
+
+def _take(values: FloatArray, index: IntArray) -> FloatArray:
+    out = np.full(index.size, np.nan)
+    ok = index >= 0
+    out[ok] = values[index[ok]]
+    return out
+
+
+def _directional_sync(
+    turns: _Turns, ex: _Exchanges, name: str, *, min_exchanges: int
+) -> tuple[DirectionalSync, FloatArray, FloatArray]:
+    """Partial correlation of follower-initial with leader-final given the follower's past."""
+    y = _take(turns.initial[name], ex.follower_turn)
+    x = _take(turns.final[name], ex.leader_turn)
+    z1 = _take(turns.final[name], ex.prev_turn)
+    z2 = _take(turns.mean[name], ex.prev_turn)
+    tm = _take(turns.start_s, ex.follower_turn)
+    ok = np.isfinite(y) & np.isfinite(x) & np.isfinite(z1) & np.isfinite(z2)
+    n = int(ok.sum())
+
+    def none(reason: str) -> DirectionalSync:
+        return DirectionalSync(None, None, None, n, None, None, reason)
+
+    if n < min_exchanges:
+        return (
+            none(f"{n} usable exchanges (fewer than {min_exchanges})"),
+            y,
+            x,
+        )
+    yy, xx = y[ok], x[ok]
+    if np.ptp(yy) <= 0 or np.ptp(xx) <= 0:
+        return none("constant values"), y, x
+    cov = np.column_stack([z1[ok], z2[ok], tm[ok]])
+    # Drop the turn-mean covariate when it duplicates the final value (1-IPU turns only).
+    if np.allclose(cov[:, 0], cov[:, 1]):
+        cov = cov[:, [0, 2]]
+    u = _residualize(yy, cov)
+    v = _residualize(xx, cov)
+    r = _corr(u, v)
+    if not math.isfinite(r):
+        return none("no variation left after controlling for the follower's past"), y, x
+    n_eff = _bartlett_n_eff(u, v)
+    df = n_eff - 2.0 - cov.shape[1]
+    if df < 2:
+        return none(f"too few effective exchanges ({n_eff:.1f})"), y, x
+    p = _corr_t_p(r, df)
+    return DirectionalSync(r, p, None, n, n_eff, _signed_z(r, p), None), y, x
+
+
+def _local_proximity(
+    turns: _Turns,
+    exs: Sequence[_Exchanges],
+    name: str,
+    *,
+    offsets: int,
+    min_exchanges: int,
+    zscored: bool,
+) -> tuple[float | None, float | None, int, str | None]:
+    initial = turns.initial[name]
+    final = turns.final[name]
+    if zscored:
+        initial = initial.copy()
+        final = final.copy()
+        for s in (0, 1):
+            m = turns.speaker == s
+            both = _zscore(np.concatenate([initial[m], final[m]]))
+            initial[m], final[m] = both[: m.sum()], both[m.sum() :]
+    diffs: list[FloatArray] = []
+    times: list[FloatArray] = []
+    for ex in exs:
+        if ex.follower_turn.size == 0:
+            continue
+        leader = int(turns.speaker[ex.leader_turn[0]])
+        leader_turns = np.flatnonzero(turns.speaker == leader)
+        leader_final = final[leader_turns]
+        y = initial[ex.follower_turn]
+        x = final[ex.leader_turn]
+        adj = -np.abs(y - x)
+        js = np.array([o for o in range(-offsets, offsets + 1) if abs(o) >= 2])
+        cand = ex.leader_rank[:, None] + js[None, :]
+        valid = (cand >= 0) & (cand < leader_turns.size)
+        other = np.where(valid, leader_final[np.clip(cand, 0, leader_turns.size - 1)], np.nan)
+        sims = -np.abs(y[:, None] - other)
+        with np.errstate(all="ignore"):
+            cnt = np.isfinite(sims).sum(axis=1)
+            non = np.where(cnt > 0, np.nansum(sims, axis=1) / np.maximum(cnt, 1), np.nan)
+        diffs.append(adj - non)
+        times.append(turns.start_s[ex.follower_turn])
+    if not diffs:
+        return None, None, 0, "no exchanges"
+    d = np.concatenate(diffs)
+    t = np.concatenate(times)
+    ok = np.isfinite(d)
+    n = int(ok.sum())
+    if n < min_exchanges:
+        return None, None, n, f"{n} usable exchanges (fewer than {min_exchanges})"
+    d = d[ok][np.argsort(t[ok])]
+    mean = float(d.mean())
+    sd = float(d.std(ddof=1))
+    if sd <= 0:
+        return None, None, n, "constant values"
+    max_lag = max(1, min(10, n // 5))
+    rho = _acf(d, max_lag)
+    n_eff = float(np.clip(n / max(1.0 + 2.0 * float(np.sum(rho)), 1e-9), 3.0, n))
+    tstat = mean / (sd / math.sqrt(n_eff))
+    p = float(2.0 * stats.t.sf(abs(tstat), n_eff - 1.0))
+    return mean, p, n, None
+
+
+# --------------------------------------------------------------------------------------
+# Window-level statistics
+# --------------------------------------------------------------------------------------
+
+
+def _prewhiten(x: FloatArray, t: FloatArray) -> FloatArray:
+    """Linear detrend then AR(1) residuals; NaN where undefined."""
+    out = np.full(x.shape, np.nan)
+    ok = np.isfinite(x)
+    if ok.sum() < 4:
+        return out
+    coef = np.polyfit(t[ok], x[ok], 1)
+    d = np.where(ok, x - np.polyval(coef, t), np.nan)
+    prev, cur = d[:-1], d[1:]
+    pair = np.isfinite(prev) & np.isfinite(cur)
+    den = float(np.dot(prev[pair], prev[pair]))
+    phi = float(np.clip(np.dot(prev[pair], cur[pair]) / den, -0.95, 0.95)) if den > 0 else 0.0
+    out[1:] = cur - phi * prev
+    return out
+
+
+def _lagged_r(a: FloatArray, b: FloatArray, lag: int) -> tuple[float, int, FloatArray, FloatArray]:
+    """r of a[t] with b[t + lag] over pairs where both are finite."""
+    w = a.size
+    if lag >= 0:
+        aa, bb = a[: w - lag], b[lag:]
+    else:
+        aa, bb = a[-lag:], b[: w + lag]
+    ok = np.isfinite(aa) & np.isfinite(bb)
+    n = int(ok.sum())
+    if n < 3:
+        return float("nan"), n, aa[ok], bb[ok]
+    return _corr(aa[ok], bb[ok]), n, aa[ok], bb[ok]
+
+
+def _circular_max_r(a: FloatArray, b: FloatArray, max_lag: int) -> FloatArray:
+    """Max-over-lags |r| of ``a`` against every circular shift of ``b`` (shifts far from 0)."""
+    w = a.size
+    fa = np.isfinite(a)
+    fb = np.isfinite(b)
+    a0 = np.where(fa, a, 0.0)
+    b0 = np.where(fb, b, 0.0)
+    idx = (np.arange(w)[None, :] + np.arange(w)[:, None]) % w  # row m: b rolled by -m
+    bm = b0[idx]
+    mm = fb[idx] & fa[None, :]
+    n = mm.sum(axis=1).astype(np.float64)
+    with np.errstate(all="ignore"):
+        sa = (a0[None, :] * mm).sum(axis=1)
+        sb = (bm * mm).sum(axis=1)
+        saa = (a0[None, :] ** 2 * mm).sum(axis=1)
+        sbb = (bm**2 * mm).sum(axis=1)
+        sab = (a0[None, :] * bm * mm).sum(axis=1)
+        cov = sab - sa * sb / n
+        var = (saa - sa**2 / n) * (sbb - sb**2 / n)
+        r = np.where((n >= 3) & (var > 0), cov / np.sqrt(np.maximum(var, 1e-300)), np.nan)
+    shifts = np.arange(2 * max_lag + 1, w - 2 * max_lag)
+    if shifts.size == 0:
+        return np.zeros(0)
+    lags = np.arange(-max_lag, max_lag + 1)
+    mat = np.abs(r[(shifts[:, None] + lags[None, :]) % w])
+    with np.errstate(all="ignore"):
+        return np.asarray(np.nanmax(np.where(np.isfinite(mat), mat, -1.0), axis=1))
+
+
+def _windowed_sync(
+    a: FloatArray, b: FloatArray, t: FloatArray, hop_s: float, *, max_lag: int, min_windows: int
+) -> WindowedSync:
+    both = np.isfinite(a) & np.isfinite(b)
+    n = int(both.sum())
+    if n < min_windows:
+        return WindowedSync(
+            None, None, None, None, n, None, None,
+            f"{n} windows with both speakers (fewer than {min_windows})",
+        )  # fmt: skip
+    ea = _prewhiten(a, t)
+    eb = _prewhiten(b, t)
+    best: tuple[float, int, int, FloatArray, FloatArray] | None = None
+    for lag in range(-max_lag, max_lag + 1):
+        r, m, ua, ub = _lagged_r(ea, eb, lag)
+        if m >= min_windows - 1 and math.isfinite(r) and (best is None or abs(r) > abs(best[0])):
+            best = (r, lag, m, ua, ub)
+    if best is None:
+        return WindowedSync(None, None, None, None, n, None, None, "constant series")
+    r, lag, m, ua, ub = best
+    n_eff = _bartlett_n_eff(ua, ub)
+    p_lag = _corr_t_p(r, n_eff - 2.0)
+    n_lags = 2 * max_lag + 1
+    p = float(-np.expm1(n_lags * np.log1p(-min(p_lag, 1.0 - 1e-16))))
+    chance = _circular_max_r(ea, eb, max_lag)
+    chance = chance[np.isfinite(chance) & (chance >= 0)]
+    chance_r = float(chance.mean()) if chance.size else None
+    p_shift = float((1 + np.sum(chance >= abs(r))) / (chance.size + 1)) if chance.size else None
+    return WindowedSync(r, lag * hop_s, p, None, n, chance_r, p_shift, None)
+
+
+def _trend(d: FloatArray, t_min: FloatArray) -> tuple[float, float, float]:
+    """Slope of d against t (per minute), r with time, AR(1)-corrected two-sided p."""
+    n = d.size
+    tc = t_min - t_min.mean()
+    sxx = float(np.dot(tc, tc))
+    slope = float(np.dot(tc, d - d.mean()) / sxx)
+    resid = d - d.mean() - slope * tc
+    rho = float(_acf(resid, 1)[0]) if n > 3 else 0.0
+    rho = min(max(rho, 0.0), 0.99)
+    n_eff = max(n * (1.0 - rho) / (1.0 + rho), 3.0)
+    s2 = float(np.dot(resid, resid)) / max(n_eff - 2.0, 1.0)
+    se = math.sqrt(s2 / sxx) if sxx > 0 else float("inf")
+    if se <= 0:
+        p = 0.0 if slope != 0 else 1.0
+    else:
+        p = float(2.0 * stats.t.sf(abs(slope / se), max(n_eff - 2.0, 1.0)))
+    r_time = _corr(tc, d)
+    return slope, r_time, p
+
+
+def _convergence_slope(a: FloatArray, b: FloatArray, t_min: FloatArray) -> float | None:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 4:
+        return None
+    d = np.abs(a[ok] - b[ok])
+    tc = t_min[ok] - t_min[ok].mean()
+    sxx = float(np.dot(tc, tc))
+    return -float(np.dot(tc, d - d.mean()) / sxx) if sxx > 0 else None
+
+
+def _align(row: FloatArray, w: int) -> FloatArray:
+    """A sham's window row resampled by relative time onto ``w`` windows (nearest)."""
+    if row.size == 0:
+        return np.full(w, np.nan)
+    pos = np.rint(np.linspace(0.0, row.size - 1.0, w)).astype(np.int64)
+    return np.asarray(row[pos], dtype=np.float64)
+
+
+def _convergence(
+    a: FloatArray,
+    b: FloatArray,
+    t_s: FloatArray,
+    *,
+    min_windows: int,
+    sham_pairs: Sequence[tuple[FloatArray, FloatArray]],
+) -> Convergence:
+    ok = np.isfinite(a) & np.isfinite(b)
+    n = int(ok.sum())
+
+    def none(reason: str) -> Convergence:
+        return Convergence(
+            None, None, None, None, None, n, None, None, None, None, None, reason
+        )  # fmt: skip
+
+    if n < min_windows:
+        return none(f"{n} windows with both speakers (fewer than {min_windows})")
+    aa, bb, tt = a[ok], b[ok], t_s[ok] / 60.0
+    d = np.abs(aa - bb)
+    if np.ptp(d) <= 0 or np.ptp(tt) <= 0:
+        return none("constant distance")
+    slope, r_time, p = _trend(d, tt)
+    value = -slope
+    half = tt <= (tt[0] + tt[-1]) / 2.0
+    ma1, mb1 = float(aa[half].mean()), float(bb[half].mean())
+    ma2, mb2 = float(aa[~half].mean()), float(bb[~half].mean())
+    sham_z = None
+    sham_vals = []
+    for sa, sb in sham_pairs:
+        s = _convergence_slope(sa, sb, t_s / 60.0)
+        if s is not None and math.isfinite(s):
+            sham_vals.append(s)
+    if len(sham_vals) >= 3:
+        sv = np.asarray(sham_vals)
+        sd = float(sv.std(ddof=1))
+        if sd > 0:
+            sham_z = (value - float(sv.mean())) / sd
+            m = sv.size
+            p_sham = float(2.0 * stats.t.sf(abs(sham_z) / math.sqrt(1.0 + 1.0 / m), m - 1))
+            p = max(p, p_sham)
+    return Convergence(
+        value=value,
+        r_time=-r_time,
+        p=p,
+        p_adj=None,
+        direction=None,
+        n=n,
+        first_half_distance=abs(ma1 - mb1),
+        second_half_distance=abs(ma2 - mb2),
+        agent_moved=float(np.sign(mb1 - ma1) * (ma2 - ma1)),
+        customer_moved=float(np.sign(ma1 - mb1) * (mb2 - mb1)),
+        sham_z=_clean(sham_z),
+        reason=None,
+    )
+
+
+def _rolling_r(a: FloatArray, b: FloatArray, span: int) -> FloatArray:
+    """Pearson r over each run of ``span`` consecutive windows (NaN when < span - 1 pairs)."""
+    w = a.size
+    g = w - span + 1
+    if g <= 0:
+        return np.zeros(0)
+    idx = np.arange(g)[:, None] + np.arange(span)[None, :]
+    aa, bb = a[idx], b[idx]
+    ok = np.isfinite(aa) & np.isfinite(bb)
+    cnt = ok.sum(axis=1)
+    a0 = np.where(ok, aa, 0.0)
+    b0 = np.where(ok, bb, 0.0)
+    with np.errstate(all="ignore"):
+        ma = a0.sum(axis=1) / cnt
+        mb = b0.sum(axis=1) / cnt
+        da = np.where(ok, aa - ma[:, None], 0.0)
+        db = np.where(ok, bb - mb[:, None], 0.0)
+        den = np.sqrt((da**2).sum(axis=1) * (db**2).sum(axis=1))
+        r = np.where((cnt >= max(3, span - 1)) & (den > 0), (da * db).sum(axis=1) / den, np.nan)
+    return np.asarray(r, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------
+
+
+def _mean_or_none(vals: Sequence[float | None]) -> float | None:
+    good = [v for v in vals if v is not None and math.isfinite(v)]
+    return float(np.mean(good)) if good else None
+
+
+def _score(zs: Sequence[float | None]) -> float | None:
+    good = [z for z in zs if z is not None]
+    if not good:
+        return None
+    big_z = sum(good) / math.sqrt(len(good))
+    return float(100.0 * stats.norm.cdf(big_z))
+
+
+def analyze_mirroring(
+    agent: SpeakerUnits,
+    customer: SpeakerUnits,
+    windows: WindowSeries,
+    *,
+    shams: Sequence[ShamCall] = (),
+    rng: np.random.Generator | None = None,
+    alpha: float = 0.05,
+    min_exchanges: int = 12,
+    min_windows: int = 10,
+    max_lag_windows: int = 2,
+    proximity_offsets: int = 6,
+    timeline_span: int = 5,
+) -> MirroringResult:
+    """Mirroring statistics of one call, per feature, with corrected significance.
+
+    Parameters
+    ----------
+    agent, customer : SpeakerUnits
+        Each speaker's IPUs (time order, turn labels, per-IPU features).
+    windows : WindowSeries
+        Both speakers' window series (row 0 agent, row 1 customer), ``W`` windows.
+    shams : sequence of ShamCall
+        Other calls (batch analysis) used as sham partners aligned by relative time: the
+        agent against their customers and their agents against this customer.
+    rng : numpy.random.Generator, optional
+        Unused by the current (deterministic) procedures; accepted so callers can pass one
+        and results stay reproducible if a randomised baseline is added.
+    alpha : float
+        Significance level after Benjamini-Hochberg correction across the call's tests.
+    min_exchanges : int
+        Fewest usable exchanges (per direction) for a synchrony or local proximity value.
+    min_windows : int
+        Fewest windows where both speakers have a value, for windowed measures.
+    max_lag_windows : int
+        Lags ``-max_lag_windows..max_lag_windows`` (in hops) for windowed synchrony.
+    proximity_offsets : int
+        Non-adjacent partner turns 2..``proximity_offsets`` away form the local baseline.
+    timeline_span : int
+        Consecutive windows per rolling correlation in the timeline.
+
+    Returns
+    -------
+    MirroringResult
+        Frozen; see the module docstring for each statistic. ``to_dict()`` gives
+        ``features[name] = {proximity, convergence, synchrony, follower, mirrored, reason}``,
+        ``timeline`` and ``scores``.
+
+    Raises
+    ------
+    ParameterError
+        Out-of-range parameters or inconsistent array shapes (never for missing data).
+    """
+    del rng
+    if not 0.0 < alpha < 1.0:
+        raise ParameterError(f"alpha must be in (0, 1), got {alpha}")
+    if min_exchanges < 6:
+        raise ParameterError(f"min_exchanges must be >= 6, got {min_exchanges}")
+    if min_windows < 6:
+        raise ParameterError(f"min_windows must be >= 6, got {min_windows}")
+    if max_lag_windows < 0:
+        raise ParameterError(f"max_lag_windows must be >= 0, got {max_lag_windows}")
+    if proximity_offsets < 2:
+        raise ParameterError(f"proximity_offsets must be >= 2, got {proximity_offsets}")
+    if timeline_span < 3:
+        raise ParameterError(f"timeline_span must be >= 3, got {timeline_span}")
+
+    names = FEATURES
+    turns = _merge_turns(_speaker_turns(agent, 0, names), _speaker_turns(customer, 1, names), names)
+    ex_agent = _exchanges(turns, follower=0)  # agent answers the customer
+    ex_customer = _exchanges(turns, follower=1)
+    n_exchanges = int(ex_agent.follower_turn.size + ex_customer.follower_turn.size)
+
+    starts = np.asarray(windows.starts_s, dtype=np.float64).ravel()
+    w = starts.size
+    wvals = _canonical(windows.values)
+    centres = starts + float(windows.window_s) / 2.0
+    for name, val in wvals.items():
+        if np.shape(val) != (2, w):
+            raise ParameterError(
+                f"window values {name!r} must have shape (2, {w}), got {np.shape(val)}"
+            )
+
+    warnings: list[str] = []
+    if turns.speaker.size == 0:
+        warnings.append("no turns: no exchange-level statistics")
+
+    # Per-feature raw statistics.
+    sync_a: dict[str, DirectionalSync] = {}
+    sync_c: dict[str, DirectionalSync] = {}
+    wsync: dict[str, WindowedSync] = {}
+    conv: dict[str, Convergence] = {}
+    prox_local: dict[str, tuple[float | None, float | None, int, str | None]] = {}
+    glob: dict[str, tuple[float | None, float | None, str | None]] = {}
+    rows: dict[str, tuple[FloatArray, FloatArray]] = {}
+
+    for name in names:
+        zs = name in ZSCORED
+        sync_a[name] = _directional_sync(turns, ex_agent, name, min_exchanges=min_exchanges)[0]
+        sync_c[name] = _directional_sync(turns, ex_customer, name, min_exchanges=min_exchanges)[0]
+        prox_local[name] = _local_proximity(
+            turns,
+            (ex_agent, ex_customer),
+            name,
+            offsets=proximity_offsets,
+            min_exchanges=min_exchanges,
+            zscored=zs,
+        )
+        if name in wvals:
+            v = np.asarray(wvals[name], dtype=np.float64)
+            a_row, c_row = v[0].copy(), v[1].copy()
+        else:
+            a_row, c_row = np.full(w, np.nan), np.full(w, np.nan)
+        if zs:
+            a_row, c_row = _zscore(a_row), _zscore(c_row)
+        rows[name] = (a_row, c_row)
+        if name in wvals:
+            wsync[name] = _windowed_sync(
+                a_row,
+                c_row,
+                centres,
+                float(windows.hop_s),
+                max_lag=max_lag_windows,
+                min_windows=min_windows,
+            )
+        else:
+            wsync[name] = WindowedSync(
+                None, None, None, None, 0, None, None, "no window values"
+            )  # fmt: skip
+        sham_pairs: list[tuple[FloatArray, FloatArray]] = []
+        sham_glob: list[float] = []
+        for sham in shams:
+            sv = _canonical(sham.windows.values)
+            if name in sv and not zs:
+                srow = np.asarray(sv[name], dtype=np.float64)
+                sham_pairs.append((a_row, _align(srow[1], w)))
+                sham_pairs.append((_align(srow[0], w), c_row))
+            if not zs:
+                sa_f = _canonical(sham.agent.features).get(name)
+                sc_f = _canonical(sham.customer.features).get(name)
+                my_a = _canonical(agent.features).get(name)
+                my_c = _canonical(customer.features).get(name)
+                for x1, x2 in ((my_a, sc_f), (sa_f, my_c)):
+                    if x1 is not None and x2 is not None:
+                        m1 = _nanmean(np.asarray(x1, dtype=np.float64))
+                        m2 = _nanmean(np.asarray(x2, dtype=np.float64))
+                        if m1 is not None and m2 is not None:
+                            sham_glob.append(abs(m1 - m2))
+        if zs:
+            conv[name] = Convergence(
+                None, None, None, None, None, 0, None, None, None, None, None,
+                "levels not comparable across channels (unknown gains): only movements "
+                "(synchrony) are measured",
+            )  # fmt: skip
+            glob[name] = (None, None, "levels not comparable across channels (unknown gains)")
+        else:
+            conv[name] = _convergence(
+                a_row, c_row, centres, min_windows=min_windows, sham_pairs=sham_pairs
+            )
+            ma = _nanmean(np.asarray(_canonical(agent.features).get(name, []), dtype=float))
+            mc = _nanmean(np.asarray(_canonical(customer.features).get(name, []), dtype=float))
+            if ma is None or mc is None:
+                glob[name] = (None, None, "a speaker has no value")
+            else:
+                dist = abs(ma - mc)
+                gz = None
+                if len(sham_glob) >= 3 and float(np.std(sham_glob, ddof=1)) > 0:
+                    gz = (dist - float(np.mean(sham_glob))) / float(np.std(sham_glob, ddof=1))
+                glob[name] = (dist, gz, None)
+
+    # Multiple-testing correction across the call's family.
+    keys: list[tuple[str, str]] = []
+    pvals: list[float] = []
+    for name in names:
+        for kind, p in (
+            ("agent", sync_a[name].p),
+            ("customer", sync_c[name].p),
+            ("windowed", wsync[name].p),
+            ("convergence", conv[name].p),
+            ("proximity", prox_local[name][1]),
+        ):
+            if p is not None and math.isfinite(p):
+                keys.append((name, kind))
+                pvals.append(p)
+    adj = benjamini_hochberg(np.asarray(pvals, dtype=np.float64))
+    padj = {k: float(v) for k, v in zip(keys, adj, strict=True)}
+
+    features: list[FeatureMirroring] = []
+    for name in names:
+        sa = _with_padj(sync_a[name], padj.get((name, "agent")))
+        sc = _with_padj(sync_c[name], padj.get((name, "customer")))
+        ws = wsync[name]
+        ws = WindowedSync(
+            _clean(ws.r), ws.lag_s, _clean(ws.p), padj.get((name, "windowed")), ws.n,
+            _clean(ws.chance_r), ws.p_shift, ws.reason,
+        )  # fmt: skip
+        cv = conv[name]
+        cp = padj.get((name, "convergence"))
+        direction = None
+        if cv.value is not None and cp is not None:
+            direction = "none"
+            if cp < alpha:
+                direction = "converging" if cv.value > 0 else "diverging"
+        cv = Convergence(
+            _clean(cv.value), _clean(cv.r_time), _clean(cv.p), cp, direction, cv.n,
+            _clean(cv.first_half_distance), _clean(cv.second_half_distance),
+            _clean(cv.agent_moved), _clean(cv.customer_moved), cv.sham_z, cv.reason,
+        )  # fmt: skip
+        lv, lp, ln, lr = prox_local[name]
+        gd, gz, gr = glob[name]
+        prox = Proximity(
+            _clean(lv), _clean(lp), padj.get((name, "proximity")), ln, lr,
+            _clean(gd), _clean(gz), gr,
+        )  # fmt: skip
+        sig_a = _sig(sa.r, sa.p_adj, alpha)
+        sig_c = _sig(sc.r, sc.p_adj, alpha)
+        follower: str | None = None
+        if sig_a and not sig_c:
+            follower = "agent"
+        elif sig_c and not sig_a:
+            follower = "customer"
+        elif sig_a and sig_c:
+            follower = _stronger(sa, sc, alpha)
+        tested = [x for x in (sa.p_adj, sc.p_adj, ws.p_adj, cp, prox.local_p_adj) if x is not None]
+        mirrored: bool | None
+        reason = None
+        if not tested:
+            mirrored = None
+            reason = (
+                "; ".join(r for r in (sa.reason, ws.reason, cv.reason) if r is not None)
+                or "no test could run"
+            )
+        else:
+            mirrored = bool(
+                sig_a
+                or sig_c
+                or _sig(ws.r, ws.p_adj, alpha)
+                or direction == "converging"
+                or _sig(prox.local_value, prox.local_p_adj, alpha)
+            )
+        features.append(
+            FeatureMirroring(
+                name=name,
+                unit=UNITS[name],
+                proximity=prox,
+                convergence=cv,
+                agent_follows_customer=sa,
+                customer_follows_agent=sc,
+                windowed=ws,
+                follower=follower,
+                mirrored=mirrored,
+                reason=reason,
+            )
+        )
+
+    timeline = _timeline(rows, starts, float(windows.window_s), timeline_span)
+    by_name = {f.name: f for f in features}
+    scores = Scores(
+        tone_agent=_score([by_name[n].agent_follows_customer.z for n in TONE_FEATURES]),
+        tone_customer=_score([by_name[n].customer_follows_agent.z for n in TONE_FEATURES]),
+        tempo_agent=_score([by_name[n].agent_follows_customer.z for n in TEMPO_FEATURES]),
+        tempo_customer=_score([by_name[n].customer_follows_agent.z for n in TEMPO_FEATURES]),
+    )
+    return MirroringResult(
+        features=tuple(features),
+        timeline=timeline,
+        scores=scores,
+        n_exchanges=n_exchanges,
+        n_windows=w,
+        n_shams=len(shams),
+        alpha=float(alpha),
+        correction=CORRECTION,
+        warnings=tuple(warnings),
+    )
+
+
+def _nanmean(x: FloatArray) -> float | None:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else None
+
+
+def _with_padj(s: DirectionalSync, p_adj: float | None) -> DirectionalSync:
+    return DirectionalSync(_clean(s.r), _clean(s.p), p_adj, s.n, _clean(s.n_eff), s.z, s.reason)
+
+
+def _sig(value: float | None, p_adj: float | None, alpha: float) -> bool:
+    return value is not None and p_adj is not None and p_adj < alpha and value > 0
+
+
+def _stronger(a: DirectionalSync, c: DirectionalSync, alpha: float) -> str | None:
+    """The direction whose r is significantly larger (Fisher z), else None."""
+    if a.r is None or c.r is None or a.n_eff is None or c.n_eff is None:
+        return None
+    za, zc = math.atanh(min(a.r, 0.9999)), math.atanh(min(c.r, 0.9999))
+    se = math.sqrt(1.0 / max(a.n_eff - 3.0, 1.0) + 1.0 / max(c.n_eff - 3.0, 1.0))
+    p = float(2.0 * stats.norm.sf(abs(za - zc) / se))
+    if p >= alpha:
+        return None
+    return "agent" if za > zc else "customer"
+
+
+def _timeline(
+    rows: Mapping[str, tuple[FloatArray, FloatArray]],
+    starts: FloatArray,
+    window_s: float,
+    span: int,
+) -> tuple[TimelinePoint, ...]:
+    w = starts.size
+    if w < span:
+        return ()
+    per = {name: _rolling_r(a, c, span) for name, (a, c) in rows.items()}
+    points = []
+    for g in range(w - span + 1):
+        vals = {name: _clean(float(r[g])) for name, r in per.items()}
+        points.append(
+            TimelinePoint(
+                start_s=float(starts[g]),
+                end_s=float(starts[g + span - 1] + window_s),
+                tone_r=_mean_or_none([vals[n] for n in TONE_FEATURES]),
+                tempo_r=_mean_or_none([vals[n] for n in TEMPO_FEATURES]),
+                features=tuple(vals.items()),
+            )
+        )
+    return tuple(points)
