@@ -190,6 +190,17 @@ def _dc_block(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return np.asarray(out, dtype=np.float32)
 
 
+def _center_clip(x: npt.NDArray[np.float32], level: float) -> npt.NDArray[np.float32]:
+    """Centre clipping (Sondhi 1968) at ``level`` times the local peak (max |x| over ~30 ms)."""
+    n_blk = x.size // _HOP_A
+    peak = np.abs(x[: n_blk * _HOP_A]).reshape(n_blk, _HOP_A).max(axis=1)
+    peak = np.maximum(peak, np.maximum(np.roll(peak, 1), np.roll(peak, -1)))
+    thr = np.repeat(peak * np.float32(level), _HOP_A)
+    thr = np.concatenate([thr, np.full(x.size - thr.size, thr[-1] if thr.size else 0, np.float32)])
+    mag = np.abs(x) - thr
+    return np.where(mag > 0, np.sign(x) * mag, np.float32(0.0)).astype(np.float32)
+
+
 def _analyse(
     x: npt.NDArray[np.float32],
     q: int,
@@ -197,6 +208,7 @@ def _analyse(
     geo: _Geometry,
     lag_lo: float,
     lag_hi: float,
+    center_clip: float,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Candidates for ``frames`` of ``x`` (rate ``q`` * 4 kHz), in batches of nearby frames.
 
@@ -231,6 +243,8 @@ def _analyse(
         for _ in range(q.bit_length() - 1):
             xa = _halfband(xa)
         xa = _dc_block(xa)
+        if center_clip > 0:
+            xa = _center_clip(xa, center_clip)
         csum = np.empty(xa.size + 1, dtype=np.float64)
         csum[0] = 0.0
         np.cumsum(xa * xa, dtype=np.float64, out=csum[1:])
@@ -362,10 +376,11 @@ def f0_track(
     fmin_hz: float = 60.0,
     fmax_hz: float = 500.0,
     frame_mask: npt.ArrayLike | None = None,
-    voicing_threshold: float = 0.45,
+    voicing_threshold: float = 0.4,
     octave_cost: float = 0.01,
-    octave_jump_cost: float = 0.35,
+    octave_jump_cost: float = 0.6,
     voiced_unvoiced_cost: float = 0.14,
+    center_clip: float = 0.3,
 ) -> PitchTrack:
     """Track f0 on the 10 ms frame clock.
 
@@ -381,13 +396,17 @@ def f0_track(
         Frames to analyse (e.g. frames with speech energy); the others come out unvoiced
         (NaN f0, 0 periodicity) and cost nothing. ``T = dsp.frames.frame_count(n, sr)``.
     voicing_threshold : float, optional
-        NCCF height (0-1) a candidate must beat the unvoiced hypothesis by (Praat: 0.45).
+        NCCF height (0-1) a candidate must beat to be preferred to "unvoiced".
     octave_cost : float, optional
         Strength bonus per octave of f0 above ``fmin_hz``, against sub-octave errors.
     octave_jump_cost : float, optional
         Path cost per octave of f0 change between consecutive frames.
     voiced_unvoiced_cost : float, optional
         Path cost of each voiced/unvoiced transition.
+    center_clip : float, optional
+        Centre-clipping level as a fraction of the local peak (0 = off). Flattens the
+        spectrum so a strong second harmonic (telephone band, fundamental filtered out)
+        does not pass for the fundamental; also lowers voicing false alarms.
 
     Returns
     -------
@@ -420,9 +439,11 @@ def f0_track(
         ("octave_cost", octave_cost),
         ("octave_jump_cost", octave_jump_cost),
         ("voiced_unvoiced_cost", voiced_unvoiced_cost),
+        ("center_clip", center_clip),
     ]:
-        if not (math.isfinite(value) and 0.0 <= value <= 2.0):
-            raise ParameterError(f"{name} must be in [0, 2], got {value}")
+        top = 0.9 if name == "center_clip" else 2.0
+        if not (math.isfinite(value) and 0.0 <= value <= top):
+            raise ParameterError(f"{name} must be in [0, {top}], got {value}")
     sr = int(sr)
     n = int(x_in.shape[0])
     n_frames = frame_count(n, sr)
@@ -453,7 +474,7 @@ def f0_track(
     geo = _geometry(fmin_hz, fmax_hz)
     fs = float(ANALYSIS_RATE_HZ)
     lag_lo, lag_hi = fs / fmax_hz, fs / fmin_hz
-    lags, heights, best = _analyse(x, q, frames, geo, lag_lo, lag_hi)
+    lags, heights, best = _analyse(x, q, frames, geo, lag_lo, lag_hi, center_clip)
 
     # path search over all T frames (unanalysed frames: only the unvoiced state)
     n_s = _N_CANDIDATES + 1
