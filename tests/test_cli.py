@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -98,7 +99,7 @@ def test_output_file_and_windows_csv(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
     report = json.loads(report_path.read_text())
-    rows = list(csv.DictReader(csv_path.open()))
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
     assert len(rows) == len(report["windows"]) >= 4
     assert rows[1]["start_s"] == "5.0"
     assert report["config"]["window_s"] == 20.0
@@ -108,7 +109,7 @@ def test_tracks_csv(tmp_path: Path) -> None:
     target = tmp_path / "tracks.csv"
     out = run_cli("tracks", str(SAMPLE), "-o", str(target))
     assert out.returncode == 0, out.stderr
-    rows = list(csv.DictReader(target.open()))
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
     assert list(rows[0]) == [
         "time_s", "agent_f0_hz", "customer_f0_hz", "agent_level_db", "customer_level_db",
         "agent_speech", "customer_speech",
