@@ -58,8 +58,10 @@ REF_LEVEL_DBFS = -26.0
 SEGMENT_THRESHOLD = 0.03
 #: Hum level relative to ``noise_db``.
 HUM_REL_DB = -6.0
+#: Half width of the pyin search range around the calibrated median (semitones).
+PYIN_HALF_SPAN_ST = 10.0
 #: Bump when rendering or truth measurement changes (invalidates the on-disk cache).
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 FEMALE_VOICE = "en-us+f1"
 MALE_VOICE = "en-us+m6"
@@ -485,10 +487,23 @@ def _render_clip(
     range_pct: int,
     speed_wpm: int,
     sample_rate_hz: int,
+    f0_range_hz: tuple[float, float],
     cache_dir: Path | None,
 ) -> _Clip:
+    fmin, fmax = (round(float(f), 1) for f in f0_range_hz)
     key_src = json.dumps(
-        [CACHE_VERSION, espeak_version(), text, voice, pitch, range_pct, speed_wpm, sample_rate_hz]
+        [
+            CACHE_VERSION,
+            espeak_version(),
+            text,
+            voice,
+            pitch,
+            range_pct,
+            speed_wpm,
+            sample_rate_hz,
+            fmin,
+            fmax,
+        ]
     )
     key = hashlib.sha1(key_src.encode()).hexdigest()[:20]
     path = None
@@ -516,11 +531,8 @@ def _render_clip(
         j0 = max(0, int(active[0]) - 1)
         j1 = int(active[-1]) + 2
         seg = y[j0 * hop : j1 * hop]
-        fmin, fmax = _f0_bounds(voice)
-        # pyin on the whole untrimmed render (context at the edges), then cut.
-        f0 = _pyin(y, sample_rate_hz=sample_rate_hz, fmin_hz=fmin, fmax_hz=fmax)
+        f0_seg = _pyin(seg, sample_rate_hz=sample_rate_hz, fmin_hz=fmin, fmax_hz=fmax)
         n_seg_frames = 1 + len(seg) // hop
-        f0_seg = f0[j0 : j0 + n_seg_frames]
         m_seg = mask[j0 : j0 + n_seg_frames]
         if f0_seg.size < n_seg_frames:
             f0_seg = np.concatenate([f0_seg, np.full(n_seg_frames - f0_seg.size, np.nan)])
@@ -625,6 +637,13 @@ class VoiceCalibration:
             cost = cost + 1e-3 * (r_fine[None, :] - 100.0) ** 2
         i, j = np.unravel_index(int(np.nanargmin(cost)), cost.shape)
         return int(p_fine[i]), int(r_fine[j])
+
+    def predict(self, pitch: int, range_pct: int) -> tuple[float, float]:
+        """Calibrated (median f0 st, f0 sd st) at espeak ``-p pitch`` and ``range_pct`` %."""
+        p, r = np.asarray([float(pitch)]), np.asarray([float(range_pct)])
+        med = _interp2(np.asarray(self.median_st), self.pitches, self.ranges_pct, p, r)
+        sd = _interp2(np.asarray(self.sd_st), self.pitches, self.ranges_pct, p, r)
+        return float(med[0, 0]), float(sd[0, 0])
 
     def choose_speed(self, rate_syl_per_s: float) -> int:
         """espeak ``-s`` (wpm) for a target articulation rate (syllables per second)."""
@@ -913,6 +932,17 @@ class _Placed:
         return self.start_frame + self.n_active_frames
 
 
+def _pyin_range(
+    cal: VoiceCalibration, pitch: int, range_pct: int, voice: str
+) -> tuple[float, float]:
+    """pyin search range: the calibrated median +- :data:`PYIN_HALF_SPAN_ST`, within the voice's."""
+    med_st, _ = cal.predict(pitch, range_pct)
+    lo, hi = _f0_bounds(voice)
+    centre = float(st_to_hz(med_st))
+    k = 2.0 ** (PYIN_HALF_SPAN_ST / 12.0)
+    return max(lo, min(centre / k, hi / 2.0)), min(hi, max(centre * k, lo * 2.0))
+
+
 def _voice_for(spec: TurnSpec, pitch_hz: float | None) -> str:
     if spec.voice is not None:
         return spec.voice
@@ -933,6 +963,7 @@ def render_call(
     rng: np.random.Generator,
     cache_dir: str | os.PathLike[str] | None = "default",
     tail_s: float = 0.5,
+    workers: int = 1,
 ) -> SynthCall:
     """Render ``turns`` into a stereo call and measure its truth.
 
@@ -959,6 +990,8 @@ def render_call(
         Where rendered utterances and calibrations are cached; None disables the clip cache.
     tail_s : float
         Silence after the last utterance.
+    workers : int
+        Processes rendering uncached utterances (espeak + pyin) in parallel; 1 = in-process.
 
     Returns
     -------
@@ -981,10 +1014,11 @@ def render_call(
     sr = int(sample_rate_hz)
     hop = hop_samples(sr)
 
-    placed: list[_Placed] = []
-    turn_members: list[list[int]] = []
-    last_main: int | None = None  # spec index of the previous non-backchannel turn
-    own_end = [0, 0]  # last end frame of each speaker
+    # pass 1: what to render
+    jobs: list[dict[str, Any]] = []
+    utt_info: list[tuple[int, str, float, tuple[float, float, float]]] = []
+    spec_members: list[list[int]] = []
+    spec_pauses: list[list[float]] = []
     for si, spec in enumerate(turns):
         if spec.speaker not in (0, 1):
             raise ValueError(f"turn {si}: speaker must be 0 or 1, got {spec.speaker}")
@@ -995,7 +1029,7 @@ def render_call(
         ranges = _per_utt(spec.pitch_range_st, n, "pitch_range_st")
         rates = _per_utt(spec.rate_syl_per_s, n, "rate_syl_per_s")
         gains = _per_utt(spec.gain_db, n, "gain_db")
-        pauses = _per_utt(spec.pause_s, max(n - 1, 1), "pause_s")
+        spec_pauses.append([float(x) for x in _per_utt(spec.pause_s, max(n - 1, 1), "pause_s")])
         members: list[int] = []
         for u in range(n):
             voice = _voice_for(spec, pitches[u])
@@ -1003,42 +1037,58 @@ def render_call(
             if pitches[u] is not None:
                 p, r = cal.choose_pitch(float(pitches[u]), ranges[u])
             elif ranges[u] is not None:
-                p, r = cal.choose_pitch(float(st_to_hz(np.asarray(cal.median_st)[5, 3])), ranges[u])
+                p, r = cal.choose_pitch(float(st_to_hz(cal.predict(50, 100)[0])), ranges[u])
             else:
                 p, r = 50, 100
             speed = cal.choose_speed(float(rates[u])) if rates[u] is not None else 160
-            clip = _render_clip(
-                texts[u],
-                voice=voice,
-                pitch=p,
-                range_pct=r,
-                speed_wpm=speed,
-                sample_rate_hz=sr,
-                cache_dir=cdir,
+            jobs.append(
+                {
+                    "text": texts[u],
+                    "voice": voice,
+                    "pitch": p,
+                    "range_pct": r,
+                    "speed_wpm": speed,
+                    "sample_rate_hz": sr,
+                    "f0_range_hz": _pyin_range(cal, p, r, voice),
+                    "cache_dir": cdir,
+                }
             )
             planned = (
                 float(pitches[u]) if pitches[u] is not None else math.nan,
                 float(ranges[u]) if ranges[u] is not None else math.nan,
                 float(rates[u]) if rates[u] is not None else math.nan,
             )
-            placed.append(
-                _Placed(
-                    si,
-                    spec.speaker,
-                    texts[u],
-                    spec.backchannel,
-                    clip,
-                    0,
-                    voice,
-                    p,
-                    r,
-                    speed,
-                    float(gains[u]),
-                    planned,
-                )
-            )
-            members.append(len(placed) - 1)
-        # --- timing (frames on the call clock) ---
+            utt_info.append((si, texts[u], float(gains[u]), planned))
+            members.append(len(jobs) - 1)
+        spec_members.append(members)
+
+    # pass 2: render (cached; optionally in worker processes)
+    clips = _render_all(jobs, workers=workers)
+    placed = [
+        _Placed(
+            si,
+            turns[si].speaker,
+            text,
+            turns[si].backchannel,
+            clip,
+            0,
+            job["voice"],
+            job["pitch"],
+            job["range_pct"],
+            job["speed_wpm"],
+            gain,
+            planned,
+        )
+        for (si, text, gain, planned), clip, job in zip(utt_info, clips, jobs, strict=True)
+    ]
+
+    # pass 3: timing (frames on the call clock)
+    turn_members: list[list[int]] = []
+    last_main: int | None = None  # spec index of the previous non-backchannel turn
+    own_end = [0, 0]  # last end frame of each speaker
+    for si, spec in enumerate(turns):
+        members = spec_members[si]
+        pauses = spec_pauses[si]
         first = placed[members[0]]
         if spec.start_s is not None:
             start = int(round(spec.start_s / HOP_S))
@@ -1207,6 +1257,22 @@ def render_call(
         noise_db=float(noise_db) if noise_db is not None else -math.inf,
         hum_hz=hum_hz,
     )
+
+
+def _render_one(job: dict[str, Any]) -> _Clip:
+    return _render_clip(**job)
+
+
+def _render_all(jobs: list[dict[str, Any]], *, workers: int) -> list[_Clip]:
+    """Render every job; uncached ones in ``workers`` processes when that is more than 1."""
+    if workers <= 1 or len(jobs) < 8:
+        return [_render_one(j) for j in jobs]
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        return list(pool.map(_render_one, jobs, chunksize=4))
 
 
 def _backchannel_start(placed: list[_Placed], partner: list[int], at_fraction: float) -> int:
@@ -1521,16 +1587,13 @@ class _Baselines:
             if self.mover == "both":
                 b = mid + s_sign * d / 2.0
             else:
-                anchor = ROLES[self.mover]
-                other = 1 - anchor
-                still = mid - (sign if other == 0 else -sign) * d0 / 2.0 * -1.0
-                # the non-mover stays at its starting baseline; the mover keeps distance d
-                still = mid + (sign if other == 0 else -sign) * d0 / 2.0
-                b = still if speaker == other else still - (sign if other == 0 else -sign) * d
+                other = 1 - ROLES[self.mover]
+                other_sign = sign if other == 0 else -sign
+                still = mid + other_sign * d0 / 2.0  # the non-mover keeps its start baseline
+                b = still if speaker == other else still - other_sign * d
         if (speaker, feature) in self.waves:
             a, p1, p2, ph1, ph2 = self.waves[(speaker, feature)]
             b += a * (np.sin(2 * np.pi * t_s / p1 + ph1) + 0.6 * np.sin(2 * np.pi * t_s / p2 + ph2))
-            b /= 1.0  # amplitude a is the peak of the first component
         return float(b)
 
 
@@ -1547,8 +1610,8 @@ def plan_call(
     *,
     duration_s: float = 180.0,
     rng: np.random.Generator,
-    follower: str = "customer",
-    feature: str = "pitch_level",
+    follower: str | None = None,
+    feature: str | None = None,
     strength: float = 0.6,
     female: tuple[bool, bool] | None = None,
 ) -> list[TurnSpec]:
@@ -1577,8 +1640,12 @@ def plan_call(
     duration_s : float
         Planned length; the rendered call runs within about 10 % of it.
     rng : numpy.random.Generator
-    follower : {"agent", "customer", "both"}
-    feature : one of FEATURES, or "all" for converge / diverge
+    follower : {"agent", "customer", "both"} or None
+        Who follows (follow; default "customer") or who moves (converge / diverge;
+        default "both").
+    feature : one of FEATURES, "all" (converge / diverge only) or None
+        The feature followed (default "pitch_level") or whose baselines converge / diverge
+        (default "all"). Ignored by independent and varying, which move every feature.
     strength : float
         Share of the leader in the follower's turn-initial value (0-1).
     female : (bool, bool) or None
@@ -1590,8 +1657,10 @@ def plan_call(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    if kind in ("converge", "diverge") and feature == "pitch_level" and follower == "customer":
-        pass
+    if follower is None:
+        follower = "both" if kind in ("converge", "diverge") else "customer"
+    if feature is None:
+        feature = "all" if kind in ("converge", "diverge") else "pitch_level"
     if follower not in ("agent", "customer", "both"):
         raise ValueError(f"follower must be agent, customer or both, got {follower!r}")
     if feature not in FEATURES and feature != "all":
@@ -1610,8 +1679,6 @@ def plan_call(
     else:
         feats = (feature,)
     mover = follower if kind in ("converge", "diverge") else "both"
-    if kind in ("converge", "diverge") and follower == "customer" and feature == "all":
-        mover = "both"
     bl = _Baselines(
         kind, duration_s=duration_s, female=female, features=feats, mover=mover, rng=rng
     )
