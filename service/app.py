@@ -1,0 +1,654 @@
+"""The Mirrorline HTTP API (FastAPI). ``app`` is importable by any ASGI server.
+
+Routes are thin: parse and validate the request, hand CPU work to ``service.jobs`` (a
+process pool, never the event loop), and answer JSON or ``application/problem+json``.
+See docs/service.md for the contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from dsp.errors import InputError
+from models.params import AnalysisConfig
+from models.report import Report
+from service import logs
+from service.jobs import JobManager, result_url
+from service.metrics import Metrics
+from service.problems import Problem, problem_body, problem_response
+from service.schemas import PROBLEM_SCHEMA, Health, JobOut, JobPage, ListQuery, upload_body
+from service.settings import Settings, get_settings
+from service.store import Job, Store, decode_cursor, encode_cursor
+from service.uploads import Upload, receive_upload
+
+log = logging.getLogger("mirrorline.api")
+
+OPEN_PATHS = {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
+CONFIG_FIELDS = set(AnalysisConfig.model_fields)
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return (
+        datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+
+
+def _validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    """Pydantic/FastAPI errors reduced to JSON-safe {loc, msg, type}."""
+    return [
+        {
+            "loc": [str(x) for x in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in errors
+    ]
+
+
+def _parse_config(fields: dict[str, str]) -> AnalysisConfig:
+    values: dict[str, Any] = {}
+    for name, raw in fields.items():
+        try:
+            values[name] = json.loads(raw) if raw.strip() else raw
+        except ValueError:
+            values[name] = raw
+        if not isinstance(values[name], int | float | str) or isinstance(values[name], bool):
+            values[name] = raw
+    try:
+        return AnalysisConfig.model_validate(values)
+    except ValidationError as exc:
+        errors = _validation_errors(exc.errors(include_url=False))
+        first = errors[0]
+        where = ".".join(first["loc"]) or "parameters"
+        raise Problem(
+            "request.invalid",
+            f"{where}: {first['msg']}"
+            + (
+                " (allowed form fields: file, " + ", ".join(sorted(CONFIG_FIELDS)) + ")"
+                if first["type"] == "extra_forbidden"
+                else ""
+            ),
+            extra={"errors": errors},
+        ) from None
+
+
+def _parse_bool(name: str, raw: str | None) -> bool:
+    if raw is None:
+        return False
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise Problem("request.invalid", f"{name} must be true or false, not {raw!r}")
+
+
+def _check_callback(url: str, settings: Settings) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
+        raise Problem("request.invalid", f"callback_url must be an http(s) URL, not {url!r}")
+    if not settings.webhook_secret:
+        raise Problem(
+            "callback.not_configured",
+            "this server has no MIRRORLINE_WEBHOOK_SECRET, so it cannot sign webhooks; "
+            "omit callback_url and poll GET /v1/analyses/{id}",
+        )
+    return url.strip()
+
+
+def _base_url(request: Request, settings: Settings) -> str:
+    return (settings.public_base_url or str(request.base_url)).rstrip("/")
+
+
+def _job_out(job: Job, report: str | None = None) -> dict[str, Any]:
+    url = result_url(job)
+    out = {
+        "id": job.id,
+        "status": job.status,
+        "url": url,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "expires_at": _iso(job.expires_at),
+        "filename": job.filename,
+        "size_bytes": job.size_bytes,
+        "config": job.config,
+        "callback_url": job.callback_url,
+        "keep_audio": job.keep_audio,
+        "audio_stored": job.audio_path is not None,
+        "attempts": job.attempts,
+        "error": (
+            {"code": job.error_code, "message": job.error_message or ""} if job.error_code else None
+        ),
+        "windows_csv_url": f"{url}/windows.csv" if job.status == "completed" else None,
+    }
+    if report is not None:
+        out["report"] = json.loads(report)
+    return out
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def _probe(upload: Upload, *, max_duration_s: float, sync_limit_s: float | None) -> None:
+    """Refuse unreadable audio and over-long calls from the header, before queueing work."""
+    from dsp.io import probe
+
+    try:
+        info = await asyncio.to_thread(probe, upload.path)
+    except InputError as exc:
+        raise Problem(exc.code, exc.message) from None
+    except Exception:  # a probe bug must not hide the real analysis: let the worker decide
+        log.exception("probe failed")
+        return
+    declared = info.declared_duration_s
+    if declared is None:
+        return
+    if declared > max_duration_s + 1.0:
+        raise Problem(
+            "audio.too_long",
+            f"the recording lasts {declared:.0f} s; the limit is {max_duration_s:.0f} s",
+        )
+    if sync_limit_s is not None and declared > sync_limit_s + 1.0:
+        raise _sync_too_long(declared, sync_limit_s)
+
+
+def _sync_too_long(declared: float | None, limit_s: float) -> Problem:
+    lasts = f"lasts {declared:.0f} s" if declared is not None else "is too long"
+    return Problem(
+        "sync.too_long",
+        f"the recording {lasts}; POST /v1/analyze takes calls up to {limit_s:.0f} s "
+        "(MIRRORLINE_SYNC_MAX_DURATION_S): submit it as a job with POST /v1/analyses",
+        extra={"use": "/v1/analyses"},
+    )
+
+
+# -- middleware -----------------------------------------------------------------------------
+
+
+class RequestContext:
+    """Request id, API-key auth, access log, HTTP metrics and last-resort 500s (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+        self.keys = [k.encode() for k in settings.api_keys]
+
+    def _owner(self, headers: dict[str, str]) -> str | Problem:
+        if not self.keys:
+            return ""
+        token: str | None = None
+        auth = headers.get("authorization")
+        if auth is not None:
+            scheme, _, value = auth.partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                token = value.strip()
+        if token is None:
+            token = headers.get("x-api-key") or None
+        if token is None:
+            return Problem(
+                "auth.missing",
+                "send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                headers={"WWW-Authenticate": 'Bearer realm="mirrorline"'},
+            )
+        given = token.encode()
+        if not any(hmac.compare_digest(given, key) for key in self.keys):
+            return Problem(
+                "auth.invalid",
+                "the API key is not valid",
+                headers={"WWW-Authenticate": 'Bearer realm="mirrorline", error="invalid_token"'},
+            )
+        return hashlib.sha256(given).hexdigest()[:24]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = logs.new_request_id(headers.get("x-request-id"))
+        token = logs.request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = int(message["status"])
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        path = scope["path"]
+        try:
+            scope.setdefault("state", {})["request_id"] = request_id
+            owner = "" if path in OPEN_PATHS else self._owner(headers)
+            if isinstance(owner, Problem):
+                await self._problem(owner, path, request_id)(scope, receive, send_with_id)
+            else:
+                scope["state"]["owner"] = owner
+                await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"path": path})
+            if not response_started:
+                problem = Problem("internal", "an internal error occurred; it has been logged")
+                await self._problem(problem, path, request_id)(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], route).observe(elapsed)
+            log.info(
+                "%s %s %s",
+                scope["method"],
+                path,
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 1),
+                    "client": (scope.get("client") or ("", 0))[0],
+                },
+            )
+            logs.request_id_var.reset(token)
+
+    @staticmethod
+    def _problem(problem: Problem, path: str, request_id: str) -> Response:
+        return problem_response(
+            problem.code,
+            problem.detail,
+            instance=path,
+            headers=problem.headers,
+            extra={"request_id": request_id, **problem.extra},
+        )
+
+
+# -- application ----------------------------------------------------------------------------
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API. ``settings`` defaults to the environment (``MIRRORLINE_*``)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(settings.data_dir / "jobs.sqlite3")
+        job_counts["source"] = store.counts
+        jobs = JobManager(settings, store, metrics)
+        await jobs.start()
+        app.state.store = store
+        app.state.jobs = jobs
+        log.info(
+            "mirrorline service started",
+            extra={
+                "data_dir": str(settings.data_dir),
+                "workers": settings.workers,
+                "auth": bool(settings.api_keys),
+            },
+        )
+        try:
+            yield
+        finally:
+            await jobs.stop()
+            store.close()
+            log.info("mirrorline service stopped")
+
+    job_counts: dict[str, Callable[[], dict[str, int]]] = {"source": dict}
+    metrics = Metrics(lambda: job_counts["source"]())
+
+    app = FastAPI(
+        title="Mirrorline",
+        version="0.1.0",
+        description="Tone and tempo mirroring in stereo call recordings (agent and customer "
+        "on separate channels). Errors are application/problem+json with a stable `code`.",
+        lifespan=lifespan,
+        responses={
+            "4XX": {"description": "Client error", "content": PROBLEM_SCHEMA},
+            "5XX": {"description": "Server error", "content": PROBLEM_SCHEMA},
+        },
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+
+    app.add_middleware(RequestContext, settings=settings, metrics=metrics)
+
+    def problem_for(request: Request, problem: Problem) -> Response:
+        return problem_response(
+            problem.code,
+            problem.detail,
+            instance=request.url.path,
+            headers=problem.headers,
+            extra={"request_id": request.scope.get("state", {}).get("request_id"), **problem.extra},
+        )
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        if exc.code == "server.busy":
+            metrics.busy.inc()
+        return problem_for(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = _validation_errors(list(exc.errors()))
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        detail = f"{'.'.join(first['loc'])}: {first['msg']}"
+        return problem_for(request, Problem("request.invalid", detail, extra={"errors": errors}))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        if code is None:
+            code = "request.invalid" if 400 <= exc.status_code < 500 else "internal"
+        headers = dict(exc.headers or {})
+        body = problem_body(code, str(exc.detail), instance=request.url.path)
+        body["status"] = exc.status_code
+        body["request_id"] = request.scope.get("state", {}).get("request_id")
+        return Response(
+            json.dumps(body),
+            status_code=exc.status_code,
+            media_type="application/problem+json",
+            headers=headers,
+        )
+
+    def state(request: Request) -> tuple[JobManager, Store, str]:
+        return request.app.state.jobs, request.app.state.store, request.scope["state"]["owner"]
+
+    async def read_upload(request: Request) -> Upload:
+        jobs: JobManager = request.app.state.jobs
+        return await receive_upload(
+            request.headers,
+            request.stream(),
+            upload_dir=jobs.upload_dir,
+            max_bytes=settings.max_upload_bytes,
+        )
+
+    # -- analyses -------------------------------------------------------------------------
+
+    @app.post(
+        "/v1/analyze",
+        tags=["analyses"],
+        summary="Analyse a short call now and return its report",
+        response_model=Report,
+        openapi_extra={"requestBody": upload_body(with_job_fields=False)},
+        responses={413: {"description": "Too large or too long (use /v1/analyses)"}},
+    )
+    async def analyze(request: Request) -> Response:
+        jobs, _, _ = state(request)
+        if len(jobs.slots.waiters) >= jobs.slots.max_waiters:
+            raise Problem(
+                "server.busy",
+                "too many analyses are waiting; retry later",
+                headers={"Retry-After": str(settings.retry_after_s)},
+            )
+        upload = await read_upload(request)
+        try:
+            config = _parse_config(upload.fields)
+            limit_s = min(settings.max_duration_s, settings.sync_max_duration_s)
+            await _probe(
+                upload,
+                max_duration_s=settings.max_duration_s,
+                sync_limit_s=settings.sync_max_duration_s,
+            )
+            outcome = await jobs.analyze_now(
+                upload.path, config.model_dump_json(), upload.filename, limit_s
+            )
+        finally:
+            upload.discard()
+        kind, first, second = outcome
+        if kind == "ok":
+            return Response(first, media_type="application/json")
+        if kind == "error":
+            if first == "audio.too_long" and limit_s < settings.max_duration_s:
+                raise _sync_too_long(None, limit_s)
+            raise Problem(first, second)
+        log.error("analysis failed: internal error", extra={"error": first, "trace": second})
+        raise Problem("internal", "the analysis failed unexpectedly; it has been logged")
+
+    @app.post(
+        "/v1/analyses",
+        tags=["analyses"],
+        summary="Submit a call for analysis (a job); 202 with the job and its Location",
+        status_code=202,
+        response_model=JobOut,
+        openapi_extra={
+            "requestBody": upload_body(with_job_fields=True),
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": 255},
+                    "description": "A repeat with the same key returns the original job.",
+                }
+            ],
+        },
+    )
+    async def submit(request: Request) -> Response:
+        jobs, store, owner = state(request)
+        key = request.headers.get("idempotency-key")
+        if key is not None and not 1 <= len(key) <= 255:
+            raise Problem("request.invalid", "Idempotency-Key must be 1 to 255 characters")
+        if key is None:
+            jobs.check_queue()  # refuse early, before reading a large upload
+        upload = await read_upload(request)
+        keep = False
+        try:
+            fields = dict(upload.fields)
+            callback = fields.pop("callback_url", None)
+            keep = _parse_bool("keep_audio", fields.pop("keep_audio", None))
+            config = _parse_config(fields)
+            if callback:
+                callback = _check_callback(callback, settings)
+            fingerprint = hashlib.sha256(
+                json.dumps([upload.sha256, config.model_dump(mode="json"), callback, keep]).encode()
+            ).hexdigest()
+            job_id = f"an_{uuid.uuid4().hex}"
+            values = {
+                "id": job_id,
+                "owner": owner,
+                "status": "queued",
+                "created_at": time.time(),
+                "config": config.model_dump(mode="json"),
+                "filename": upload.filename,
+                "audio_path": None,
+                "keep_audio": keep,
+                "size_bytes": upload.size_bytes,
+                "idempotency_key": key,
+                "fingerprint": fingerprint,
+                "callback_url": callback or None,
+                "base_url": _base_url(request, settings),
+            }
+            replay = _replayed(store, owner, key, fingerprint)
+            if replay is not None:
+                upload.discard()
+                return _created(replay, replayed=True)
+            await _probe(upload, max_duration_s=settings.max_duration_s, sync_limit_s=None)
+            jobs.check_queue()
+            audio = jobs.audio_dir / f"{job_id}{Path(upload.filename or '').suffix[:8]}"
+            upload.path.rename(audio)
+            upload.path = audio
+            values["audio_path"] = str(audio)
+            job, created = store.create_job(values)
+        except BaseException:
+            upload.discard()
+            raise
+        if not created:  # lost a race with the same key
+            upload.discard()
+            if job.fingerprint != fingerprint:
+                raise _key_reused()
+            return _created(job, replayed=True)
+        jobs.wake()
+        log.info("job queued", extra={"job_id": job.id, "size_bytes": upload.size_bytes})
+        return _created(job, replayed=False)
+
+    def _replayed(store: Store, owner: str, key: str | None, fingerprint: str) -> Job | None:
+        if key is None:
+            return None
+        found = store.by_key(owner, key)
+        if found is not None and found.fingerprint != fingerprint:
+            raise _key_reused()
+        return found
+
+    def _key_reused() -> Problem:
+        return Problem(
+            "idempotency.key_reused",
+            "this Idempotency-Key was already used for a different upload or parameters",
+        )
+
+    def _created(job: Job, *, replayed: bool) -> Response:
+        headers = {"Location": result_url(job)}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return _json(_job_out(job), status=202, headers=headers)
+
+    @app.get(
+        "/v1/analyses",
+        tags=["analyses"],
+        summary="List your analyses, newest first (cursor pagination)",
+        response_model=JobPage,
+    )
+    async def list_jobs(request: Request, query: Annotated[ListQuery, Query()]) -> Response:
+        _, store, owner = state(request)
+        after = None
+        if query.cursor is not None:
+            after = decode_cursor(query.cursor)
+            if after is None:
+                raise Problem("request.invalid", "cursor: not a cursor from a previous page")
+        found = store.list_jobs(
+            owner=owner, limit=query.limit + 1, after=after, status=query.status
+        )
+        page = found[: query.limit]
+        more = len(found) > query.limit
+        next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+        return _json({"items": [_job_out(j) for j in page], "next_cursor": next_cursor})
+
+    def get_job(request: Request, job_id: str) -> Job:
+        _, store, owner = state(request)
+        job = store.get(job_id, owner=owner)
+        if job is None:
+            raise Problem(
+                "job.not_found",
+                f"no analysis {job_id!r} (never created, deleted, or its result expired)",
+            )
+        return job
+
+    @app.get(
+        "/v1/analyses/{job_id}",
+        tags=["analyses"],
+        summary="Status of an analysis; the report once completed",
+        response_model=JobOut,
+    )
+    async def read_job(request: Request, job_id: str) -> Response:
+        job = get_job(request, job_id)
+        report = None
+        if job.status == "completed":
+            report, _ = request.app.state.store.result(job.id)
+        return _json(_job_out(job, report))
+
+    @app.get(
+        "/v1/analyses/{job_id}/windows.csv",
+        tags=["analyses"],
+        summary="The windowed time series of a completed analysis as CSV",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}}},
+    )
+    async def read_csv(request: Request, job_id: str) -> Response:
+        job = get_job(request, job_id)
+        if job.status == "failed":
+            raise Problem("job.failed", f"analysis {job_id} failed: {job.error_code}")
+        if job.status != "completed":
+            raise Problem(
+                "job.not_ready",
+                f"analysis {job_id} is {job.status}; retry when it is completed",
+                headers={"Retry-After": "5"},
+            )
+        _, csv_text = request.app.state.store.result(job.id)
+        return Response(
+            csv_text or "",
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{job.id}-windows.csv"'},
+        )
+
+    @app.delete(
+        "/v1/analyses/{job_id}",
+        tags=["analyses"],
+        summary="Delete an analysis, its result and any stored audio",
+        status_code=204,
+        response_class=Response,
+    )
+    async def delete_job(request: Request, job_id: str) -> Response:
+        jobs, _, owner = state(request)
+        if not jobs.delete(job_id, owner):
+            raise Problem("job.not_found", f"no analysis {job_id!r}")
+        log.info("job deleted", extra={"job_id": job_id})
+        return Response(status_code=204)
+
+    # -- operations -----------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness", response_model=Health)
+    async def healthz() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness", response_model=Health)
+    async def readyz(request: Request) -> Response:
+        jobs: JobManager | None = getattr(request.app.state, "jobs", None)
+        if jobs is None or jobs.stopping or not jobs.ready:
+            raise Problem("server.not_ready", "workers are starting", headers={"Retry-After": "2"})
+        try:
+            request.app.state.store.ping()
+        except Exception:
+            raise Problem("server.not_ready", "the job database is unavailable") from None
+        return _json({"status": "ready"})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+app = create_app()

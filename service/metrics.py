@@ -1,0 +1,68 @@
+"""Prometheus metrics of this process (one registry per app)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class _JobGauge(Collector):
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("mirrorline_jobs", "Jobs stored, by status.", labels=["status"])
+        try:
+            for status, n in self.counts().items():
+                family.add_metric([status], n)
+        except Exception:  # the store is closed during shutdown
+            pass
+        yield family
+
+
+class Metrics:
+    """HTTP, analysis and webhook metrics; ``jobs`` gauges are read from the store on scrape."""
+
+    def __init__(self, job_counts: Callable[[], dict[str, int]]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "mirrorline_http_requests",
+            "HTTP requests answered.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "mirrorline_http_request_duration_seconds",
+            "Time to answer HTTP requests.",
+            ["method", "route"],
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
+        self.analyses = Counter(
+            "mirrorline_analyses",
+            "Analyses run, by kind (sync|job) and outcome (ok|error|internal).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.analysis_seconds = Histogram(
+            "mirrorline_analysis_duration_seconds",
+            "Wall time of one analysis in a worker.",
+            ["kind"],
+            buckets=(0.5, 1, 2, 5, 10, 20, 60, 120, 300, 600, 1800),
+            registry=self.registry,
+        )
+        self.webhooks = Counter(
+            "mirrorline_webhook_deliveries",
+            "Webhook delivery attempts, by result (delivered|retry|failed).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.busy = Counter(
+            "mirrorline_busy_rejections",
+            "Requests refused with 503 server.busy.",
+            registry=self.registry,
+        )
+        self.registry.register(_JobGauge(job_counts))

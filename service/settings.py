@@ -1,0 +1,112 @@
+"""Service settings: the one place that reads the environment (prefix ``MIRRORLINE_``)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "mirrorline"
+
+
+class Settings(BaseSettings):
+    """Every knob of the HTTP service. Analysis defaults live in the request schema instead."""
+
+    model_config = SettingsConfigDict(env_prefix="MIRRORLINE_", extra="ignore", frozen=True)
+
+    host: str = Field(
+        default="127.0.0.1", description="Interface to listen on (0.0.0.0 in Docker)."
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of the JSON log lines on stderr."
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the job database and not-yet-analysed uploads live.",
+    )
+    max_upload_mb: float = Field(
+        default=500.0, gt=0, description="Largest accepted upload, MB (10^6 B)."
+    )
+    max_duration_s: float = Field(
+        default=14400.0, gt=0, description="Longest accepted recording, s."
+    )
+    sync_max_duration_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Longest recording POST /v1/analyze takes; longer: use jobs.",
+    )
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Comma-separated API keys; empty: no authentication."
+    )
+    webhook_secret: str | None = Field(
+        default=None, description="Standard Webhooks signing secret (raw or 'whsec_' + base64)."
+    )
+    webhook_max_attempts: int = Field(
+        default=6, ge=1, le=20, description="Deliveries tried per event."
+    )
+    webhook_backoff_s: float = Field(
+        default=2.0, gt=0, description="First retry delay, s; doubled after each failed attempt."
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one delivery, s.")
+    result_ttl_s: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        description="Results (and kept audio) are deleted this long after the job finished, s.",
+    )
+    sweep_interval_s: float = Field(
+        default=60.0, gt=0, description="How often expired jobs are swept, s."
+    )
+    workers: int = Field(
+        default=2, ge=1, le=64, description="Analyses run at the same time (processes)."
+    )
+    max_queue: int = Field(
+        default=32,
+        ge=0,
+        description="Jobs (and waiting sync requests) queued before 503 server.busy.",
+    )
+    retry_after_s: int = Field(
+        default=10, ge=1, description="Retry-After sent with 503 server.busy, s."
+    )
+    max_job_attempts: int = Field(
+        default=2,
+        ge=1,
+        description="A job interrupted by a crash/kill is re-run at most this many times.",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="Base URL used in Location/webhook result URLs (else from the request).",
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(k.strip() for k in value.split(",") if k.strip())
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("webhook_secret", "public_base_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1_000_000)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process (read once from the environment)."""
+    return Settings()

@@ -1,0 +1,175 @@
+"""Webhooks the Standard Webhooks way: signed, retried with exponential backoff, persisted.
+
+Headers: ``webhook-id``, ``webhook-timestamp`` (Unix seconds) and ``webhook-signature`` =
+``"v1," + base64(HMAC-SHA256(secret, f"{id}.{timestamp}.{body}"))``. A secret written
+``whsec_<base64>`` is base64-decoded first (the form Standard Webhooks libraries generate);
+any other secret is used as its UTF-8 bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from service.store import Store
+
+log = logging.getLogger("mirrorline.webhooks")
+
+USER_AGENT = "mirrorline-webhooks/1"
+
+
+def secret_bytes(secret: str) -> bytes:
+    """The HMAC key of a secret: ``whsec_`` + base64 is decoded, anything else is UTF-8."""
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret.removeprefix("whsec_"))
+    return secret.encode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
+    """The ``webhook-signature`` header value for one delivery."""
+    content = f"{message_id}.{timestamp}.{body}".encode()
+    digest = hmac.new(secret_bytes(secret), content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def verify(secret: str, headers: dict[str, str], body: str, *, tolerance_s: float = 300.0) -> bool:
+    """Check a delivery as a receiver would (header names lower-case). For tests and docs."""
+    try:
+        message_id = headers["webhook-id"]
+        timestamp = int(headers["webhook-timestamp"])
+        signatures = headers["webhook-signature"].split()
+    except (KeyError, ValueError):
+        return False
+    if abs(time.time() - timestamp) > tolerance_s:
+        return False
+    expected = sign(secret, message_id, timestamp, body)
+    return any(hmac.compare_digest(expected, s) for s in signatures)
+
+
+def event_body(*, job_id: str, status: str, result_url: str, error: dict[str, str] | None) -> str:
+    """The JSON body of a job event: identifiers and URLs, never the report itself."""
+    data: dict[str, Any] = {
+        "id": job_id,
+        "status": status,
+        "result_url": result_url,
+        "windows_csv_url": f"{result_url}/windows.csv" if status == "completed" else None,
+    }
+    if error is not None:
+        data["error"] = error
+    payload = {
+        "type": f"analysis.{status}",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "data": data,
+    }
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def new_message_id() -> str:
+    return f"msg_{uuid.uuid4().hex}"
+
+
+class WebhookSender:
+    """Delivers pending webhooks from the store; wakes on new events and on retry times."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        secret: str | None,
+        max_attempts: int,
+        backoff_s: float,
+        timeout_s: float,
+        on_attempt: Any = None,
+    ) -> None:
+        self.store = store
+        self.secret = secret
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self.on_attempt = on_attempt
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def enqueue(self, job_id: str, url: str, body: str) -> None:
+        self.store.add_webhook(new_message_id(), job_id, url, body)
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="webhooks")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        async with httpx.AsyncClient(
+            timeout=self.timeout_s, follow_redirects=False, headers={"user-agent": USER_AGENT}
+        ) as client:
+            while True:
+                try:
+                    due = self.store.due_webhooks(time.time(), limit=16)
+                    if due:
+                        await asyncio.gather(*(self._deliver(client, d) for d in due))
+                        continue
+                    next_at = self.store.next_webhook_at()
+                    wait_s = 30.0 if next_at is None else max(0.05, next_at - time.time())
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("webhook loop error")
+                    wait_s = 5.0
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(wait_s, 30.0))
+
+    async def _deliver(self, client: httpx.AsyncClient, delivery: dict[str, Any]) -> None:
+        message_id, body = delivery["id"], delivery["body"]
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+        }
+        if self.secret:
+            headers["webhook-signature"] = sign(self.secret, message_id, timestamp, body)
+        error: str | None
+        try:
+            response = await client.post(delivery["url"], content=body, headers=headers)
+            ok = 200 <= response.status_code < 300
+            gone = response.status_code == 410
+            error = None if ok else f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            ok, gone, error = False, False, f"{exc.__class__.__name__}: {exc}"
+        attempts = int(delivery["attempts"]) + 1
+        if ok:
+            status, next_at = "delivered", time.time()
+        elif gone or attempts >= self.max_attempts:
+            status, next_at = "failed", time.time()
+        else:
+            status = "pending"
+            next_at = time.time() + self.backoff_s * 2 ** (attempts - 1)
+        self.store.webhook_attempted(message_id, status=status, next_at=next_at, error=error)
+        if self.on_attempt is not None:
+            self.on_attempt("delivered" if ok else ("failed" if status == "failed" else "retry"))
+        log.info(
+            "webhook %s",
+            status,
+            extra={
+                "job_id": delivery["job_id"],
+                "webhook_id": message_id,
+                "attempt": attempts,
+                "error": error,
+            },
+        )
