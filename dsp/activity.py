@@ -72,15 +72,20 @@ class SpeechActivity:
         Speech-band noise floor per channel, dBFS (mean square); NaN for an empty input.
     bleed_db : ndarray, shape (2,)
         For channel ``c``: by how many dB the OTHER party's voice is attenuated on channel
-        ``c``. Small values (< 10 dB) mean heavy bleed. NaN when not estimable (the other
-        party hardly speaks, or the leak stays under channel ``c``'s noise floor).
+        ``c``, measured against party ``c``'s own voice on channel ``c`` (a
+        signal-to-crosstalk ratio: ``speech_level_db[c] - (speech_level_db[o] +
+        leak_gain_db[c])``; channel gains cancel, the talkers' natural loudness difference
+        does not). If party ``c`` never speaks: ``-leak_gain_db[c]``. Small values (< 10 dB)
+        mean heavy bleed. NaN when not estimable (the other party hardly speaks, or its leak
+        stays under channel ``c``'s noise floor).
     speech_level_db : ndarray, shape (2,)
         Level of each party's own speech (90th percentile of speech-band energy over its
         speech frames), dBFS; NaN when the party never speaks.
     leak_gain_db : ndarray, shape (2,)
-        Leak gain used for the decision on channel ``c`` (other channel's energy plus this
-        gives the predicted leak). Equals ``-bleed_db`` when that is finite; otherwise an
-        upper bound, or NaN when the other channel is never active.
+        Leak gain used for the decision on channel ``c``, dB: the other channel's energy plus
+        this predicts the other party's leak on channel ``c`` (includes the channels' gain
+        difference, so it can be positive). An upper bound when the leak is under the noise
+        floor; NaN when the other channel never carries its own party's speech.
     """
 
     speech: BoolArray
@@ -154,10 +159,14 @@ def frame_features(y: npt.ArrayLike, sr: int) -> npt.NDArray[np.float32]:
     x = np.where(np.isfinite(x), x, np.float32(0.0))
     high = min(BAND_HIGH_HZ, 0.45 * sr)
     sos = scipy.signal.butter(2, [BAND_LOW_HZ, high], btype="band", fs=sr, output="sos")
-    band = scipy.signal.sosfilt(sos.astype(np.float32), x).astype(np.float32, copy=False)
+    band = (
+        scipy.signal.sosfilt(sos.astype(np.float32), x).astype(np.float32, copy=False)
+        if x.size
+        else x
+    )
     out = np.empty((len(FEATURE_NAMES), n_frames), dtype=np.float32)
     out[0] = _window_energy_db(band, hop, n_frames)
-    out[1] = _window_energy_db(x - np.float32(x.mean()) if x.size else x, hop, n_frames)
+    out[1] = _window_energy_db(x, hop, n_frames)
     return out
 
 
@@ -216,9 +225,11 @@ def detect_speech(
     dynamic_range_db: float = 25.0,
     leak_margin_db: float = 10.0,
     hysteresis_db: float = 15.0,
-    leak_window_s: float = 0.03,
+    leak_window_s: float = 0.02,
     noise_percentile: float = 10.0,
     min_speech_s: float = 0.05,
+    min_separation_db: float = 6.0,
+    leak_relax_db: float = 6.0,
 ) -> SpeechActivity:
     """Own-speech masks of both parties, with the other party's bleed and room crosstalk removed.
 
@@ -244,6 +255,9 @@ def detect_speech(
         Percentile of the frame energies taken as the stationary noise floor.
     min_speech_s : float
         Runs of speech shorter than this are dropped (clicks).
+    min_separation_db : float
+        The two estimated leak gains must sum below ``-min_separation_db``; otherwise one
+        channel only ever carries the other's leak and the positive estimate is discarded.
 
     Returns
     -------
@@ -268,6 +282,8 @@ def detect_speech(
         ("hysteresis_db", hysteresis_db, 0.0),
         ("leak_window_s", leak_window_s, 0.0),
         ("min_speech_s", min_speech_s, 0.0),
+        ("min_separation_db", min_separation_db, 0.0),
+        ("leak_relax_db", leak_relax_db, 0.0),
     ):
         if not np.isfinite(value) or value < lo:
             raise ParameterError(f"{name} must be a finite number >= {lo}, got {value}")
@@ -296,33 +312,42 @@ def detect_speech(
     level0 = np.array([_nanpercentile(energy[c][active[c]], 90.0) for c in (0, 1)])
 
     radius = int(round(leak_window_s / HOP_S))
+    # other_max[c]: the OTHER channel's loudest energy near each frame.
     other_max = np.stack([_moving_max(energy[1], radius), _moving_max(energy[0], radius)])
 
     leak_gain = nan2.copy()
-    bleed = nan2.copy()
+    observable = np.zeros(2, dtype=bool)
     for c in (0, 1):
         o = 1 - c
         if not np.isfinite(level0[o]):
             continue
         # Frames where the other party is strongly active (well above its floor, near its level).
-        strong = active[o] & (energy[o] > max(floor[o] + 2.0 * snr_db, level0[o] - 15.0))
+        strong = active[o] & (energy[o] > max(floor[o] + snr_db, level0[o] - 15.0))
         if strong.sum() < 20:
             continue
         # Noise-corrected leak power on channel c relative to the other channel's power.
         excess = _db_to_power(energy[c][strong]) - _db_to_power(floor[c])
-        observable = float(np.median(energy[c][strong])) > floor[c] + 3.0
         excess_db = 10.0 * np.log10(np.maximum(excess, _EPS))
         diff = np.where(excess > 0, excess_db, floor[c]) - energy[o][strong]
         leak_gain[c] = float(np.percentile(diff, 25.0))
-        if observable:
-            bleed[c] = -leak_gain[c]
+        observable[c] = float(np.median(energy[c][strong])) > floor[c] + 3.0
+    # Consistency: for two real talkers the two leak gains sum to minus both attenuations
+    # (channel gains cancel), well below 0 dB. A sum near 0 dB means the "strong" frames of one
+    # channel are only the other's leak (that party never talks): its partner's estimate is
+    # then meaningless (positive) and is dropped. Dual mono (both near 0 dB) keeps both.
+    if (
+        np.all(np.isfinite(leak_gain))
+        and leak_gain.sum() > -min_separation_db
+        and abs(leak_gain[0] - leak_gain[1]) > min_separation_db
+    ):
+        leak_gain[int(np.argmax(leak_gain))] = np.nan
 
     high = np.zeros((2, n_frames), dtype=bool)
     low = np.zeros((2, n_frames), dtype=bool)
     for c in (0, 1):
         o = 1 - c
         if np.isfinite(leak_gain[c]):
-            leak_thr = leak_gain[c] + other_max[o] + leak_margin_db
+            leak_thr = leak_gain[c] + other_max[c] + leak_margin_db
         else:
             leak_thr = np.full(n_frames, -np.inf)
         own = active[c] & (energy[c] > leak_thr)
@@ -335,7 +360,7 @@ def detect_speech(
         onset_thr = max(floor[c] + snr_db, lvl - dynamic_range_db)
         cont_thr = max(floor[c] + 0.5 * snr_db, onset_thr - hysteresis_db)
         high[c] = valid[c] & (energy[c] > np.maximum(onset_thr, leak_thr))
-        low[c] = valid[c] & (energy[c] > np.maximum(cont_thr, leak_thr))
+        low[c] = valid[c] & (energy[c] > np.maximum(cont_thr, leak_thr - leak_relax_db))
 
     min_frames = int(round(min_speech_s / HOP_S))
     first = np.stack([_hysteresis(low[c], high[c]) for c in (0, 1)])
@@ -352,6 +377,19 @@ def detect_speech(
         speech[c] = mask
         if mask.any():
             level[c] = _nanpercentile(energy[c][mask], 90.0)
+
+    # Bleed as a signal-to-crosstalk ratio, which channel gains do not affect: the other
+    # party's voice on channel c (its level on its own channel plus the leak gain) against
+    # party c's own voice on channel c. Without own speech on c, against the other's level.
+    bleed = nan2.copy()
+    for c in (0, 1):
+        o = 1 - c
+        if not (observable[c] and np.isfinite(leak_gain[c])):
+            continue
+        if np.isfinite(level[c]) and np.isfinite(level[o]):
+            bleed[c] = level[c] - (level[o] + leak_gain[c])
+        else:
+            bleed[c] = -leak_gain[c]
 
     return SpeechActivity(
         speech=speech,
