@@ -269,10 +269,14 @@ def test_speaker_range() -> None:
     f0 = np.full(300, np.nan)
     f0[:200] = np.linspace(100, 140, 200)  # median 120
     lo, hi = speaker_range(f0)
-    assert lo == pytest.approx(60.0, rel=0.01)
-    assert hi == pytest.approx(120.0 * 2**1.2, rel=0.01)
+    assert lo == pytest.approx(60.0, rel=0.01)  # 120 / 2, and never above the default floor
+    assert hi == pytest.approx(240.0, rel=0.01)
     assert speaker_range(np.full(100, np.nan)) == (60.0, 500.0)
     assert speaker_range(np.array([150.0] * 10)) == (60.0, 500.0)
+    lo, hi = speaker_range(np.full(100, 250.0))
+    assert lo == 60.0 and hi == pytest.approx(500.0)
+    lo, hi = speaker_range(np.full(100, 300.0), octaves_above=0.5)
+    assert hi == pytest.approx(300.0 * 2**0.5)
     lo, hi = speaker_range(np.full(100, 30.0))
     assert lo == 40.0 and hi >= 1.25 * lo
     with pytest.raises(ParameterError):
