@@ -60,8 +60,10 @@ SEGMENT_THRESHOLD = 0.03
 HUM_REL_DB = -6.0
 #: Half width of the pyin search range around the calibrated median (semitones).
 PYIN_HALF_SPAN_ST = 10.0
+#: Re-aim an utterance whose measured median f0 misses its target by more than this (st).
+PITCH_RETRY_ST = 0.4
 #: Bump when rendering or truth measurement changes (invalidates the on-disk cache).
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 FEMALE_VOICE = "en-us+f1"
 MALE_VOICE = "en-us+m6"
@@ -152,12 +154,13 @@ class UtteranceTruth:
     """Truth for one rendered utterance, measured on the clean signal before mixing.
 
     Times are seconds on the call's timeline, on the 10 ms clock of :mod:`dsp.frames`.
-    ``segments_s`` is ``(k, 2)`` ``[start_s, end_s]``: frames whose RMS envelope is above
-    :data:`SEGMENT_THRESHOLD` of the utterance's peak. ``f0_*`` come from ``librosa.pyin``
-    on the clean utterance (voiced frames only; NaN when none is voiced). ``level_db`` is the
-    planted speech-active RMS level in dBFS (``REF_LEVEL_DBFS + gain_db``), exact in the
-    channel before bleed, noise and companding. ``articulation_rate_per_s`` is syllables per
-    second of speech (sum of segment durations).
+    ``segments_s`` is ``(k, 2)`` ``[start_s, end_s]``: frames whose RMS envelope (20 ms,
+    of the utterance as its channel carries it: band-limited when ``telephone``) is above
+    :data:`SEGMENT_THRESHOLD` of its peak, gaps up to 20 ms closed. ``f0_*`` come from
+    ``librosa.pyin`` on the clean full-band utterance (voiced frames only; NaN when none is
+    voiced). ``level_db`` is the planted speech-active RMS level in dBFS
+    (``REF_LEVEL_DBFS + gain_db``), exact in the channel before bleed, noise and companding.
+    ``articulation_rate_per_s`` is syllables per second of speech (sum of segment durations).
     """
 
     index: int
@@ -377,13 +380,16 @@ def speech_mask(
     return _close_gaps(env > threshold * peak, 2)
 
 
-def _mulaw(x: F32Array, mu: float = 255.0) -> F32Array:
-    """8-bit mu-law companding (sign + 7-bit magnitude, zero exactly representable)."""
-    xc = np.clip(x.astype(np.float64), -1.0, 1.0)
-    mag = np.log1p(mu * np.abs(xc)) / np.log1p(mu)
-    mag = np.round(mag * 127.0) / 127.0
-    out = np.sign(xc) * np.expm1(mag * np.log1p(mu)) / mu
-    return out.astype(np.float32)
+def _mulaw(x: F32Array) -> F32Array:
+    """G.711 mu-law: encode to 8 bits and decode again (values are exactly what a mu-law WAV
+    decodes to, as 16-bit PCM / 32768)."""
+    pcm = np.clip(np.round(x.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int64)
+    neg = pcm < 0
+    mag = np.minimum(np.abs(pcm), 32635) + 0x84
+    exponent = np.floor(np.log2(mag)).astype(np.int64) - 7
+    mantissa = (mag >> (exponent + 3)) & 0x0F
+    value = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return (np.where(neg, -value, value) / 32768.0).astype(np.float32)
 
 
 def _telephone_sos(sample_rate_hz: int) -> npt.NDArray[np.float64]:
@@ -488,6 +494,7 @@ def _render_clip(
     speed_wpm: int,
     sample_rate_hz: int,
     f0_range_hz: tuple[float, float],
+    telephone: bool,
     cache_dir: Path | None,
 ) -> _Clip:
     fmin, fmax = (round(float(f), 1) for f in f0_range_hz)
@@ -503,6 +510,7 @@ def _render_clip(
             sample_rate_hz,
             fmin,
             fmax,
+            telephone,
         ]
     )
     key = hashlib.sha1(key_src.encode()).hexdigest()[:20]
@@ -523,7 +531,9 @@ def _render_clip(
     raw = _espeak_wav(text, voice=voice, pitch=pitch, range_pct=range_pct, speed_wpm=speed_wpm)
     y = _resample(raw, ESPEAK_RATE_HZ, sample_rate_hz)
     hop = hop_samples(sample_rate_hz)
-    mask = speech_mask(y, sample_rate_hz=sample_rate_hz)
+    # speech segments from what the channel will carry (band-limited when telephone)
+    y_env = sps.sosfiltfilt(_telephone_sos(sample_rate_hz), y) if telephone else y
+    mask = speech_mask(y_env, sample_rate_hz=sample_rate_hz)
     active = np.flatnonzero(mask)
     if active.size == 0:
         clip = _Clip(np.zeros(hop), np.full(2, np.nan), np.zeros(2, bool), 1)
@@ -1050,6 +1060,7 @@ def render_call(
                     "speed_wpm": speed,
                     "sample_rate_hz": sr,
                     "f0_range_hz": _pyin_range(cal, p, r, voice),
+                    "telephone": telephone,
                     "cache_dir": cdir,
                 }
             )
@@ -1064,6 +1075,22 @@ def render_call(
 
     # pass 2: render (cached; optionally in worker processes)
     clips = _render_all(jobs, workers=workers)
+    # one correction step: where the measured median f0 missed the target by more than
+    # PITCH_RETRY_ST (sentence intonation differs from the calibration sentences), aim the
+    # calibration that much the other way, render again and keep the closer of the two
+    for k, (job, clip) in enumerate(zip(list(jobs), list(clips), strict=True)):
+        target = utt_info[k][3][0]
+        miss = _pitch_miss_st(clip, target)
+        if not abs(miss) > PITCH_RETRY_ST:  # also skips NaN (no target or nothing voiced)
+            continue
+        cal = get_calibration(job["voice"], cache_dir=cal_dir)
+        p, r = cal.choose_pitch(float(st_to_hz(hz_to_st(target) - miss)), utt_info[k][3][1])
+        if (p, r) == (job["pitch"], job["range_pct"]):
+            continue
+        job2 = dict(job, pitch=p, range_pct=r, f0_range_hz=_pyin_range(cal, p, r, job["voice"]))
+        clip2 = _render_one(job2)
+        if abs(_pitch_miss_st(clip2, target)) < abs(miss):
+            jobs[k], clips[k] = job2, clip2
     placed = [
         _Placed(
             si,
@@ -1257,6 +1284,14 @@ def render_call(
         noise_db=float(noise_db) if noise_db is not None else -math.inf,
         hum_hz=hum_hz,
     )
+
+
+def _pitch_miss_st(clip: _Clip, target_hz: float) -> float:
+    """Measured minus target median f0 in semitones (NaN without target or voiced frames)."""
+    f0 = clip.f0_hz[np.isfinite(clip.f0_hz)]
+    if not np.isfinite(target_hz) or f0.size == 0:
+        return math.nan
+    return float(np.median(hz_to_st(f0)) - hz_to_st(target_hz))
 
 
 def _render_one(job: dict[str, Any]) -> _Clip:
@@ -1683,7 +1718,7 @@ def plan_call(
         kind, duration_s=duration_s, female=female, features=feats, mover=mover, rng=rng
     )
     voices = tuple(FEMALE_VOICE if f else MALE_VOICE for f in female)
-    sig_scale = 0.5 if kind == "varying" else 1.0
+    sig_scale = {"varying": 0.5, "converge": 0.6, "diverge": 0.6}.get(kind, 1.0)
     state: list[dict[str, float]] = [{f: bl.at(s, f, 0.0) for f in _WALKED} for s in (0, 1)]
     last_t = [0.0, 0.0]
     follower_idx = ROLES.get(follower, -1) if kind == "follow" else -1
