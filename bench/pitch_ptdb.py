@@ -115,19 +115,29 @@ def main() -> int:
     print("targets met" if ok else "TARGETS NOT MET")
 
     print("\nms-katiesteve enrollment (expected medians: Katie ~158 Hz, Steve ~120 Hz)")
-    print(f"{'file':<12}{'cond':<8}{'median Hz':>10}{'voiced s':>9}{'jumps %':>8}{'off-oct %':>10}")
+    print("far % = voiced frames > 0.7 octave from the median (octave errors, creak, real peaks)")
+    print(
+        f"{'file':<8}{'pass':<5}{'cond':<8}{'median Hz':>10}{'voiced s':>9}"
+        f"{'jumps %':>8}{'far %':>7}"
+    )
     for name in ["katie", "steve"]:
         path = CORPUS / "ms-katiesteve" / f"enrollment_audio_{name}.wav"
         y16 = load_mono(path, 16000)
         for cond, y, sr in [("16k", y16, 16000), ("8k-tel", telephone(y16), 8000)]:
-            f0 = f0_track(y, sr).f0_hz
-            v = f0[np.isfinite(f0)]
-            med = float(np.median(v))
-            pair = np.isfinite(f0[1:]) & np.isfinite(f0[:-1])
-            ratio = np.abs(np.log2(f0[1:][pair] / f0[:-1][pair]))
-            jumps = 100.0 * float(np.mean(ratio > 0.7))  # > ~1.6x between adjacent frames
-            off = 100.0 * float(np.mean(np.abs(np.log2(v / med)) > 0.7))
-            print(f"{name:<12}{cond:<8}{med:>10.1f}{v.size / 100:>9.1f}{jumps:>8.2f}{off:>10.2f}")
+            f1 = f0_track(y, sr).f0_hz
+            lo, hi = speaker_range(f1)
+            f2 = f0_track(y, sr, fmin_hz=lo, fmax_hz=hi).f0_hz
+            for passes, f0 in [("1", f1), ("2", f2)]:
+                v = f0[np.isfinite(f0)]
+                med = float(np.median(v))
+                pair = np.isfinite(f0[1:]) & np.isfinite(f0[:-1])
+                ratio = np.abs(np.log2(f0[1:][pair] / f0[:-1][pair]))
+                jumps = 100.0 * float(np.mean(ratio > 0.7))  # > ~1.6x between adjacent frames
+                far = 100.0 * float(np.mean(np.abs(np.log2(v / med)) > 0.7))
+                print(
+                    f"{name:<8}{passes:<5}{cond:<8}{med:>10.1f}{v.size / 100:>9.1f}{jumps:>8.2f}"
+                    f"{far:>7.2f}"
+                )
 
     print("\nspeed: 60 minutes of 8 kHz telephone speech (PTDB F01+M01 tiled), all frames")
     y8 = np.concatenate(
@@ -136,18 +146,24 @@ def main() -> int:
     n = 60 * 60 * 8000
     long = np.tile(y8, n // y8.size + 1)[:n]
     f0_track(long[:80000], 8000)  # warm-up
-    t0 = time.process_time()
-    tr = f0_track(long, 8000)
-    cpu = time.process_time() - t0
+    cpu = []
+    for _ in range(3):  # best of 3: the machine is shared and timings are noisy
+        t0 = time.process_time()
+        tr = f0_track(long, 8000)
+        cpu.append(time.process_time() - t0)
     print(
-        f"f0_track: {cpu:.2f} s CPU for 60 min ({tr.f0_hz.size} frames, "
+        f"f0_track: {min(cpu):.2f} s CPU for 60 min, best of 3 (all: "
+        f"{', '.join(f'{c:.2f}' for c in cpu)}; {tr.f0_hz.size} frames, "
         f"{np.mean(np.isfinite(tr.f0_hz)) * 100:.0f} % voiced)"
     )
     mask = np.zeros(tr.f0_hz.size, dtype=bool)
     mask[: mask.size // 2] = True
-    t0 = time.process_time()
-    f0_track(long, 8000, frame_mask=mask)
-    print(f"f0_track with half the frames masked in: {time.process_time() - t0:.2f} s CPU")
+    cpu = []
+    for _ in range(3):
+        t0 = time.process_time()
+        f0_track(long, 8000, frame_mask=mask)
+        cpu.append(time.process_time() - t0)
+    print(f"f0_track with half the frames masked in: {min(cpu):.2f} s CPU, best of 3")
     return 0
 
 

@@ -53,7 +53,7 @@ ANALYSIS_RATE_HZ = 4000
 _HOP_A = int(round(ANALYSIS_RATE_HZ * HOP_S))  # 40 samples per 10 ms at 4 kHz
 _N_CANDIDATES = 4
 _CHUNK_FRAMES = 2000  # frames analysed per internal batch (bounds memory)
-_VITERBI_CORE = 200  # frames per Viterbi chunk ...
+_VITERBI_CORE = 400  # frames per Viterbi chunk ...
 _VITERBI_MARGIN = 30  # ... plus this context on each side (0.3 s)
 
 
@@ -334,39 +334,60 @@ def _viterbi(
     octave_jump_cost: float,
     voiced_unvoiced_cost: float,
 ) -> npt.NDArray[np.int64]:
-    """Best state per frame. ``strength`` (T, S) with the unvoiced state last; ``log2_f``
-    (T, S-1) finite. Runs on overlapping chunks in parallel (vectorised across chunks)."""
+    """Best state per frame by dynamic programming (maximum total strength minus costs).
+
+    ``strength`` is (T, S) with the unvoiced state last (-inf for missing candidates);
+    ``log2_f`` (T, S-1) holds finite log2 frequencies of the voiced states. The frames are
+    cut into chunks of ``_VITERBI_CORE`` frames, each searched with ``_VITERBI_MARGIN``
+    frames of context on both sides; all chunks are searched at once (vectorised across
+    chunks), and chunks with no voiced candidate at all are skipped.
+    """
     n_t, n_s = strength.shape
+    k = n_s - 1
     core, margin = _VITERBI_CORE, _VITERBI_MARGIN
     n_chunks = max(1, -(-n_t // core))
     length = core + 2 * margin
-    idx = np.arange(n_chunks)[:, None] * core - margin + np.arange(length)[None, :]
-    outside = (idx < 0) | (idx >= n_t)
+    result = np.full(n_chunks * core, k, dtype=np.int64)
+    # time-major (L, C) layout so each step reads contiguous memory
+    idx = np.arange(length)[:, None] - margin + np.arange(n_chunks)[None, :] * core
     idx_c = np.clip(idx, 0, n_t - 1)
-    st = strength[idx_c]  # (C, L, S)
-    st[outside] = np.concatenate([np.full(n_s - 1, -np.inf), [0.0]])
-    lf = log2_f[idx_c]  # (C, L, S-1)
-    k = n_s - 1
-    back = np.empty((n_chunks, length, n_s), dtype=np.int8)
-    delta = st[:, 0, :].copy()
-    trans = np.empty((n_chunks, n_s, n_s))
+    any_voiced = np.isfinite(strength[:, :k]).any(axis=1)
+    live = any_voiced[idx_c].any(axis=0) & ((idx >= 0) & (idx < n_t)).any(axis=0)
+    if not live.any():
+        return result[:n_t]
+    idx, idx_c = idx[:, live], idx_c[:, live]
+    outside = (idx < 0) | (idx >= n_t)
+    st = strength[idx_c].astype(np.float32)  # (L, C, S)
+    st[outside] = np.concatenate([np.full(k, -np.inf), [0.0]]).astype(np.float32)
+    lf = log2_f[idx_c].astype(np.float32)  # (L, C, S-1)
+    n_live = st.shape[1]
+    # trans[c, j, i]: cost of moving from state i to state j (reductions on the last axis)
+    trans = np.empty((n_live, n_s, n_s), dtype=np.float32)
     trans[:, k, :k] = voiced_unvoiced_cost
     trans[:, :k, k] = voiced_unvoiced_cost
     trans[:, k, k] = 0.0
+    jump = np.float32(octave_jump_cost)
+    score = np.empty((n_live, n_s, n_s), dtype=np.float32)
+    back = np.empty((length, n_live, n_s), dtype=np.int8)
+    delta = st[0].copy()
     for t in range(1, length):
-        np.abs(lf[:, t - 1, :, None] - lf[:, t, None, :], out=trans[:, :k, :k])
-        trans[:, :k, :k] *= octave_jump_cost
-        score = delta[:, :, None] - trans
-        back[:, t, :] = np.argmax(score, axis=1)
-        delta = np.max(score, axis=1) + st[:, t, :]
-    path = np.empty((n_chunks, length), dtype=np.int64)
-    s = np.argmax(delta, axis=1)
-    rows = np.arange(n_chunks)
+        vv = trans[:, :k, :k]
+        np.subtract(lf[t][:, :, None], lf[t - 1][:, None, :], out=vv)
+        np.abs(vv, out=vv)
+        vv *= jump
+        np.subtract(delta[:, None, :], trans, out=score)
+        back[t] = np.argmax(score, axis=2)
+        np.max(score, axis=2, out=delta)
+        delta += st[t]
+    path = np.empty((length, n_live), dtype=np.int64)
+    state = np.argmax(delta, axis=1)
+    cols = np.arange(n_live)
     for t in range(length - 1, -1, -1):
-        path[:, t] = s
-        s = back[rows, t, s]
-    core_path = path[:, margin : margin + core].reshape(-1)
-    return core_path[:n_t]
+        path[t] = state
+        state = back[t, cols, state]
+    chunks = result.reshape(n_chunks, core)
+    chunks[live] = path[margin : margin + core].T
+    return result[:n_t]
 
 
 def f0_track(
