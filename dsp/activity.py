@@ -29,8 +29,18 @@ Channel ``c`` at frame ``t`` is the speech of party ``c`` only if its speech-ban
   three quarters of the time.
 
 Onsets need the thresholds above; a region, once started, extends while the energy stays
-within ``hysteresis_db`` of them (double-threshold hysteresis, as in classic energy VADs).
-Isolated runs shorter than ``min_speech_s`` are dropped.
+within ``hysteresis_db`` of the floor/level thresholds and within ``leak_relax_db`` of the leak
+threshold (double-threshold hysteresis, as in classic energy VADs). Isolated runs shorter
+than ``min_speech_s`` are dropped.
+
+Third talkers in the room reach both channels with one common envelope. Two joint rules use
+the local correlation of the two channels' dB envelopes (+-``crosstalk_window_s``):
+a frame of channel ``c`` is rejected when the other channel carries audible sound that is
+neither its own party's speech nor ``c``'s leak and the envelopes correlate above
+``crosstalk_corr``; and when both channels would call a correlated stretch speech while
+neither comes within ``crosstalk_below_db`` of its own party's speech level, both are
+rejected. A continuation frame (quieter than an onset) also needs the other channel to be
+quiet or to carry its own party's speech.
 
 Known limits: a long acoustic echo (network echo with > 30 ms delay) is not modelled; both
 channels carrying the same signal (dual mono) yields no speech on either, which the report
@@ -43,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import scipy.ndimage
 import scipy.signal
 
 from dsp.errors import ParameterError
@@ -179,6 +190,26 @@ def _moving_max(x: FloatArray, radius: int) -> FloatArray:
     return np.asarray(windows.max(axis=1), dtype=np.float64)
 
 
+def _local_correlation(energy: FloatArray, *, radius: int) -> FloatArray:
+    """Pearson correlation of the two rows of ``energy`` (2, T) over ``t +- radius`` frames."""
+    if energy.shape[1] == 0 or radius <= 0:
+        return np.zeros(energy.shape[1])
+    size = 2 * radius + 1
+    a, b = energy[0], energy[1]
+
+    def mean(x: FloatArray) -> FloatArray:
+        return np.asarray(scipy.ndimage.uniform_filter1d(x, size, mode="nearest"))
+
+    ma, mb = mean(a), mean(b)
+    cov = mean(a * b) - ma * mb
+    va = np.maximum(mean(a * a) - ma * ma, 0.0)
+    vb = np.maximum(mean(b * b) - mb * mb, 0.0)
+    denom = np.sqrt(va * vb)
+    # Flat envelopes (variance under 1 dB^2) carry no evidence of a common source.
+    ok = (va > 1.0) & (vb > 1.0)
+    return np.where(ok, cov / np.where(ok, denom, 1.0), 0.0)
+
+
 def _runs(mask: BoolArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """Start and end (exclusive) frame indices of the runs of True in ``mask``."""
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
@@ -230,6 +261,9 @@ def detect_speech(
     min_speech_s: float = 0.05,
     min_separation_db: float = 6.0,
     leak_relax_db: float = 6.0,
+    crosstalk_corr: float = 0.8,
+    crosstalk_window_s: float = 0.15,
+    crosstalk_below_db: float = 10.0,
 ) -> SpeechActivity:
     """Own-speech masks of both parties, with the other party's bleed and room crosstalk removed.
 
@@ -247,7 +281,7 @@ def detect_speech(
         How far above the predicted leak from the other channel an onset must be, dB.
     hysteresis_db : float
         Once started, speech continues while the energy stays within this many dB below the
-        onset thresholds.
+        floor/level onset thresholds (never less than ``snr_db / 2`` above the floor).
     leak_window_s : float
         The predicted leak uses the other channel's maximum energy within +- this many seconds
         (echo delay, reverberation).
@@ -258,6 +292,17 @@ def detect_speech(
     min_separation_db : float
         The two estimated leak gains must sum below ``-min_separation_db``; otherwise one
         channel only ever carries the other's leak and the positive estimate is discarded.
+    leak_relax_db : float
+        Inside a speech region the leak threshold is relaxed by this many dB (keeps a party's
+        speech through overlap with the other party's louder speech).
+    crosstalk_corr : float
+        Local envelope correlation above which the two channels are taken to carry one
+        common source (third talker), in -1..1; 1.0 disables the crosstalk rules.
+    crosstalk_window_s : float
+        Half-width of the envelope-correlation window, seconds.
+    crosstalk_below_db : float
+        A common-envelope stretch that stays this many dB under BOTH parties' speech levels
+        is a third talker on both channels.
 
     Returns
     -------
@@ -284,9 +329,13 @@ def detect_speech(
         ("min_speech_s", min_speech_s, 0.0),
         ("min_separation_db", min_separation_db, 0.0),
         ("leak_relax_db", leak_relax_db, 0.0),
+        ("crosstalk_window_s", crosstalk_window_s, 0.0),
+        ("crosstalk_below_db", crosstalk_below_db, 0.0),
     ):
         if not np.isfinite(value) or value < lo:
             raise ParameterError(f"{name} must be a finite number >= {lo}, got {value}")
+    if not -1.0 <= crosstalk_corr <= 1.0:
+        raise ParameterError(f"crosstalk_corr must be in -1..1, got {crosstalk_corr}")
     if not 0.0 <= noise_percentile <= 50.0:
         raise ParameterError(f"noise_percentile must be in 0-50, got {noise_percentile}")
 
@@ -344,16 +393,20 @@ def detect_speech(
 
     high = np.zeros((2, n_frames), dtype=bool)
     low = np.zeros((2, n_frames), dtype=bool)
+    leak_thrs = np.full((2, n_frames), -np.inf)
+    own_level = nan2.copy()
     for c in (0, 1):
         o = 1 - c
         if np.isfinite(leak_gain[c]):
             leak_thr = leak_gain[c] + other_max[c] + leak_margin_db
         else:
             leak_thr = np.full(n_frames, -np.inf)
+        leak_thrs[c] = leak_thr
         own = active[c] & (energy[c] > leak_thr)
         lvl = _nanpercentile(energy[c][own], 90.0)
         if not np.isfinite(lvl):
             continue
+        own_level[c] = lvl
         # Onset: above floor + snr, within dynamic_range_db of the speech level, above leak.
         # Continuation: the floor and level thresholds relax by hysteresis_db (the floor one
         # by at most half of snr_db); the leak threshold never relaxes.
@@ -368,12 +421,26 @@ def detect_speech(
     # (quieter than an onset) is kept only if the other channel is quiet there, or carries
     # its own party's speech (whose leak the leak threshold already handles).
     quiet = energy < floor[:, None] + snr_db
+    # Third talkers in the room reach both channels at once, with one common envelope.
+    # (a) Where the other channel carries sound that is neither its party's speech nor our
+    #     leak and the envelopes move together, our sound is that third talker too.
+    # (b) Where both channels "speak" with one envelope and neither is near its own party's
+    #     speech level (syllable peaks within +-window), both carry a third talker.
+    radius = int(round(crosstalk_window_s / HOP_S))
+    audible = energy > floor[:, None] + 0.5 * snr_db
+    unexplained = audible & (energy > leak_thrs) & ~first
+    corr = _local_correlation(np.maximum(energy, floor[:, None] + 0.5 * snr_db), radius=radius)
+    common = corr > crosstalk_corr
+    peak_rel = np.stack([_moving_max(energy[c], radius) for c in (0, 1)]) - own_level[:, None]
+    peak_rel = np.where(np.isfinite(peak_rel), peak_rel, -np.inf)
+    both_far = first[0] & first[1] & common & (peak_rel.max(axis=0) < -crosstalk_below_db)
     speech = np.zeros((2, n_frames), dtype=bool)
     level = nan2.copy()
     for c in (0, 1):
         o = 1 - c
-        cont = low[c] & (high[c] | quiet[o] | first[o])
-        mask = _drop_short(_hysteresis(cont, high[c]), min_frames)
+        third = (unexplained[o] & common) | both_far
+        cont = low[c] & (high[c] | quiet[o] | first[o]) & ~third
+        mask = _drop_short(_hysteresis(cont, high[c] & ~third), min_frames)
         speech[c] = mask
         if mask.any():
             level[c] = _nanpercentile(energy[c][mask], 90.0)

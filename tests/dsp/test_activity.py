@@ -253,6 +253,33 @@ def test_overlapping_speech_is_kept_on_both_channels() -> None:
         assert hyp[both].mean() > 0.8, f"channel {c}"
 
 
+def test_third_talker_in_the_room_is_not_either_party() -> None:
+    """A third voice reaching both channels 20 dB under each party's own voice is crosstalk."""
+    lj, sr = soundfile.read(DATA / "ljspeech_LJ001-0004_16k.wav", dtype="float32")
+    third_voice = scipy.signal.resample_poly(lj, 1, sr // SR).astype(np.float32)
+    rng = np.random.default_rng(11)
+    n = 24 * SR
+    clean = np.zeros((2, n), dtype=np.float32)
+    clean[0, 0 : 5 * SR] = VOICES[0][0 : 5 * SR]
+    clean[1, 5 * SR + 4000 : 10 * SR + 4000] = VOICES[1][0 : 5 * SR]
+    clean[0, 12 * SR : 17 * SR] = VOICES[0][5 * SR : 10 * SR]
+    third = np.zeros(n, dtype=np.float32)
+    third[18 * SR : 22 * SR] = third_voice[: 4 * SR]
+    line = np.zeros_like(clean)
+    for c, rel_db in ((0, -20.0), (1, -22.0)):
+        scale = np.sqrt(np.mean(VOICES[c] ** 2) / np.mean(third_voice**2)) * 10 ** (rel_db / 20)
+        bleed = np.zeros(n, dtype=np.float32)
+        bleed[32:] = clean[1 - c, :-32]
+        line[c] = clean[c] + 0.1 * bleed + scale * third + line_noise(rng, n, -62.0, 50.0)
+    act = analyse(telephone(line))
+    third_frames = slice(1800, 2200)
+    assert act.speech[0, third_frames].mean() < 0.1
+    assert act.speech[1, third_frames].mean() < 0.1
+    for c in (0, 1):  # the parties' own speech is still found
+        hyp = segments_to_mask(ipus(act.speech[c]), act.n_frames)
+        assert hyp[clean_truth(clean[c])].mean() > 0.85
+
+
 def test_digitally_silent_channel() -> None:
     rng = np.random.default_rng(3)
     call = make_phone_call(rng, bleed_db=-25.0)
