@@ -4,22 +4,31 @@ The tracker is a vectorised normalised cross-correlation (NCCF) pitch tracker in
 Praat's ``To Pitch (cc)`` and RAPT, built for speed on hours of telephone audio:
 
 1. The signal is low-passed and decimated to a 4 kHz analysis rate (everything that defines
-   the period of a voice lives below 2 kHz) and its DC removed.
+   the period of a voice lives below 2 kHz), its DC removed, and centre-clipped at 30 % of
+   the local peak (Sondhi 1968), which flattens the spectrum so that a dominant second
+   harmonic (telephone band, fundamental filtered out) is not taken for the fundamental.
 2. For every 10 ms frame the NCCF between a ~30 ms window and the same window delayed by
    each lag in ``[sr / fmax_hz, sr / fmin_hz]`` is computed with batched FFTs. The
    lagged products are computed once per 10 ms hop block and summed over the blocks of each
    window, so each hop costs two short FFTs and one inverse FFT.
 3. The best few NCCF peaks of each frame (parabolically interpolated in lag and height) are
    the voiced candidates; one "unvoiced" candidate is added. A Viterbi search over the
-   candidates (vectorised across overlapping 2 s chunks) picks a path that rewards high
+   candidates (vectorised across overlapping 4 s chunks) picks a path that rewards high
    NCCF, slightly favours higher f0 (against sub-octave errors, as Praat's octave cost),
    and penalises octave jumps and voicing flips.
 
 It works without the fundamental: at 8 kHz mu-law with the band cut below 300 Hz, the
-harmonics still repeat with the same period.
+harmonics still repeat with the same period. The 4 kHz lag grid with parabolic
+interpolation costs a small bias at high f0 (pure tones: < 1 cent up to 250 Hz, 2.5 cents at
+300 Hz, 3.5 cents at 450 Hz); PTDB-TUG median errors are 11-15 cents (``bench/pitch_ptdb.py``).
+
+Costs: about 1.3 s of CPU for 60 minutes of 8 kHz audio on one core here, proportionally
+less with ``frame_mask``; no numba, no JIT warm-up.
 
 References
 ----------
+M. M. Sondhi, "New methods of pitch extraction", IEEE Trans. Audio Electroacoust. 16(2),
+1968 (centre clipping).
 P. Boersma, "Accurate short-term analysis of the fundamental frequency and the
 harmonics-to-noise ratio of a sampled sound", IFA Proceedings 17, 1993.
 D. Talkin, "A robust algorithm for pitch tracking (RAPT)", in Speech Coding and Synthesis,
@@ -351,7 +360,7 @@ def _viterbi(
     # time-major (L, C) layout so each step reads contiguous memory
     idx = np.arange(length)[:, None] - margin + np.arange(n_chunks)[None, :] * core
     idx_c = np.clip(idx, 0, n_t - 1)
-    any_voiced = np.isfinite(strength[:, :k]).any(axis=1)
+    any_voiced = np.asarray(np.isfinite(strength[:, :k]).any(axis=1), dtype=bool)
     live = any_voiced[idx_c].any(axis=0) & ((idx >= 0) & (idx < n_t)).any(axis=0)
     if not live.any():
         return result[:n_t]
@@ -433,9 +442,20 @@ def f0_track(
     -------
     PitchTrack
         ``f0_hz`` and ``periodicity``, both ``(T,)`` float32; frame ``i`` is centred on
-        sample ``i * hop`` (time ``i * 0.01`` s). Each frame uses at most ~40 ms of audio on
-        either side; the path search looks up to 0.3 s further, so blocks of a long call
-        can be analysed separately and concatenated (tiny differences near the joins).
+        sample ``i * hop`` (time ``i * 0.01`` s). The correlation of a frame uses at most
+        ~40 ms of audio on either side; the path search runs on 4 s chunks with 0.3 s of
+        context, so blocks of a long call can be tracked separately and concatenated
+        (block ``[k * hop, (k + K) * hop)`` gives frames ``k .. k + K``; keep its first
+        ``K``). Voicing may differ in a few frames near the joins; giving each block
+        ~0.3 s of audio context on both sides and dropping the context frames removes most
+        of it.
+
+    Notes
+    -----
+    Measured with ``python bench/pitch_ptdb.py`` on PTDB-TUG (laryngograph reference), at
+    16 kHz and as 8 kHz mu-law telephone audio: gross errors 0-1.7 %, median error 11-14
+    cents, voicing recall 90-100 %. A second pass with :func:`speaker_range` removes most
+    remaining octave-up errors.
     """
     x_in = np.asarray(y)
     if x_in.ndim != 1:
