@@ -424,8 +424,9 @@ def detect_speech(
     # Third talkers in the room reach both channels at once, with one common envelope.
     # (a) Where the other channel carries sound that is neither its party's speech nor our
     #     leak and the envelopes move together, our sound is that third talker too.
-    # (b) Where both channels "speak" with one envelope and neither is near its own party's
-    #     speech level (syllable peaks within +-window), both carry a third talker.
+    # (b) Where the other channel carries its own sound (not our leak) with the same envelope
+    #     while we stay far under our own party's speech level (syllable peaks within
+    #     +-window), we carry a third talker, or the other party louder than its usual leak.
     radius = int(round(crosstalk_window_s / HOP_S))
     audible = energy > floor[:, None] + 0.5 * snr_db
     unexplained = audible & (energy > leak_thrs) & ~first
@@ -433,12 +434,13 @@ def detect_speech(
     common = corr > crosstalk_corr
     peak_rel = np.stack([_moving_max(energy[c], radius) for c in (0, 1)]) - own_level[:, None]
     peak_rel = np.where(np.isfinite(peak_rel), peak_rel, -np.inf)
-    both_far = first[0] & first[1] & common & (peak_rel.max(axis=0) < -crosstalk_below_db)
+    not_leak = audible & (energy > leak_thrs)
     speech = np.zeros((2, n_frames), dtype=bool)
     level = nan2.copy()
     for c in (0, 1):
         o = 1 - c
-        third = (unexplained[o] & common) | both_far
+        far = peak_rel[c] < -crosstalk_below_db
+        third = common & (unexplained[o] | (not_leak[o] & far))
         cont = low[c] & (high[c] | quiet[o] | first[o]) & ~third
         mask = _drop_short(_hysteresis(cont, high[c] & ~third), min_frames)
         speech[c] = mask

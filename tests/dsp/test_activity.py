@@ -394,3 +394,26 @@ def test_ipus_edges_and_empty() -> None:
         ipus(np.ones(5, dtype=bool), min_pause_s=-0.1)
     with pytest.raises(ParameterError):
         ipus(np.ones((2, 5), dtype=bool))
+
+
+@pytest.mark.slow
+def test_talk_time_and_turns_on_espeak_synthetic_call() -> None:
+    """tests/synthcall.py: espeak-ng two-party telephone call with measured truth."""
+    synthcall = pytest.importorskip("tests.synthcall")
+    if not synthcall.espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    from dsp.turns import turn_taking
+
+    rng = np.random.default_rng(21)
+    plan = synthcall.plan_call("independent", duration_s=40.0, rng=rng)
+    call = synthcall.render_call(plan, bleed_db=-18.0, rng=rng)
+    act = analyse(call.audio, call.sample_rate_hz)
+    hyp = []
+    for c in (0, 1):
+        segs = [u.segments_s for u in call.utterances if u.speaker == c]
+        truth = segments_to_mask(np.concatenate(segs).reshape(-1, 2), act.n_frames)
+        assert talk_time_s(act.speech[c]) == pytest.approx(talk_time_s(truth), rel=0.15)
+        hyp.append(ipus(act.speech[c]))
+    tt = turn_taking(hyp[0], hyp[1], duration_s=call.duration_s)
+    true_turns = sum(1 for t in call.turns if not t.backchannel)
+    assert tt.agent.turns + tt.customer.turns == pytest.approx(true_turns, abs=2)
