@@ -109,7 +109,29 @@ def ami_derived() -> bool:
             segs = np.array([(s, e) for s, e, _ in rttm[spk]]).reshape(-1, 2)
             refs.append(segments_to_mask(segs, n))
         ok &= report("AMI derived " + suffix, audio.samples, sr, refs)
+        turns_vs_reference(audio.samples, sr, refs)
     return ok
+
+
+def turns_vs_reference(samples: npt.NDArray[np.float32], sr: int, refs: list[npt.NDArray]) -> None:
+    """dsp.turns on the hypothesis IPUs next to the same on the reference turns."""
+    from dsp.turns import turn_taking
+
+    act, _ = analyse(samples, sr)
+    duration_s = samples.shape[1] / sr
+    rows = []
+    for name, masks in (("reference", refs), ("hypothesis", list(act.speech))):  # type: ignore[attr-defined]
+        tt = turn_taking(ipus(masks[0]), ipus(masks[1]), duration_s=duration_s)
+        a, b = tt.agent, tt.customer
+        rows.append(
+            f"    {name:10s}  turns {a.turns}/{b.turns}  backchannels {a.backchannels}/"
+            f"{b.backchannels}  talk {a.talk_time_s:.1f}/{b.talk_time_s:.1f} s  "
+            f"longest {a.longest_monologue_s:.1f}/{b.longest_monologue_s:.1f} s  "
+            f"interruptions {a.interruptions}/{b.interruptions}  "
+            f"switches/min {tt.switches_per_min:.1f}  overlap {tt.overlap_s:.1f} s"
+        )
+    print("  turn-taking (left/right):")
+    print("\n".join(rows))
 
 
 def ami_sources() -> None:
