@@ -2,7 +2,8 @@
 
 Usage::
 
-    python bench/mirroring_eval.py [--calls 200] [--seed 0] [--strength 0.5] [--quick]
+    python bench/mirroring_eval.py [--calls 200] [--seed 0] [--strength 0.5] [--conv-sd 5]
+                                   [--shams 8] [--quick]
 
 Each scenario simulates ``--calls`` calls of 3-15 minutes (bench/mirroring_sim.py: AR(1)
 prosody walks per speaker, measurement noise, NaNs, backchannels, 16 s / 8 s windows) and
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mirroring_sim import simulate_call  # noqa: E402
 
-from dsp.mirroring import FEATURES, MirroringResult, analyze_mirroring  # noqa: E402
+from dsp.mirroring import FEATURES, MirroringResult, ShamCall, analyze_mirroring  # noqa: E402
 
 LEVEL_FEATURES = tuple(f for f in FEATURES if f != "loudness")
 
@@ -65,7 +66,7 @@ def _any_p(res: MirroringResult) -> bool:
     return False
 
 
-def run(calls: int, seed: int, strength: float, quick: bool) -> None:
+def run(calls: int, seed: int, strength: float, conv_sd: float, n_shams: int, quick: bool) -> None:
     scenarios: list[tuple[str, str | None, str | None]] = [
         ("independent", None, None),
         ("strong_ac", None, None),
@@ -79,7 +80,16 @@ def run(calls: int, seed: int, strength: float, quick: bool) -> None:
         scenarios.append(("converge", f, None))
         scenarios.append(("diverge", f, None))
 
-    print(f"# {calls} calls per scenario, seed {seed}, follow strength {strength}")
+    print(
+        f"# {calls} calls per scenario, seed {seed}, follow strength {strength}, "
+        f"convergence {conv_sd} sd, shams per call: {n_shams or 'none'}"
+    )
+    sham_pool: list[ShamCall] = []
+    if n_shams:
+        pool_rng = np.random.default_rng([seed, 999])
+        for _ in range(max(n_shams * 4, 40)):
+            c = simulate_call(pool_rng, scenario="independent")
+            sham_pool.append(ShamCall(c.agent, c.customer, c.windows))
     header = f"{'scenario':<12}{'feature':<19}{'follower':<10}{'hit/FP':>8}{'wrong':>8}"
     print(header + f"{'off':>8}{'any p_adj':>11}{'ms/call':>9}")
     times: list[float] = []
@@ -88,11 +98,21 @@ def run(calls: int, seed: int, strength: float, quick: bool) -> None:
         rng = np.random.default_rng([seed, s_i])
         hit = wrong = off = anyp = 0
         ms: list[float] = []
-        for _ in range(calls):
+        own: list[ShamCall] = []
+        for i in range(calls):
             call = simulate_call(rng, scenario=scenario, feature=feature, follower=follower,
-                                 strength=strength)  # fmt: skip
+                                 strength=strength, conv_sd=conv_sd)  # fmt: skip
+            shams: list[ShamCall] = []
+            if n_shams:
+                # independent scenarios: other calls of the same kind (a batch); planted
+                # ones: calls from an independent batch
+                src = own if scenario in ("independent", "strong_ac", "drift") else sham_pool
+                if len(src) < n_shams:
+                    src = src + sham_pool
+                shams = [src[(i + j) % len(src)] for j in range(n_shams)]
+                own.append(ShamCall(call.agent, call.customer, call.windows))
             t0 = time.perf_counter()
-            res = analyze_mirroring(call.agent, call.customer, call.windows)
+            res = analyze_mirroring(call.agent, call.customer, call.windows, shams=shams)
             ms.append(1000 * (time.perf_counter() - t0))
             anyp += _any_p(res)
             if scenario in ("independent", "strong_ac", "drift"):
@@ -132,9 +152,11 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strength", type=float, default=0.5)
+    ap.add_argument("--conv-sd", type=float, default=5.0, help="planted distance change")
+    ap.add_argument("--shams", type=int, default=0, help="sham partner calls per call")
     ap.add_argument("--quick", action="store_true", help="fewer scenarios")
     args = ap.parse_args()
-    run(args.calls, args.seed, args.strength, args.quick)
+    run(args.calls, args.seed, args.strength, args.conv_sd, args.shams, args.quick)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ Scenarios (``simulate_call(rng, scenario=...)``):
     goes on from there.
 ``converge`` / ``diverge``
     in ``feature`` the two speakers' means move linearly toward (away from) each other over
-    the call: distance 2.4 -> 0.6 within-speaker sds (0.3 -> 2.4 for diverge).
+    the call: distance ``0.5 + conv_sd`` -> 0.5 within-speaker sds (reversed for diverge).
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def simulate_call(
     feature: str | None = None,
     follower: str | None = None,
     strength: float = 0.5,
+    conv_sd: float = 3.0,
     duration_s: float | None = None,
     nan_rate: float = 0.08,
     window_s: float = 16.0,
@@ -141,7 +142,7 @@ def simulate_call(
         mean_t = np.repeat(base[None, :], k, axis=0)  # (k, 2) speaker means at each IPU
         if scenario in ("converge", "diverge") and name == feature:
             mid = float(base.mean())
-            d0, d1 = (2.4, 0.6) if scenario == "converge" else (0.3, 2.4)
+            d0, d1 = (0.5 + conv_sd, 0.5) if scenario == "converge" else (0.5, 0.5 + conv_sd)
             sign = 1.0 if rng.random() < 0.5 else -1.0
             gap = (d0 + (d1 - d0) * frac) * sd_within / 2.0
             mean_t[:, 0] = mid - sign * gap

@@ -648,6 +648,7 @@ class _Exchanges:
     follower_turn: IntArray  # index into merged turns of the follower's answering turn
     leader_turn: IntArray  # the leader's turn just before
     prev_turn: IntArray  # the follower's own previous turn (-1 if none)
+    leader_prev_turn: IntArray  # the leader's turn before the leader turn (-1 if none)
     leader_rank: IntArray  # rank of the leader turn among the leader's turns
 
 
@@ -657,11 +658,13 @@ def _exchanges(turns: _Turns, follower: int) -> _Exchanges:
     last_seen = np.full(2, -1, dtype=np.int64)
     rank = np.zeros(t_count, dtype=np.int64)
     counts = np.zeros(2, dtype=np.int64)
+    before = np.full(t_count, -1, dtype=np.int64)  # same speaker's previous turn
     fol, lead, prev = [], [], []
     for i in range(t_count):
         s = int(spk[i])
         rank[i] = counts[s]
         counts[s] += 1
+        before[i] = last_seen[s]
         if i > 0 and s == follower and spk[i - 1] != follower:
             fol.append(i)
             lead.append(i - 1)
@@ -672,6 +675,7 @@ def _exchanges(turns: _Turns, follower: int) -> _Exchanges:
         follower_turn=np.asarray(fol, dtype=np.int64),
         leader_turn=lead_arr,
         prev_turn=np.asarray(prev, dtype=np.int64),
+        leader_prev_turn=before[lead_arr] if lead_arr.size else np.zeros(0, dtype=np.int64),
         leader_rank=rank[lead_arr] if lead_arr.size else np.zeros(0, dtype=np.int64),
     )
 
@@ -683,45 +687,83 @@ def _take(values: FloatArray, index: IntArray) -> FloatArray:
     return out
 
 
+def _history_mean(turns: _Turns, name: str, span: int) -> FloatArray:
+    """Per turn, the mean of its speaker's last ``span`` turn means (this turn included)."""
+    out = np.full(turns.speaker.size, np.nan)
+    for s in (0, 1):
+        idx = np.flatnonzero(turns.speaker == s)
+        vals = turns.mean[name][idx]
+        for j in range(idx.size):
+            seg = vals[max(0, j - span + 1) : j + 1]
+            seg = seg[np.isfinite(seg)]
+            if seg.size:
+                out[idx[j]] = seg.mean()
+    return out
+
+
+def _impute(x: FloatArray) -> FloatArray:
+    """NaN replaced by the mean of the finite values (0 when none)."""
+    ok = np.isfinite(x)
+    fill = float(x[ok].mean()) if ok.any() else 0.0
+    return np.where(ok, x, fill)
+
+
+#: Covariates of the directional test (see :func:`_directional_sync`).
+_SYNC_HISTORY_SPAN = 4
+_SYNC_LEADER_PAST = True
+
+
 def _directional_sync(
-    turns: _Turns, ex: _Exchanges, name: str, *, min_exchanges: int
-) -> tuple[DirectionalSync, FloatArray, FloatArray]:
-    """Partial correlation of follower-initial with leader-final given the follower's past."""
+    turns: _Turns, ex: _Exchanges, name: str, history: FloatArray, *, min_exchanges: int
+) -> DirectionalSync:
+    """Partial correlation of follower-initial with leader-final given both speakers' past.
+
+    Covariates: the follower's previous turn-final value and turn mean, the mean of the
+    follower's last few turns (slow component), the leader's previous turn-final value
+    (so that the leader's own autocorrelation cannot carry the follower's past into
+    ``x``) and a linear time trend.
+    """
     y = _take(turns.initial[name], ex.follower_turn)
     x = _take(turns.final[name], ex.leader_turn)
     z1 = _take(turns.final[name], ex.prev_turn)
-    z2 = _take(turns.mean[name], ex.prev_turn)
-    tm = _take(turns.start_s, ex.follower_turn)
-    ok = np.isfinite(y) & np.isfinite(x) & np.isfinite(z1) & np.isfinite(z2)
+    ok = np.isfinite(y) & np.isfinite(x) & np.isfinite(z1)
     n = int(ok.sum())
 
     def none(reason: str) -> DirectionalSync:
         return DirectionalSync(None, None, None, n, None, None, reason)
 
     if n < min_exchanges:
-        return (
-            none(f"{n} usable exchanges (fewer than {min_exchanges})"),
-            y,
-            x,
-        )
+        return none(f"{n} usable exchanges (fewer than {min_exchanges})")
     yy, xx = y[ok], x[ok]
     if np.ptp(yy) <= 0 or np.ptp(xx) <= 0:
-        return none("constant values"), y, x
-    cov = np.column_stack([z1[ok], z2[ok], tm[ok]])
-    # Drop the turn-mean covariate when it duplicates the final value (1-IPU turns only).
-    if np.allclose(cov[:, 0], cov[:, 1]):
-        cov = cov[:, [0, 2]]
+        return none("constant values")
+    cols = [
+        z1[ok],
+        _impute(_take(turns.mean[name], ex.prev_turn)[ok]),
+        _impute(_take(history, ex.prev_turn)[ok]),
+        _take(turns.start_s, ex.follower_turn)[ok],
+    ]
+    if _SYNC_LEADER_PAST:
+        cols.append(_impute(_take(turns.final[name], ex.leader_prev_turn)[ok]))
+    cov = np.column_stack(cols)
+    # Keep only linearly independent covariates (1-IPU turns make mean == final).
+    keep: list[int] = []
+    for j in range(cov.shape[1]):
+        trial = np.column_stack([np.ones(n), cov[:, keep + [j]]])
+        if np.linalg.matrix_rank(trial) == trial.shape[1]:
+            keep.append(j)
+    cov = cov[:, keep]
     u = _residualize(yy, cov)
     v = _residualize(xx, cov)
     r = _corr(u, v)
     if not math.isfinite(r):
-        return none("no variation left after controlling for the follower's past"), y, x
+        return none("no variation left after controlling for the speakers' past")
     n_eff = _bartlett_n_eff(u, v)
     df = n_eff - 2.0 - cov.shape[1]
-    if df < 2:
-        return none(f"too few effective exchanges ({n_eff:.1f})"), y, x
+    if df < 3:
+        return none(f"too few effective exchanges ({n_eff:.1f})")
     p = _corr_t_p(r, df)
-    return DirectionalSync(r, p, None, n, n_eff, _signed_z(r, p), None), y, x
+    return DirectionalSync(r, p, None, n, n_eff, _signed_z(r, p), None)
 
 
 def _local_proximity(
@@ -879,34 +921,76 @@ def _windowed_sync(
     return WindowedSync(r, lag * hop_s, p, None, n, chance_r, p_shift, None)
 
 
-def _trend(d: FloatArray, t_min: FloatArray) -> tuple[float, float, float]:
-    """Slope of d against t (per minute), r with time, AR(1)-corrected two-sided p."""
-    n = d.size
-    tc = t_min - t_min.mean()
-    sxx = float(np.dot(tc, tc))
-    slope = float(np.dot(tc, d - d.mean()) / sxx)
-    resid = d - d.mean() - slope * tc
-    rho = float(_acf(resid, 1)[0]) if n > 3 else 0.0
-    rho = min(max(rho, 0.0), 0.99)
-    n_eff = max(n * (1.0 - rho) / (1.0 + rho), 3.0)
-    s2 = float(np.dot(resid, resid)) / max(n_eff - 2.0, 1.0)
-    se = math.sqrt(s2 / sxx) if sxx > 0 else float("inf")
-    if se <= 0:
-        p = 0.0 if slope != 0 else 1.0
-    else:
-        p = float(2.0 * stats.t.sf(abs(slope / se), max(n_eff - 2.0, 1.0)))
-    r_time = _corr(tc, d)
-    return slope, r_time, p
+def _gls_trend(y: FloatArray, tc: FloatArray) -> tuple[float, float, float, float]:
+    """Linear trend of ``y`` on centred time ``tc`` with AR(1) errors (Prais-Winsten).
+
+    The lag-1 autocorrelation of the OLS residuals is bias-corrected
+    (``rho + (1 + 3 rho) / n``, Marriott & Pope 1954) and clipped to ``[0, 0.98]``.
+
+    Returns
+    -------
+    level, slope, t, df : float
+        Fitted value at the mean time, slope per unit of ``tc``, the slope's t statistic
+        and its degrees of freedom.
+    """
+    n = y.size
+    x = np.column_stack([np.ones(n), tc])
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    resid = y - x @ beta
+    rho = max(float(_acf(resid, 1)[0]), 0.0)
+    rho = rho + (1.0 + 3.0 * rho) / n
+    rho = float(np.clip(rho, 0.0, 0.98))
+    w = math.sqrt(1.0 - rho * rho)
+    ys = np.concatenate([[w * y[0]], y[1:] - rho * y[:-1]])
+    xs = np.vstack([w * x[:1], x[1:] - rho * x[:-1]])
+    b, *_ = np.linalg.lstsq(xs, ys, rcond=None)
+    e = ys - xs @ b
+    df = max(n - 3.0, 1.0)
+    s2 = float(np.dot(e, e)) / df
+    xtx = xs.T @ xs
+    det = float(np.linalg.det(xtx))
+    if det <= 0 or s2 <= 0:
+        return float(b[0]), float(b[1]), 0.0, df
+    se = math.sqrt(s2 * float(xtx[0, 0]) / det)
+    return float(b[0]), float(b[1]), float(b[1]) / se, df
 
 
-def _convergence_slope(a: FloatArray, b: FloatArray, t_min: FloatArray) -> float | None:
+def _convergence_t(diff: FloatArray, tc: FloatArray) -> tuple[float, float, float]:
+    """(rate per unit time, positive = closer; t statistic, sign = closer; df)."""
+    level, slope, t, df = _gls_trend(diff, tc)
+    f0, f1 = level + slope * tc[0], level + slope * tc[-1]
+    if f0 * f1 > 0:
+        sign = 1.0 if level > 0 else -1.0
+        return (abs(f0) - abs(f1)) / float(tc[-1] - tc[0]), -sign * t, df
+    _, d_slope, d_t, df = _gls_trend(np.abs(diff), tc)
+    return -d_slope, -d_t, df
+
+
+def _convergence_stat(
+    a: FloatArray, b: FloatArray, t_min: FloatArray, stride: int = 1
+) -> tuple[float, float, float] | None:
+    """Convergence rate (per minute, positive = closer), its p, and r of -|a-b| with time.
+
+    The signed difference ``a - b`` is fitted with a linear trend with AR(1) errors; when
+    the fitted line does not cross zero inside the call, the rate is the change of the
+    fitted distance and the statistic that of the slope (no folding noise from
+    ``|a - b|``); when it crosses (one speaker overtakes the other) the trend of ``|a - b|``
+    itself is tested instead. Only every ``stride``-th window is used (``window_s /
+    hop_s``: windows that do not overlap, which still cover all the speech), so the AR(1)
+    model is not asked to describe the overlap.
+    """
+    a, b, t_min = a[::stride], b[::stride], t_min[::stride]
     ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 4:
+    if ok.sum() < 5:
         return None
-    d = np.abs(a[ok] - b[ok])
-    tc = t_min[ok] - t_min[ok].mean()
-    sxx = float(np.dot(tc, tc))
-    return -float(np.dot(tc, d - d.mean()) / sxx) if sxx > 0 else None
+    tt = t_min[ok]
+    tc = tt - tt.mean()
+    diff = a[ok] - b[ok]
+    if np.ptp(tc) <= 0 or np.ptp(diff) <= 0:
+        return None
+    value, t, df = _convergence_t(diff, tc)
+    p = float(2.0 * stats.t.sf(abs(t), df))
+    return value, p, -_corr(tc, np.abs(diff))
 
 
 def _align(row: FloatArray, w: int) -> FloatArray:
@@ -924,6 +1008,7 @@ def _convergence(
     *,
     min_windows: int,
     sham_pairs: Sequence[tuple[FloatArray, FloatArray]],
+    stride: int = 1,
 ) -> Convergence:
     ok = np.isfinite(a) & np.isfinite(b)
     n = int(ok.sum())
@@ -936,20 +1021,19 @@ def _convergence(
     if n < min_windows:
         return none(f"{n} windows with both speakers (fewer than {min_windows})")
     aa, bb, tt = a[ok], b[ok], t_s[ok] / 60.0
-    d = np.abs(aa - bb)
-    if np.ptp(d) <= 0 or np.ptp(tt) <= 0:
+    stat = _convergence_stat(a, b, t_s / 60.0, stride)
+    if stat is None:
         return none("constant distance")
-    slope, r_time, p = _trend(d, tt)
-    value = -slope
+    value, p, r_time = stat
     half = tt <= (tt[0] + tt[-1]) / 2.0
     ma1, mb1 = float(aa[half].mean()), float(bb[half].mean())
     ma2, mb2 = float(aa[~half].mean()), float(bb[~half].mean())
     sham_z = None
     sham_vals = []
     for sa, sb in sham_pairs:
-        s = _convergence_slope(sa, sb, t_s / 60.0)
-        if s is not None and math.isfinite(s):
-            sham_vals.append(s)
+        st = _convergence_stat(sa, sb, t_s / 60.0, stride)
+        if st is not None and math.isfinite(st[0]):
+            sham_vals.append(st[0])
     if len(sham_vals) >= 3:
         sv = np.asarray(sham_vals)
         sd = float(sv.std(ddof=1))
@@ -960,7 +1044,7 @@ def _convergence(
             p = max(p, p_sham)
     return Convergence(
         value=value,
-        r_time=-r_time,
+        r_time=r_time,
         p=p,
         p_adj=None,
         direction=None,
@@ -1112,8 +1196,13 @@ def analyze_mirroring(
 
     for name in names:
         zs = name in ZSCORED
-        sync_a[name] = _directional_sync(turns, ex_agent, name, min_exchanges=min_exchanges)[0]
-        sync_c[name] = _directional_sync(turns, ex_customer, name, min_exchanges=min_exchanges)[0]
+        hist = _history_mean(turns, name, _SYNC_HISTORY_SPAN)
+        sync_a[name] = _directional_sync(
+            turns, ex_agent, name, hist, min_exchanges=min_exchanges
+        )
+        sync_c[name] = _directional_sync(
+            turns, ex_customer, name, hist, min_exchanges=min_exchanges
+        )
         prox_local[name] = _local_proximity(
             turns,
             (ex_agent, ex_customer),
@@ -1170,8 +1259,15 @@ def analyze_mirroring(
             )  # fmt: skip
             glob[name] = (None, None, "levels not comparable across channels (unknown gains)")
         else:
+            hop = float(windows.hop_s)
+            stride = max(1, int(round(float(windows.window_s) / hop))) if hop > 0 else 1
             conv[name] = _convergence(
-                a_row, c_row, centres, min_windows=min_windows, sham_pairs=sham_pairs
+                a_row,
+                c_row,
+                centres,
+                min_windows=min_windows,
+                sham_pairs=sham_pairs,
+                stride=stride,
             )
             ma = _nanmean(np.asarray(_canonical(agent.features).get(name, []), dtype=float))
             mc = _nanmean(np.asarray(_canonical(customer.features).get(name, []), dtype=float))
