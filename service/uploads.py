@@ -43,9 +43,11 @@ class Upload:
 
 
 def too_large(max_bytes: int) -> Problem:
+    # Connection: close, so the client stops sending the rest of a body we will not read.
     return Problem(
         "upload.too_large",
         f"the upload exceeds the limit of {max_bytes / 1e6:g} MB (MIRRORLINE_MAX_UPLOAD_MB)",
+        headers={"Connection": "close"},
     )
 
 

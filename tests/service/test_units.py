@@ -1,0 +1,101 @@
+"""In-process checks of the pieces with known answers: signatures, status mapping, settings."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from dsp import errors
+from service.problems import STATUS, problem_body, status_of
+from service.settings import Settings
+from service.store import decode_cursor, encode_cursor
+from service.webhooks import event_body, sign, verify
+
+
+def test_signature_matches_standard_webhooks_reference_vector() -> None:
+    # The test vector of the Standard Webhooks reference libraries (svix / standard-webhooks).
+    signature = sign(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        1614265330,
+        '{"test": 2432232314}',
+    )
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_verify_rejects_tampering_and_old_timestamps() -> None:
+    secret, body = "plain-secret", '{"a":1}'
+    now = int(time.time())
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(now),
+        "webhook-signature": sign(secret, "msg_1", now, body),
+    }
+    assert verify(secret, headers, body)
+    assert not verify(secret, headers, '{"a":2}')
+    assert not verify("other", headers, body)
+    old = dict(headers, **{"webhook-timestamp": str(now - 3600)})
+    old["webhook-signature"] = sign(secret, "msg_1", now - 3600, body)
+    assert not verify(secret, old, body)
+
+
+def test_event_body_carries_urls_not_the_report() -> None:
+    body = json.loads(
+        event_body(
+            job_id="an_1", status="completed", result_url="http://h/v1/analyses/an_1", error=None
+        )
+    )
+    assert body["type"] == "analysis.completed"
+    assert body["data"]["id"] == "an_1"
+    assert body["data"]["result_url"] == "http://h/v1/analyses/an_1"
+    assert "report" not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (errors.AudioUndecodable, 415),
+        (errors.AudioEmpty, 422),
+        (errors.AudioNotStereo, 422),
+        (errors.AudioTooManyChannels, 422),
+        (errors.AudioTooShort, 422),
+        (errors.AudioTruncated, 422),
+        (errors.AudioBadRate, 422),
+        (errors.AudioNonFinite, 422),
+        (errors.AudioTooLong, 413),
+        (errors.ParameterError, 422),
+        (errors.FileMissing, 422),
+    ],
+)
+def test_every_input_error_code_has_a_4xx_status(exc: type[errors.InputError], status: int) -> None:
+    assert exc.code in STATUS
+    assert status_of(exc.code) == status
+
+
+def test_unknown_codes_are_500_and_bodies_follow_rfc9457() -> None:
+    assert status_of("something.new") == 500
+    body = problem_body("audio.not_stereo", "mono", instance="/v1/analyze")
+    assert set(body) >= {"type", "title", "status", "detail", "instance", "code"}
+    assert body["status"] == 422
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIRRORLINE_API_KEYS", " k1, k2 ,,")
+    monkeypatch.setenv("MIRRORLINE_MAX_UPLOAD_MB", "1.5")
+    monkeypatch.setenv("MIRRORLINE_LOG_LEVEL", "debug")
+    monkeypatch.setenv("MIRRORLINE_WEBHOOK_SECRET", "")
+    settings = Settings()
+    assert settings.api_keys == ("k1", "k2")
+    assert settings.max_upload_bytes == 1_500_000
+    assert settings.log_level == "DEBUG"
+    assert settings.webhook_secret is None
+    monkeypatch.setenv("MIRRORLINE_WORKERS", "0")
+    with pytest.raises(ValueError, match="workers"):
+        Settings()
+
+
+def test_cursor_round_trip_and_garbage() -> None:
+    assert decode_cursor(encode_cursor(12.5, "an_x")) == (12.5, "an_x")
+    assert decode_cursor("not-a-cursor!") is None
