@@ -5,7 +5,8 @@
 Prints (1) planting error per utterance: measured (pyin on the clean utterance) minus planned
 median f0 (st), f0 sd (st) and articulation rate (syll/s); (2) for 'follow' calls (customer
 follows agent) and 'independent' calls, the exchange correlation r(leader's turn-final value,
-follower's next turn-initial value) in the plan and in the measured truth, per feature;
+follower's next turn-initial value) in the plan and in the measured truth, per feature, each
+value centred on its speaker's call mean;
 (3) render time per call (cold cache for new texts). Needs espeak-ng.
 """
 
@@ -35,22 +36,37 @@ def _truth_value(call: sc.SynthCall, turn: sc.TurnTruth, feature: str, which: st
     }[feature]
 
 
+def _centred(
+    speaker: list[int], initial: list[float], final: list[float], follower: int
+) -> list[tuple[float, float]]:
+    """(leader final, follower next initial) per exchange, each minus its speaker's call mean
+    (pooling calls with a male and a female voice would otherwise correlate levels)."""
+    sp = np.asarray(speaker)
+    ini, fin = np.asarray(initial, dtype=np.float64), np.asarray(final, dtype=np.float64)
+    for s in (0, 1):
+        m = float(np.nanmean(np.concatenate([ini[sp == s], fin[sp == s]])))
+        ini[sp == s] -= m
+        fin[sp == s] -= m
+    return [
+        (float(fin[k - 1]), float(ini[k]))
+        for k in range(1, len(sp))
+        if sp[k] == follower and sp[k - 1] != follower
+    ]
+
+
 def _exchange_pairs(call: sc.SynthCall, feature: str, follower: int) -> list[tuple[float, float]]:
     main = [t for t in call.turns if not t.backchannel]
-    return [
-        (_truth_value(call, a, feature, "final"), _truth_value(call, b, feature, "initial"))
-        for a, b in zip(main, main[1:], strict=False)
-        if b.speaker == follower and a.speaker != follower
-    ]
+    return _centred(
+        [t.speaker for t in main],
+        [_truth_value(call, t, feature, "initial") for t in main],
+        [_truth_value(call, t, feature, "final") for t in main],
+        follower,
+    )
 
 
 def _plan_pairs(turns: list[sc.TurnSpec], feature: str, follower: int) -> list[tuple[float, float]]:
     v = sc.planned_turn_values(turns, feature)
-    return [
-        (v["final"][k - 1], v["initial"][k])
-        for k in range(1, len(v["speaker"]))
-        if v["speaker"][k] == follower and v["speaker"][k - 1] != follower
-    ]
+    return _centred([int(s) for s in v["speaker"]], list(v["initial"]), list(v["final"]), follower)
 
 
 def _r(pairs: list[tuple[float, float]]) -> float:

@@ -60,8 +60,11 @@ SEGMENT_THRESHOLD = 0.03
 HUM_REL_DB = -6.0
 #: Half width of the pyin search range around the calibrated median (semitones).
 PYIN_HALF_SPAN_ST = 10.0
-#: Re-aim an utterance whose measured median f0 misses its target by more than this (st).
-PITCH_RETRY_ST = 0.4
+#: Re-aim (render once more) an utterance whose measured median f0 (st), f0 sd (st) or
+#: articulation rate (syll/s) misses its target by more than these.
+RETRY_PITCH_ST = 0.4
+RETRY_SD_ST = 0.4
+RETRY_RATE_PER_S = 0.5
 #: Bump when rendering or truth measurement changes (invalidates the on-disk cache).
 CACHE_VERSION = 3
 
@@ -1075,21 +1078,27 @@ def render_call(
 
     # pass 2: render (cached; optionally in worker processes)
     clips = _render_all(jobs, workers=workers)
-    # one correction step: where the measured median f0 missed the target by more than
-    # PITCH_RETRY_ST (sentence intonation differs from the calibration sentences), aim the
-    # calibration that much the other way, render again and keep the closer of the two
+    # one correction step: where the measured median f0, f0 sd or articulation rate missed
+    # its target by more than RETRY_* (sentences differ from the calibration sentences), aim
+    # the calibration that much the other way, render again and keep the closer of the two
     for k, (job, clip) in enumerate(zip(list(jobs), list(clips), strict=True)):
-        target = utt_info[k][3][0]
-        miss = _pitch_miss_st(clip, target)
-        if not abs(miss) > PITCH_RETRY_ST:  # also skips NaN (no target or nothing voiced)
+        text, planned = utt_info[k][1], utt_info[k][3]
+        miss = _misses(clip, text, planned)
+        if not _needs_retry(miss):
             continue
         cal = get_calibration(job["voice"], cache_dir=cal_dir)
-        p, r = cal.choose_pitch(float(st_to_hz(hz_to_st(target) - miss)), utt_info[k][3][1])
-        if (p, r) == (job["pitch"], job["range_pct"]):
+        job2 = dict(job)
+        if np.isfinite(planned[0]):
+            aim_sd = planned[1] - miss[1] if np.isfinite(miss[1]) else planned[1]
+            aim_hz = float(st_to_hz(hz_to_st(planned[0]) - np.nan_to_num(miss[0])))
+            p, r = cal.choose_pitch(aim_hz, aim_sd)
+            job2.update(pitch=p, range_pct=r, f0_range_hz=_pyin_range(cal, p, r, job["voice"]))
+        if np.isfinite(planned[2]) and np.isfinite(miss[2]):
+            job2["speed_wpm"] = cal.choose_speed(planned[2] - miss[2])
+        if job2 == job:
             continue
-        job2 = dict(job, pitch=p, range_pct=r, f0_range_hz=_pyin_range(cal, p, r, job["voice"]))
         clip2 = _render_one(job2)
-        if abs(_pitch_miss_st(clip2, target)) < abs(miss):
+        if _miss_cost(_misses(clip2, text, planned)) < _miss_cost(miss):
             jobs[k], clips[k] = job2, clip2
     placed = [
         _Placed(
@@ -1286,12 +1295,31 @@ def render_call(
     )
 
 
-def _pitch_miss_st(clip: _Clip, target_hz: float) -> float:
-    """Measured minus target median f0 in semitones (NaN without target or voiced frames)."""
+def _misses(clip: _Clip, text: str, planned: tuple[float, float, float]) -> FloatArray:
+    """Measured minus planned (median f0 st, f0 sd st, articulation rate); NaN where unknown."""
+    out = np.full(3, np.nan)
     f0 = clip.f0_hz[np.isfinite(clip.f0_hz)]
-    if not np.isfinite(target_hz) or f0.size == 0:
-        return math.nan
-    return float(np.median(hz_to_st(f0)) - hz_to_st(target_hz))
+    if f0.size > 1:
+        st = hz_to_st(f0)
+        if np.isfinite(planned[0]):
+            out[0] = float(np.median(st)) - float(hz_to_st(planned[0]))
+        if np.isfinite(planned[1]):
+            out[1] = float(np.std(st)) - planned[1]
+    speech_s = float(clip.mask.sum() * HOP_S)
+    if np.isfinite(planned[2]) and speech_s > 0:
+        out[2] = count_syllables(text) / speech_s - planned[2]
+    return out
+
+
+def _miss_cost(miss: FloatArray) -> float:
+    scaled = np.nan_to_num(miss / np.asarray([RETRY_PITCH_ST, RETRY_SD_ST, RETRY_RATE_PER_S]))
+    return float(np.sum(scaled**2))
+
+
+def _needs_retry(miss: FloatArray) -> bool:
+    return bool(
+        np.any(np.abs(np.nan_to_num(miss)) > [RETRY_PITCH_ST, RETRY_SD_ST, RETRY_RATE_PER_S])
+    )
 
 
 def _render_one(job: dict[str, Any]) -> _Clip:
