@@ -16,8 +16,9 @@ The decision rule
 Channel ``c`` at frame ``t`` is the speech of party ``c`` only if its speech-band energy
 ``e_c(t)`` (300-3400 Hz, dB) is
 
-* above the channel's noise floor by ``snr_db`` (hiss and hum are stationary: they set the
-  floor, they do not trigger speech),
+* above the channel's noise floor by ``snr_db`` (hiss and hum set the floor, they do not
+  trigger speech; the floor is the 5th percentile of each ``noise_block_s`` block, interpolated,
+  so it follows line noise that changes during the call),
 * within ``dynamic_range_db`` of the channel's own speech level (the 90th percentile of its
   active frames). A headset or handset carries its own talker 20-50 dB above third people in
   the room, so distant crosstalk that shows up on both channels falls below this line,
@@ -167,7 +168,8 @@ def frame_features(y: npt.ArrayLike, sr: int) -> npt.NDArray[np.float32]:
     sr = int(sr)
     hop = hop_samples(sr)
     n_frames = frame_count(x.shape[0], sr)
-    x = np.where(np.isfinite(x), x, np.float32(0.0))
+    if not np.isfinite(x).all():
+        x = np.where(np.isfinite(x), x, np.float32(0.0))
     high = min(BAND_HIGH_HZ, 0.45 * sr)
     sos = scipy.signal.butter(2, [BAND_LOW_HZ, high], btype="band", fs=sr, output="sos")
     band = (
@@ -188,6 +190,27 @@ def _moving_max(x: FloatArray, radius: int) -> FloatArray:
     padded = np.pad(x, radius, mode="edge")
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1)
     return np.asarray(windows.max(axis=1), dtype=np.float64)
+
+
+def _running_floor(
+    energy: FloatArray, valid: BoolArray, *, percentile: float, block: int
+) -> FloatArray:
+    """Noise floor per frame: ``percentile`` of each ``block`` of frames, interpolated (dB)."""
+    n = energy.shape[0]
+    x = np.where(valid, energy, np.nan)
+    n_blocks = max(1, int(np.ceil(n / block)))
+    padded = np.full(n_blocks * block, np.nan)
+    padded[:n] = x
+    rows = padded.reshape(n_blocks, block)
+    counts = np.sum(np.isfinite(rows), axis=1)
+    ok = counts >= max(1, block // 10)
+    if not ok.any():
+        value = _nanpercentile(energy[valid], percentile)
+        return np.full(n, value if np.isfinite(value) else ENERGY_FLOOR_DB)
+    levels = np.nanpercentile(rows[ok], percentile, axis=1)
+    starts = np.arange(n_blocks) * block
+    centres = (starts + np.minimum(starts + block, n)) / 2.0
+    return np.asarray(np.interp(np.arange(n), centres[ok], levels), dtype=np.float64)
 
 
 def _local_correlation(energy: FloatArray, *, radius: int) -> FloatArray:
@@ -257,8 +280,9 @@ def detect_speech(
     leak_margin_db: float = 10.0,
     hysteresis_db: float = 15.0,
     leak_window_s: float = 0.02,
-    noise_percentile: float = 10.0,
+    noise_percentile: float = 5.0,
     min_speech_s: float = 0.05,
+    noise_block_s: float = 10.0,
     min_separation_db: float = 6.0,
     leak_relax_db: float = 6.0,
     crosstalk_corr: float = 0.8,
@@ -286,7 +310,10 @@ def detect_speech(
         The predicted leak uses the other channel's maximum energy within +- this many seconds
         (echo delay, reverberation).
     noise_percentile : float
-        Percentile of the frame energies taken as the stationary noise floor.
+        Percentile of the frame energies taken as the noise floor, per block.
+    noise_block_s : float
+        The floor is measured in blocks of this many seconds and interpolated between block
+        centres, so a change of line noise during the call moves the thresholds with it.
     min_speech_s : float
         Runs of speech shorter than this are dropped (clicks).
     min_separation_db : float
@@ -327,6 +354,7 @@ def detect_speech(
         ("hysteresis_db", hysteresis_db, 0.0),
         ("leak_window_s", leak_window_s, 0.0),
         ("min_speech_s", min_speech_s, 0.0),
+        ("noise_block_s", noise_block_s, HOP_S),
         ("min_separation_db", min_separation_db, 0.0),
         ("leak_relax_db", leak_relax_db, 0.0),
         ("crosstalk_window_s", crosstalk_window_s, 0.0),
@@ -353,10 +381,16 @@ def detect_speech(
             leak_gain_db=nan2.copy(),
         )
 
-    floor = np.array([_nanpercentile(energy[c][valid[c]], noise_percentile) for c in (0, 1)])
-    floor = np.where(np.isfinite(floor), floor, ENERGY_FLOOR_DB)
+    block = max(1, int(round(noise_block_s / HOP_S)))
+    floor_t = np.stack(
+        [
+            _running_floor(energy[c], valid[c], percentile=noise_percentile, block=block)
+            for c in (0, 1)
+        ]
+    )
+    floor = np.median(floor_t, axis=1)
     # Frames clearly above the floor: candidates for either own speech or leak.
-    active = (energy > floor[:, None] + snr_db) & valid
+    active = (energy > floor_t + snr_db) & valid
     # A first speech level from all active frames; refined after leak removal.
     level0 = np.array([_nanpercentile(energy[c][active[c]], 90.0) for c in (0, 1)])
 
@@ -371,15 +405,16 @@ def detect_speech(
         if not np.isfinite(level0[o]):
             continue
         # Frames where the other party is strongly active (well above its floor, near its level).
-        strong = active[o] & (energy[o] > max(floor[o] + snr_db, level0[o] - 15.0))
+        strong = active[o] & (energy[o] > np.maximum(floor_t[o] + snr_db, level0[o] - 15.0))
         if strong.sum() < 20:
             continue
         # Noise-corrected leak power on channel c relative to the other channel's power.
-        excess = _db_to_power(energy[c][strong]) - _db_to_power(floor[c])
+        floor_c = floor_t[c][strong]
+        excess = _db_to_power(energy[c][strong]) - _db_to_power(floor_c)
         excess_db = 10.0 * np.log10(np.maximum(excess, _EPS))
-        diff = np.where(excess > 0, excess_db, floor[c]) - energy[o][strong]
+        diff = np.where(excess > 0, excess_db, floor_c) - energy[o][strong]
         leak_gain[c] = float(np.percentile(diff, 25.0))
-        observable[c] = float(np.median(energy[c][strong])) > floor[c] + 3.0
+        observable[c] = float(np.median(energy[c][strong] - floor_c)) > 3.0
     # Consistency: for two real talkers the two leak gains sum to minus both attenuations
     # (channel gains cancel), well below 0 dB. A sum near 0 dB means the "strong" frames of one
     # channel are only the other's leak (that party never talks): its partner's estimate is
@@ -410,8 +445,8 @@ def detect_speech(
         # Onset: above floor + snr, within dynamic_range_db of the speech level, above leak.
         # Continuation: the floor and level thresholds relax by hysteresis_db (the floor one
         # by at most half of snr_db); the leak threshold never relaxes.
-        onset_thr = max(floor[c] + snr_db, lvl - dynamic_range_db)
-        cont_thr = max(floor[c] + 0.5 * snr_db, onset_thr - hysteresis_db)
+        onset_thr = np.maximum(floor_t[c] + snr_db, lvl - dynamic_range_db)
+        cont_thr = np.maximum(floor_t[c] + 0.5 * snr_db, onset_thr - hysteresis_db)
         high[c] = valid[c] & (energy[c] > np.maximum(onset_thr, leak_thr))
         low[c] = valid[c] & (energy[c] > np.maximum(cont_thr, leak_thr - leak_relax_db))
 
@@ -420,7 +455,7 @@ def detect_speech(
     # Room crosstalk from third people reaches both channels at once. A continuation frame
     # (quieter than an onset) is kept only if the other channel is quiet there, or carries
     # its own party's speech (whose leak the leak threshold already handles).
-    quiet = energy < floor[:, None] + snr_db
+    quiet = energy < floor_t + snr_db
     # Third talkers in the room reach both channels at once, with one common envelope.
     # (a) Where the other channel carries sound that is neither its party's speech nor our
     #     leak and the envelopes move together, our sound is that third talker too.
@@ -428,9 +463,9 @@ def detect_speech(
     #     while we stay far under our own party's speech level (syllable peaks within
     #     +-window), we carry a third talker, or the other party louder than its usual leak.
     radius = int(round(crosstalk_window_s / HOP_S))
-    audible = energy > floor[:, None] + 0.5 * snr_db
+    audible = energy > floor_t + 0.5 * snr_db
     unexplained = audible & (energy > leak_thrs) & ~first
-    corr = _local_correlation(np.maximum(energy, floor[:, None] + 0.5 * snr_db), radius=radius)
+    corr = _local_correlation(np.maximum(energy, floor_t + 0.5 * snr_db), radius=radius)
     common = corr > crosstalk_corr
     peak_rel = np.stack([_moving_max(energy[c], radius) for c in (0, 1)]) - own_level[:, None]
     peak_rel = np.where(np.isfinite(peak_rel), peak_rel, -np.inf)

@@ -279,6 +279,22 @@ def test_third_talker_in_the_room_is_not_either_party() -> None:
         assert hyp[clean_truth(clean[c])].mean() > 0.85
 
 
+def test_line_noise_rising_mid_call_is_not_speech() -> None:
+    """Hiss and hum 15 dB louder from the middle of the call on: the floor follows it."""
+    rng = np.random.default_rng(3)
+    call = make_phone_call(rng, bleed_db=-20.0, duration_s=60.0)
+    n = call.samples.shape[1]
+    extra = np.zeros_like(call.samples)
+    noise = line_noise(np.random.default_rng(9), n - n // 2, -47.0, 50.0)
+    extra[:, n // 2 :] = noise * np.array([[1.0], [0.5]], dtype=np.float32)
+    act = analyse(call.samples + telephone(extra))
+    half = act.n_frames // 2
+    for c in (0, 1):
+        hyp, truth = act.speech[c, half:], call.truth[c, half:]
+        assert (hyp & ~truth).mean() < 0.06, f"channel {c}: noise taken for speech"
+        assert talk_time_s(act.speech[c]) == pytest.approx(call.talk_time_s[c], rel=0.15)
+
+
 def test_digitally_silent_channel() -> None:
     rng = np.random.default_rng(3)
     call = make_phone_call(rng, bleed_db=-25.0)
