@@ -57,7 +57,7 @@ def telephone_band(y: npt.NDArray[np.float32], sr: int) -> npt.NDArray[np.float3
 
 
 @pytest.mark.parametrize("sr", [8000, 16000])
-@pytest.mark.parametrize("f0", [70.0, 110.0, 220.0, 330.0, 450.0])
+@pytest.mark.parametrize("f0", [70.0, 110.0, 150.0, 220.0, 300.0, 330.0, 450.0])
 def test_pure_tone_is_tracked_within_a_few_cents(sr: int, f0: float) -> None:
     t = np.arange(int(1.5 * sr)) / sr
     y = (0.5 * np.sin(2 * np.pi * f0 * t)).astype(np.float32)
@@ -84,7 +84,8 @@ def test_missing_fundamental_telephone_gives_the_fundamental(f0: float) -> None:
     tr = f0_track(y, sr)
     core = tr.f0_hz[10:-10]
     assert np.mean(np.isfinite(core)) > 0.95
-    assert np.nanmedian(cents(core, f0)) < 5.0
+    # centre clipping sharpens the peaks: a few cents of bias on the 4 kHz lag grid
+    assert np.nanmedian(cents(core, f0)) < 10.0
     assert np.mean(cents(core[np.isfinite(core)], f0) > 50) < 0.02  # no octave errors
 
 
