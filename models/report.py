@@ -113,6 +113,67 @@ class Window(_Model):
     customer: WindowSpeaker
 
 
+class _Open(BaseModel):
+    """Mirroring sections: the documented fields are typed; diagnostics may be added."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class DirectionalSynchrony(_Open):
+    r: float | None = Field(description="Partial correlation: follower's turn-initial value vs "
+                            "the leader's preceding turn-final value, given both speakers' past.")
+    p: float | None = Field(description="Two-sided p-value, before correction.")
+    p_adj: float | None = Field(None, description="p-value after correction across the call's tests.")
+    n: int = Field(description="Exchanges used.")
+    reason: str | None = Field(None, description="Why r is null (too little data).")
+
+
+class WindowedSynchrony(_Open):
+    r: float | None = Field(description="Largest cross-correlation of the window series over lags.")
+    lag_s: float | None = Field(description="Lag of that correlation; > 0: the customer follows.")
+    p: float | None
+    reason: str | None = None
+
+
+class Synchrony(_Open):
+    agent_follows_customer: DirectionalSynchrony
+    customer_follows_agent: DirectionalSynchrony
+    windowed: WindowedSynchrony
+
+
+class ConvergenceResult(_Open):
+    value: float | None = Field(description="Trend of closeness over the call (> 0 converging).")
+    p: float | None
+    direction: Literal["converging", "diverging", "none"] | None
+    reason: str | None = None
+
+
+class FeatureMirroring(_Open):
+    unit: str
+    proximity: dict[str, Any]
+    convergence: ConvergenceResult
+    synchrony: Synchrony
+    follower: Literal["agent", "customer"] | None
+    mirrored: bool | None = Field(description="True only when significant after correction.")
+    reason: str | None = None
+
+
+class ScorePair(_Model):
+    agent: float | None = Field(description="0-100; 50 = what chance pairing gives.")
+    customer: float | None
+
+
+class Scores(_Model):
+    tone: ScorePair
+    tempo: ScorePair
+
+
+class Mirroring(_Open):
+    features: dict[str, FeatureMirroring]
+    timeline: list[dict[str, Any]]
+    scores: Scores
+
+
 class Warning(_Model):
     code: str
     message: str
@@ -128,6 +189,6 @@ class Report(_Model):
     conversation: Conversation
     segments: SpeakerSegments
     windows: list[Window]
-    mirroring: dict[str, Any] | None = None
+    mirroring: Mirroring | None = None
     warnings: list[Warning]
     config: AnalysisConfig

@@ -42,6 +42,19 @@ def _num(value: Any, digits: int = 4) -> float | None:
     return round(value, digits) if math.isfinite(value) else None
 
 
+def _rounded(value: Any, digits: int = 4) -> Any:
+    """Recursively make a plain structure JSON-safe: NaN/inf -> None, floats rounded."""
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v, digits) for v in value]
+    if isinstance(value, float | np.floating):
+        return _num(value, digits)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def _segments(segments_s: Any) -> list[tuple[float, float]]:
     return [(round(float(a), 2), round(float(b), 2)) for a, b in np.asarray(segments_s).reshape(-1, 2)]
 
@@ -120,7 +133,7 @@ def build_report(
             customer=_segments(mask_to_segments(result.speakers["customer"].speech)),
         ),
         windows=_windows(result),
-        mirroring=None if result.mirroring is None else result.mirroring.to_dict(),
+        mirroring=None if result.mirroring is None else _rounded(result.mirroring.to_dict()),
         warnings=[Warning(code=w.code, message=w.message) for w in result.warnings],
         config=config,
     )
