@@ -38,6 +38,7 @@ from mirroring_sim import simulate_call  # noqa: E402
 
 from dsp.mirroring import FEATURES, MirroringResult, ShamCall, analyze_mirroring  # noqa: E402
 
+INDEPENDENT = ("independent", "strong_ac", "drift", "walk")
 LEVEL_FEATURES = tuple(f for f in FEATURES if f != "loudness")
 
 
@@ -71,6 +72,7 @@ def run(calls: int, seed: int, strength: float, conv_sd: float, n_shams: int, qu
         ("independent", None, None),
         ("strong_ac", None, None),
         ("drift", None, None),
+        ("walk", None, None),
     ]
     feats = ("pitch_level", "speaking_rate") if quick else FEATURES
     for f in feats:
@@ -106,7 +108,7 @@ def run(calls: int, seed: int, strength: float, conv_sd: float, n_shams: int, qu
             if n_shams:
                 # independent scenarios: other calls of the same kind (a batch); planted
                 # ones: calls from an independent batch
-                src = own if scenario in ("independent", "strong_ac", "drift") else sham_pool
+                src = own if scenario in INDEPENDENT else sham_pool
                 if len(src) < n_shams:
                     src = src + sham_pool
                 shams = [src[(i + j) % len(src)] for j in range(n_shams)]
@@ -115,7 +117,7 @@ def run(calls: int, seed: int, strength: float, conv_sd: float, n_shams: int, qu
             res = analyze_mirroring(call.agent, call.customer, call.windows, shams=shams)
             ms.append(1000 * (time.perf_counter() - t0))
             anyp += _any_p(res)
-            if scenario in ("independent", "strong_ac", "drift"):
+            if scenario in INDEPENDENT:
                 hit += _flags(res)
                 for v in (res.scores.tone_agent, res.scores.tone_customer):
                     if v is not None:
@@ -132,7 +134,7 @@ def run(calls: int, seed: int, strength: float, conv_sd: float, n_shams: int, qu
                 wrong += got in ("converging", "diverging") and got != want
             off += _flags(res, skip=feature)
         times.extend(ms)
-        label = "FP" if scenario in ("independent", "strong_ac", "drift") else "hit"
+        label = "FP" if scenario in INDEPENDENT else "hit"
         print(
             f"{scenario:<12}{feature or '-':<19}{follower or '-':<10}"
             f"{100 * hit / calls:>7.1f}%{100 * wrong / calls:>7.1f}%{100 * off / calls:>7.1f}%"

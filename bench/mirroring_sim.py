@@ -14,8 +14,12 @@ Scenarios (``simulate_call(rng, scenario=...)``):
 ``strong_ac``
     independent, ``phi=0.97`` (slow wandering).
 ``drift``
-    independent walks plus a drift shared by both speakers (both get louder / faster /
-    lower over the call) and a random-walk component.
+    independent walks plus a linear drift shared by both speakers (both get louder /
+    faster / lower by one within-speaker sd over the call) and small independent random
+    walks (sd 0.5 within-speaker sd at the end of the call).
+``walk``
+    stress case: large independent random walks (sd 1.5 within-speaker sds at the end of
+    the call): the speakers do get closer or further apart, by chance.
 ``follow``
     ``follower``'s turn-initial latent value copies a share ``strength`` of the leader's
     turn-final latent deviation (scaled to the follower's spread) in ``feature``; the walk
@@ -48,7 +52,7 @@ FEATURE_MODEL = {
     "speaking_rate": (4.0, 0.5, 0.5, 0.4),
     "articulation_rate": (5.0, 0.5, 0.5, 0.4),
 }
-SCENARIOS = ("independent", "strong_ac", "drift", "follow", "converge", "diverge")
+SCENARIOS = ("independent", "strong_ac", "drift", "walk", "follow", "converge", "diverge")
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +107,7 @@ def simulate_call(
     follower: str | None = None,
     strength: float = 0.5,
     conv_sd: float = 3.0,
+    phi: float | None = None,
     duration_s: float | None = None,
     nan_rate: float = 0.08,
     window_s: float = 16.0,
@@ -110,7 +115,8 @@ def simulate_call(
 ) -> SimCall:
     """One synthetic call (see the module docstring for the scenarios).
 
-    ``duration_s`` defaults to a uniform draw in 3-15 minutes.
+    ``duration_s`` defaults to a uniform draw in 3-15 minutes; ``phi`` (IPU-level AR(1)
+    coefficient) defaults to 0.97 for ``strong_ac`` and 0.7 otherwise.
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {SCENARIOS}")
@@ -129,7 +135,8 @@ def simulate_call(
         idx = np.flatnonzero(label == lab)
         is_first[idx[0]] = True
         is_last[idx[-1]] = True
-    phi = 0.97 if scenario == "strong_ac" else 0.7
+    if phi is None:
+        phi = 0.97 if scenario == "strong_ac" else 0.7
     frac = start / duration_s
     follower_role = {"agent": 0, "customer": 1}.get(follower or "", -1)
     observed: dict[str, FloatArray] = {}
@@ -150,8 +157,11 @@ def simulate_call(
         if scenario == "drift":
             shared = rng.choice([-1.0, 1.0]) * 1.0 * sd_within
             mean_t += (shared * frac)[:, None]
-            walk_steps = rng.normal(0.0, 0.15 * sd_within, (k, 2))
-            mean_t += np.cumsum(walk_steps, axis=0) / np.sqrt(np.maximum(1.0, k / 100.0))
+        if scenario in ("drift", "walk"):
+            # independent random walks whose sd at the end of the call is walk_sd
+            walk_sd = 0.5 if scenario == "drift" else 1.5
+            steps = rng.normal(0.0, walk_sd * sd_within / np.sqrt(max(k, 1)), (k, 2))
+            mean_t += np.cumsum(steps, axis=0)
         innov = sd_within * np.sqrt(1.0 - phi**2)
         dev = np.zeros(2)
         started = np.zeros(2, dtype=bool)

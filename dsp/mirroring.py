@@ -80,9 +80,13 @@ synchrony, converging, positive local proximity); a significant negative synchro
 (disentrainment) or divergence is reported as such and does not make ``mirrored`` True.
 
 ``follower`` (per feature): 'agent' when ``agent_follows_customer`` is significant
-(``p_adj < alpha``, ``r > 0``) and ``customer_follows_agent`` is not, 'customer' for the
-converse; when both are, the larger ``r`` wins if the two differ significantly (Fisher z
-test at ``alpha``), otherwise None; None when neither is.
+(``p_adj < alpha``, ``r > 0``), ``customer_follows_agent`` is not, and the latter's ``r``
+is not larger (a leader that is copied can pick up a weaker, sometimes significant,
+echo of its own autocorrelation through the copy: the consistency confound, which the
+own-past covariates reduce but cannot remove entirely when values are measured with
+noise); 'customer' for the converse; when both are significant, the larger ``r`` wins if
+the two differ significantly (Fisher z test at ``alpha``), otherwise None; None when
+neither is.
 
 Scores (``scores.tone`` / ``scores.tempo``, keys ``agent`` and ``customer``)
 ---------------------------------------------------------------------------
@@ -155,7 +159,18 @@ FEATURE_ALIASES = {
 }
 #: Features whose values are z-scored per speaker (levels not comparable across channels).
 ZSCORED = ("loudness",)
-CORRECTION = "benjamini-hochberg"
+CORRECTION = "weighted-benjamini-hochberg"
+#: Prior weights of the test kinds in the weighted BH family (rescaled to mean 1 per call):
+#: the exchange-level directional tests and convergence answer the product's questions
+#: (who mirrors whom, do they get closer); windowed synchrony and local proximity mostly
+#: restate the directional evidence at a coarser scale and get less of the error budget.
+TEST_WEIGHTS = {
+    "agent": 1.5,
+    "customer": 1.5,
+    "convergence": 1.5,
+    "windowed": 0.5,
+    "proximity": 0.25,
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -517,13 +532,19 @@ def _signed_z(r: float | None, p: float | None) -> float | None:
     return float(math.copysign(stats.norm.isf(max(p, 1e-300) / 2.0), r))
 
 
-def benjamini_hochberg(p: FloatArray) -> FloatArray:
-    """Benjamini-Hochberg adjusted p-values (NaN entries are left out and stay NaN).
+def benjamini_hochberg(p: FloatArray, *, weights: FloatArray | None = None) -> FloatArray:
+    """(Weighted) Benjamini-Hochberg adjusted p-values (NaN entries stay NaN, left out).
+
+    With ``weights`` (positive, rescaled here to mean 1 over the finite p-values), each
+    ``p / w`` enters the BH step-up (Genovese, Roeder & Wasserman 2006), which keeps the
+    false discovery rate at the level used while spending more of it on heavier tests.
 
     Parameters
     ----------
     p : (m,) float
         Raw p-values.
+    weights : (m,) float, optional
+        Relative prior weights; all 1 by default (plain BH).
 
     Returns
     -------
@@ -536,8 +557,14 @@ def benjamini_hochberg(p: FloatArray) -> FloatArray:
     m = ok.size
     if m == 0:
         return out
-    order = ok[np.argsort(p[ok])]
-    ranked = p[order] * m / np.arange(1, m + 1)
+    q = p.copy()
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != p.shape or np.any(w[ok] <= 0):
+            raise ParameterError("weights must be positive and shaped like p")
+        q[ok] = p[ok] / (w[ok] / w[ok].mean())
+    order = ok[np.argsort(q[ok])]
+    ranked = q[order] * m / np.arange(1, m + 1)
     ranked = np.minimum.accumulate(ranked[::-1])[::-1]
     out[order] = np.minimum(ranked, 1.0)
     return out
@@ -710,7 +737,7 @@ def _impute(x: FloatArray) -> FloatArray:
 
 #: Covariates of the directional test (see :func:`_directional_sync`).
 _SYNC_HISTORY_SPAN = 4
-_SYNC_LEADER_PAST = True
+_SYNC_LEADER_PAST = False
 
 
 def _directional_sync(
@@ -740,9 +767,10 @@ def _directional_sync(
     cols = [
         z1[ok],
         _impute(_take(turns.mean[name], ex.prev_turn)[ok]),
-        _impute(_take(history, ex.prev_turn)[ok]),
         _take(turns.start_s, ex.follower_turn)[ok],
     ]
+    if _SYNC_HISTORY_SPAN > 1:
+        cols.append(_impute(_take(history, ex.prev_turn)[ok]))
     if _SYNC_LEADER_PAST:
         cols.append(_impute(_take(turns.final[name], ex.leader_prev_turn)[ok]))
     cov = np.column_stack(cols)
@@ -921,11 +949,46 @@ def _windowed_sync(
     return WindowedSync(r, lag * hop_s, p, None, n, chance_r, p_shift, None)
 
 
-def _gls_trend(y: FloatArray, tc: FloatArray) -> tuple[float, float, float, float]:
+def _block_corr(phi: float, k: float) -> float:
+    """Correlation of adjacent means of ``k`` consecutive values of an AR(1) with ``phi``."""
+    kk = max(1, int(round(k)))
+    i = np.arange(kk)
+    lag = i[None, :] - i[:, None]
+    within = float(np.sum(phi ** np.abs(lag)))
+    across = float(np.sum(phi ** np.abs(lag + kk)))
+    return across / within if within > 0 else 0.0
+
+
+def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, float] | None:
+    """IPU-level AR(1) coefficient of a speaker's values, robust to measurement noise.
+
+    The series (finite values in time order, linearly detrended) is read as AR(1) plus
+    white measurement noise, whose ``phi`` is ``acf(2) / acf(1)``. Returns ``(phi, rate)``
+    with ``rate`` the speaker's finite values per second, or None with too few values.
+    """
+    ok = np.isfinite(values) & np.isfinite(start_s)
+    if ok.sum() < 20:
+        return None
+    order = np.argsort(start_s[ok])
+    v = values[ok][order]
+    t = start_s[ok][order]
+    idx = np.arange(v.size, dtype=np.float64)
+    v = v - np.polyval(np.polyfit(idx, v, 1), idx)
+    r1, r2 = (float(x) for x in _acf(v, 2))
+    phi = max(r1, 0.0) if r1 <= 0.05 else float(np.clip(r2 / r1, r1, 0.995))
+    span = float(t[-1] - t[0])
+    return phi, (v.size / span if span > 0 else 0.0)
+
+
+def _gls_trend(
+    y: FloatArray, tc: FloatArray, rho_floor: float = 0.0
+) -> tuple[float, float, float, float]:
     """Linear trend of ``y`` on centred time ``tc`` with AR(1) errors (Prais-Winsten).
 
     The lag-1 autocorrelation of the OLS residuals is bias-corrected
-    (``rho + (1 + 3 rho) / n``, Marriott & Pope 1954) and clipped to ``[0, 0.98]``.
+    (``rho + (1 + 3 rho) / n``, Marriott & Pope 1954), raised to ``rho_floor`` (the
+    persistence implied by the IPU-level series, which a short window series
+    underestimates) and clipped to ``[0, 0.98]``.
 
     Returns
     -------
@@ -938,7 +1001,7 @@ def _gls_trend(y: FloatArray, tc: FloatArray) -> tuple[float, float, float, floa
     beta, *_ = np.linalg.lstsq(x, y, rcond=None)
     resid = y - x @ beta
     rho = max(float(_acf(resid, 1)[0]), 0.0)
-    rho = rho + (1.0 + 3.0 * rho) / n
+    rho = max(rho + (1.0 + 3.0 * rho) / n, rho_floor)
     rho = float(np.clip(rho, 0.0, 0.98))
     w = math.sqrt(1.0 - rho * rho)
     ys = np.concatenate([[w * y[0]], y[1:] - rho * y[:-1]])
@@ -955,19 +1018,21 @@ def _gls_trend(y: FloatArray, tc: FloatArray) -> tuple[float, float, float, floa
     return float(b[0]), float(b[1]), float(b[1]) / se, df
 
 
-def _convergence_t(diff: FloatArray, tc: FloatArray) -> tuple[float, float, float]:
+def _convergence_t(
+    diff: FloatArray, tc: FloatArray, rho_floor: float = 0.0
+) -> tuple[float, float, float]:
     """(rate per unit time, positive = closer; t statistic, sign = closer; df)."""
-    level, slope, t, df = _gls_trend(diff, tc)
+    level, slope, t, df = _gls_trend(diff, tc, rho_floor)
     f0, f1 = level + slope * tc[0], level + slope * tc[-1]
     if f0 * f1 > 0:
         sign = 1.0 if level > 0 else -1.0
         return (abs(f0) - abs(f1)) / float(tc[-1] - tc[0]), -sign * t, df
-    _, d_slope, d_t, df = _gls_trend(np.abs(diff), tc)
+    _, d_slope, d_t, df = _gls_trend(np.abs(diff), tc, rho_floor)
     return -d_slope, -d_t, df
 
 
 def _convergence_stat(
-    a: FloatArray, b: FloatArray, t_min: FloatArray, stride: int = 1
+    a: FloatArray, b: FloatArray, t_min: FloatArray, stride: int = 1, rho_floor: float = 0.0
 ) -> tuple[float, float, float] | None:
     """Convergence rate (per minute, positive = closer), its p, and r of -|a-b| with time.
 
@@ -988,9 +1053,37 @@ def _convergence_stat(
     diff = a[ok] - b[ok]
     if np.ptp(tc) <= 0 or np.ptp(diff) <= 0:
         return None
-    value, t, df = _convergence_t(diff, tc)
+    value, t, df = _convergence_t(diff, tc, rho_floor)
     p = float(2.0 * stats.t.sf(abs(t), df))
     return value, p, -_corr(tc, np.abs(diff))
+
+
+def _window_rho(
+    agent: SpeakerUnits,
+    customer: SpeakerUnits,
+    name: str,
+    a_row: FloatArray,
+    c_row: FloatArray,
+    step_s: float,
+) -> float:
+    """Lag-1 autocorrelation of ``a - c`` between windows ``step_s`` apart implied by the
+    speakers' IPU-level persistence (variance-weighted over the two speakers)."""
+    num = den = 0.0
+    for units, row in ((agent, a_row), (customer, c_row)):
+        vals = _canonical(units.features).get(name)
+        if vals is None:
+            continue
+        est = _ipu_persistence(
+            np.asarray(units.start_s, dtype=np.float64), np.asarray(vals, dtype=np.float64)
+        )
+        finite = row[np.isfinite(row)]
+        if est is None or finite.size < 2:
+            continue
+        phi, rate = est
+        var = float(np.var(finite))
+        num += var * _block_corr(phi, rate * step_s)
+        den += var
+    return num / den if den > 0 else 0.0
 
 
 def _align(row: FloatArray, w: int) -> FloatArray:
@@ -1009,6 +1102,7 @@ def _convergence(
     min_windows: int,
     sham_pairs: Sequence[tuple[FloatArray, FloatArray]],
     stride: int = 1,
+    rho_floor: float = 0.0,
 ) -> Convergence:
     ok = np.isfinite(a) & np.isfinite(b)
     n = int(ok.sum())
@@ -1021,7 +1115,7 @@ def _convergence(
     if n < min_windows:
         return none(f"{n} windows with both speakers (fewer than {min_windows})")
     aa, bb, tt = a[ok], b[ok], t_s[ok] / 60.0
-    stat = _convergence_stat(a, b, t_s / 60.0, stride)
+    stat = _convergence_stat(a, b, t_s / 60.0, stride, rho_floor)
     if stat is None:
         return none("constant distance")
     value, p, r_time = stat
@@ -1197,9 +1291,7 @@ def analyze_mirroring(
     for name in names:
         zs = name in ZSCORED
         hist = _history_mean(turns, name, _SYNC_HISTORY_SPAN)
-        sync_a[name] = _directional_sync(
-            turns, ex_agent, name, hist, min_exchanges=min_exchanges
-        )
+        sync_a[name] = _directional_sync(turns, ex_agent, name, hist, min_exchanges=min_exchanges)
         sync_c[name] = _directional_sync(
             turns, ex_customer, name, hist, min_exchanges=min_exchanges
         )
@@ -1268,6 +1360,9 @@ def analyze_mirroring(
                 min_windows=min_windows,
                 sham_pairs=sham_pairs,
                 stride=stride,
+                rho_floor=_window_rho(
+                    agent, customer, name, a_row, c_row, float(windows.window_s) * stride
+                ),
             )
             ma = _nanmean(np.asarray(_canonical(agent.features).get(name, []), dtype=float))
             mc = _nanmean(np.asarray(_canonical(customer.features).get(name, []), dtype=float))
@@ -1294,7 +1389,8 @@ def analyze_mirroring(
             if p is not None and math.isfinite(p):
                 keys.append((name, kind))
                 pvals.append(p)
-    adj = benjamini_hochberg(np.asarray(pvals, dtype=np.float64))
+    weights = np.array([TEST_WEIGHTS[kind] for _, kind in keys], dtype=np.float64)
+    adj = benjamini_hochberg(np.asarray(pvals, dtype=np.float64), weights=weights)
     padj = {k: float(v) for k, v in zip(keys, adj, strict=True)}
 
     features: list[FeatureMirroring] = []
@@ -1327,12 +1423,12 @@ def analyze_mirroring(
         sig_a = _sig(sa.r, sa.p_adj, alpha)
         sig_c = _sig(sc.r, sc.p_adj, alpha)
         follower: str | None = None
-        if sig_a and not sig_c:
-            follower = "agent"
-        elif sig_c and not sig_a:
-            follower = "customer"
-        elif sig_a and sig_c:
+        if sig_a and sig_c:
             follower = _stronger(sa, sc, alpha)
+        elif sig_a and not _larger(sc.r, sa.r):
+            follower = "agent"
+        elif sig_c and not _larger(sa.r, sc.r):
+            follower = "customer"
         tested = [x for x in (sa.p_adj, sc.p_adj, ws.p_adj, cp, prox.local_p_adj) if x is not None]
         mirrored: bool | None
         reason = None
@@ -1397,6 +1493,10 @@ def _with_padj(s: DirectionalSync, p_adj: float | None) -> DirectionalSync:
 
 def _sig(value: float | None, p_adj: float | None, alpha: float) -> bool:
     return value is not None and p_adj is not None and p_adj < alpha and value > 0
+
+
+def _larger(x: float | None, y: float | None) -> bool:
+    return x is not None and y is not None and x > y
 
 
 def _stronger(a: DirectionalSync, c: DirectionalSync, alpha: float) -> str | None:
