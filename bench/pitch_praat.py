@@ -47,8 +47,12 @@ def telephone_call(a: Path, b: Path, folder: Path) -> Path:
     ya, yb = _mono(a), _mono(b)
     half_a, half_b = len(ya) // 2, len(yb) // 2
     gap = np.zeros(4000, dtype=np.float32)
-    left = np.concatenate([ya[:half_a], gap, np.zeros(half_b), gap, ya[half_a:], gap, np.zeros(len(yb) - half_b)])
-    right = np.concatenate([np.zeros(half_a), gap, yb[:half_b], gap, np.zeros(len(ya) - half_a), gap, yb[half_b:]])
+    left = np.concatenate(
+        [ya[:half_a], gap, np.zeros(half_b), gap, ya[half_a:], gap, np.zeros(len(yb) - half_b)]
+    )
+    right = np.concatenate(
+        [np.zeros(half_a), gap, yb[:half_b], gap, np.zeros(len(ya) - half_a), gap, yb[half_b:]]
+    )
     sos = butter(4, [300, 3400], btype="band", fs=8000, output="sos")
     left, right = sosfiltfilt(sos, left), sosfiltfilt(sos, right)
     stereo = np.stack([left + 0.05 * right, right + 0.05 * left]).astype(np.float32)
@@ -58,7 +62,9 @@ def telephone_call(a: Path, b: Path, folder: Path) -> Path:
     return path
 
 
-def praat_f0(path: Path, channel: int, fmin_hz: float, fmax_hz: float) -> tuple[np.ndarray, np.ndarray]:
+def praat_f0(
+    path: Path, channel: int, fmin_hz: float, fmax_hz: float
+) -> tuple[np.ndarray, np.ndarray]:
     import parselmouth
 
     sound = parselmouth.Sound(str(path))
@@ -90,7 +96,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         pairs = [
-            ("ms-katiesteve/enrollment_audio_katie.wav", "ms-katiesteve/enrollment_audio_steve.wav"),
+            (
+                "ms-katiesteve/enrollment_audio_katie.wav",
+                "ms-katiesteve/enrollment_audio_steve.wav",
+            ),
             ("ptdb-tug/mic_M01_sa1.wav", "ptdb-tug/mic_F01_sa1.wav"),
             ("ljspeech/wavs/LJ001-0001.wav", "jfk/jfk.flac"),
         ]

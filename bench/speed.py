@@ -92,7 +92,10 @@ OPENSMILE = textwrap.dedent(
 
 
 def has(module: str) -> bool:
-    return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode == 0
+    return (
+        subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode
+        == 0
+    )
 
 
 def main() -> None:
@@ -102,7 +105,9 @@ def main() -> None:
     parser.add_argument("--no-praat", action="store_true")
     parser.add_argument("--no-opensmile", action="store_true")
     parser.add_argument("--opensmile-minutes", type=float, default=10.0)
-    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "mirrorline-bench"))
+    parser.add_argument(
+        "--workdir", default=os.path.join(tempfile.gettempdir(), "mirrorline-bench")
+    )
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -112,9 +117,8 @@ def main() -> None:
 
     short = work / "call_10s.wav"
     if not short.exists():
-        from tests.audiofiles import write_audio
-
         from dsp.io import decode
+        from tests.audiofiles import write_audio
 
         write_audio(short, decode(SAMPLE).samples[:, : 10 * 8000], 8000, codec="pcm_mulaw")
     wall, cpu, rss = median_of([*cli, str(short)], args.repeats)
@@ -126,14 +130,18 @@ def main() -> None:
         ours[minutes] = median_of([*cli, str(call)], args.repeats)
         wall, cpu, rss = ours[minutes]
         rt = minutes * 60 / wall
-        rows.append(f"| mirrorline analyze | {minutes:g} min | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {rt:.0f}x | |")
+        rows.append(
+            f"| mirrorline analyze | {minutes:g} min | {wall:.2f} | {cpu:.2f} | {rss:.0f} "
+            f"| {rt:.0f}x | |"
+        )
         print(rows[-1], flush=True)
         if not args.no_praat and has("parselmouth"):
             p_wall, p_cpu, p_rss = median_of([sys.executable, "-c", PRAAT, str(call)], 1)
             ratio = p_wall / wall
             rows.append(
                 f"| Praat pitch+intensity (parselmouth) | {minutes:g} min | {p_wall:.2f} | "
-                f"{p_cpu:.2f} | {p_rss:.0f} | {minutes * 60 / p_wall:.0f}x | mirrorline {ratio:.1f}x faster |"
+                f"{p_cpu:.2f} | {p_rss:.0f} | {minutes * 60 / p_wall:.0f}x "
+                f"| mirrorline {ratio:.1f}x faster |"
             )
             print(rows[-1], flush=True)
         if not args.no_opensmile and minutes == args.opensmile_minutes and has("opensmile"):

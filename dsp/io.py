@@ -248,9 +248,9 @@ def _blocks(
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    yield out.to_ndarray()
+                    yield np.asarray(out.to_ndarray(), dtype=np.float32)
             for out in resampler.resample(None):
-                yield out.to_ndarray()
+                yield np.asarray(out.to_ndarray(), dtype=np.float32)
         except av.error.FFmpegError as exc:
             if total == 0:
                 raise AudioUndecodable(

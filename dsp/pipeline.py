@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dsp import activity, loudness, mirroring, pitch, rate, turns, windows
+from dsp import activity, loudness, pitch, rate, turns, windows
+from dsp import mirroring as mirror_metrics
 from dsp.errors import ParameterError
 from dsp.frames import HOP_S, frame_count, hop_samples, mask_to_segments
 from dsp.io import AudioInfo, Source, iter_blocks
@@ -55,7 +56,10 @@ class AnalysisParams:
 
     def validate(self) -> AnalysisParams:
         checks = [
-            (self.agent_channel in (0, 1), f"agent_channel must be 0 or 1, got {self.agent_channel}"),
+            (
+                self.agent_channel in (0, 1),
+                f"agent_channel must be 0 or 1, got {self.agent_channel}",
+            ),
             (self.window_s > 0 and self.hop_s > 0, "window_s and hop_s must be > 0"),
             (self.hop_s <= self.window_s, f"hop_s ({self.hop_s}) must not exceed window_s"),
             (0.05 <= self.min_pause_s <= 2.0, "min_pause_s must be within 0.05-2 s"),
@@ -140,7 +144,11 @@ def _with_context(
     for block in blocks:
         if current is not None:
             left = previous_tail if previous_tail is not None else current[:, :0]
-            yield np.concatenate([left, current, block[:, :context]], axis=1), left.shape[1], current.shape[1]
+            yield (
+                np.concatenate([left, current, block[:, :context]], axis=1),
+                left.shape[1],
+                current.shape[1],
+            )
             previous_tail = current[:, -context:]
         current = block
     if current is not None:
@@ -191,7 +199,7 @@ class SpeakerAnalysis:
     pitch: dict[str, float]
     loudness: dict[str, float]
     median_pause_s: float
-    units: mirroring.SpeakerUnits
+    units: mirror_metrics.SpeakerUnits
 
 
 @dataclass(frozen=True)
@@ -206,10 +214,10 @@ class AnalysisResult:
     windows: windows.Windows
     warnings: list[Warning_]
     activity: Any
-    mirroring: mirroring.MirroringResult | None = None
+    mirroring: mirror_metrics.MirroringResult | None = None
 
-    def window_series(self) -> mirroring.WindowSeries:
-        return mirroring.WindowSeries(
+    def window_series(self) -> mirror_metrics.WindowSeries:
+        return mirror_metrics.WindowSeries(
             starts_s=self.windows.starts_s,
             window_s=self.windows.window_s,
             hop_s=self.windows.hop_s,
@@ -217,9 +225,9 @@ class AnalysisResult:
             coverage=self.windows.speech_s,
         )
 
-    def as_sham(self) -> mirroring.ShamCall:
+    def as_sham(self) -> mirror_metrics.ShamCall:
         """This call as a sham partner source for other calls of a batch."""
-        return mirroring.ShamCall(
+        return mirror_metrics.ShamCall(
             agent=self.speakers["agent"].units,
             customer=self.speakers["customer"].units,
             windows=self.window_series(),
@@ -230,7 +238,9 @@ def _pitch_stats(f0_hz: FloatArray) -> dict[str, float]:
     voiced = f0_hz[np.isfinite(f0_hz)]
     nan = float("nan")
     if voiced.size < 50:  # under half a second of voiced speech: no stable estimate
-        return dict.fromkeys(("median_hz", "median_st", "p10_hz", "p90_hz", "range_st", "sd_st"), nan)
+        return dict.fromkeys(
+            ("median_hz", "median_st", "p10_hz", "p90_hz", "range_st", "sd_st"), nan
+        )
     st = pitch.hz_to_st(voiced)
     p10, p50, p90 = np.percentile(voiced, [10, 50, 90])
     return {
@@ -262,7 +272,7 @@ def _ipu_units(
     f0_st: FloatArray,
     level_db: FloatArray,
     nuclei_frames: npt.NDArray[np.int64],
-) -> mirroring.SpeakerUnits:
+) -> mirror_metrics.SpeakerUnits:
     """Per-IPU pitch and level, and per-turn rates, of one speaker for the mirroring step."""
     n_frames = len(f0_st)
     k = len(ipus_s)
@@ -293,7 +303,7 @@ def _ipu_units(
             span_s = float(turn_segments_s[label, 1] - turn_segments_s[label, 0])
             if span_s >= 0.5:
                 speaking[j] = syllables / span_s
-    return mirroring.SpeakerUnits(
+    return mirror_metrics.SpeakerUnits(
         start_s=ipus_s[:, 0].copy(),
         end_s=ipus_s[:, 1].copy(),
         turn_index=np.asarray(ipu_turn_index, dtype=np.int64),
@@ -311,7 +321,7 @@ def with_mirroring(
     result: AnalysisResult, *, shams: Sequence[AnalysisResult] = ()
 ) -> AnalysisResult:
     """``result`` with its mirroring statistics, other calls of a batch as sham partners."""
-    measured = mirroring.analyze_mirroring(
+    measured = mirror_metrics.analyze_mirroring(
         result.speakers["agent"].units,
         result.speakers["customer"].units,
         result.window_series(),
@@ -422,7 +432,9 @@ def analyze_tracks(
         silence_threshold_s=params.silence_threshold_s,
     )
     speakers: dict[str, SpeakerAnalysis] = {}
-    window_starts = windows.window_starts_s(duration_s, window_s=params.window_s, hop_s=params.hop_s)
+    window_starts = windows.window_starts_s(
+        duration_s, window_s=params.window_s, hop_s=params.hop_s
+    )
     speech_s_rows = []
     window_values: dict[str, list[FloatArray]] = {name: [] for name in windows.WINDOW_FEATURES}
     for row, role in enumerate(ROLES):

@@ -52,7 +52,9 @@ def window_starts_s(duration_s: float, *, window_s: float, hop_s: float) -> Floa
     return np.arange(0.0, last + 1e-9, hop_s)
 
 
-def _segments_overlap_s(segments_s: FloatArray, starts_s: FloatArray, ends_s: FloatArray) -> FloatArray:
+def _segments_overlap_s(
+    segments_s: FloatArray, starts_s: FloatArray, ends_s: FloatArray
+) -> FloatArray:
     """Seconds of ``segments_s`` ((k, 2), sorted, disjoint) inside each [start, end)."""
     seg = np.asarray(segments_s, dtype=np.float64).reshape(-1, 2)
     if seg.shape[0] == 0:

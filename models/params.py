@@ -21,7 +21,10 @@ class AnalysisConfig(BaseModel):
         0.2, ge=0.05, le=2.0, description="Silences shorter than this do not split an IPU, s."
     )
     backchannel_max_s: float = Field(
-        1.0, ge=0.1, le=5.0, description="Longest IPU inside the partner's turn that counts as a backchannel, s."
+        1.0,
+        ge=0.1,
+        le=5.0,
+        description="Longest IPU inside the partner's turn that counts as a backchannel, s.",
     )
     silence_threshold_s: float = Field(
         3.0, gt=0, le=60, description="Silences (nobody speaking) at least this long are listed, s."

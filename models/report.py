@@ -74,7 +74,9 @@ class Speaker(_Model):
     interruptions: int = Field(description="Turns taken while the partner was still speaking.")
     backchannels: int = Field(description="Short IPUs inside the partner's turn (not turns).")
     longest_monologue_s: float | None
-    median_pause_s: float | None = Field(description="Median silent pause within this speaker's turns.")
+    median_pause_s: float | None = Field(
+        description="Median silent pause within this speaker's turns."
+    )
     pitch: Pitch
     loudness: Loudness
     rate: Rate
@@ -120,10 +122,14 @@ class _Open(BaseModel):
 
 
 class DirectionalSynchrony(_Open):
-    r: float | None = Field(description="Partial correlation: follower's turn-initial value vs "
-                            "the leader's preceding turn-final value, given both speakers' past.")
+    r: float | None = Field(
+        description="Partial correlation: follower's turn-initial value vs "
+        "the leader's preceding turn-final value, given both speakers' past."
+    )
     p: float | None = Field(description="Two-sided p-value, before correction.")
-    p_adj: float | None = Field(None, description="p-value after correction across the call's tests.")
+    p_adj: float | None = Field(
+        None, description="p-value after correction across the call's tests."
+    )
     n: int = Field(description="Exchanges used.")
     reason: str | None = Field(None, description="Why r is null (too little data).")
 

@@ -24,8 +24,8 @@ from models.report import (
     Report,
     Roles,
     Speaker,
-    SpeakerSegments,
     Speakers,
+    SpeakerSegments,
     Warning,
     Window,
     WindowSpeaker,
@@ -56,7 +56,9 @@ def _rounded(value: Any, digits: int = 4) -> Any:
 
 
 def _segments(segments_s: Any) -> list[tuple[float, float]]:
-    return [(round(float(a), 2), round(float(b), 2)) for a, b in np.asarray(segments_s).reshape(-1, 2)]
+    return [
+        (round(float(a), 2), round(float(b), 2)) for a, b in np.asarray(segments_s).reshape(-1, 2)
+    ]
 
 
 def _speaker(result: pipeline.AnalysisResult, role: str) -> Speaker:
@@ -120,7 +122,7 @@ def build_report(
             codec=result.info.codec,
             container=result.info.container,
         ),
-        roles=Roles(agent_channel=agent_channel, customer_channel=1 - agent_channel),
+        roles=Roles(agent_channel=agent_channel, customer_channel=0 if agent_channel else 1),
         speakers=Speakers(agent=_speaker(result, "agent"), customer=_speaker(result, "customer")),
         conversation=Conversation(
             switches_per_min=_num(taking.switches_per_min, 3),
@@ -190,7 +192,9 @@ def analyze_batch(paths: Sequence[Path], config: AnalysisConfig, *, progress: bo
     ]
     mirrored = [
         pipeline.with_mirroring(result, shams=results)
-        for result in tqdm(results, desc="mirroring", unit="call", disable=not progress, leave=False)
+        for result in tqdm(
+            results, desc="mirroring", unit="call", disable=not progress, leave=False
+        )
     ]
     return [
         build_report(result, config, source=path.name)
@@ -220,7 +224,10 @@ def windows_csv(report: Report) -> str:
         row: list[Any] = [window.start_s, window.end_s]
         for role in pipeline.ROLES:
             values = getattr(window, role)
-            row += ["" if getattr(values, col) is None else getattr(values, col) for col in WINDOW_COLUMNS]
+            row += [
+                "" if getattr(values, col) is None else getattr(values, col)
+                for col in WINDOW_COLUMNS
+            ]
         writer.writerow(row)
     return buffer.getvalue()
 

@@ -74,7 +74,9 @@ def _expand(paths: Sequence[str]) -> list[Path]:
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
             if not found:
-                raise InputError(f"{path} holds no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})")
+                raise InputError(
+                    f"{path} holds no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})"
+                )
             files.extend(found)
         else:
             files.append(path)

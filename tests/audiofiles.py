@@ -57,7 +57,9 @@ def write_audio(
         resampler = av.AudioResampler(
             format=stream.codec_context.codec.audio_formats[0].name, layout=layout, rate=rate
         )
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp", layout=layout)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples), format="fltp", layout=layout
+        )
         frame.sample_rate = sample_rate_hz
         for converted in resampler.resample(frame) + resampler.resample(None):
             for packet in stream.encode(converted):
@@ -67,7 +69,9 @@ def write_audio(
     return path
 
 
-def write_format(path_stem: Path, name: str, samples: npt.NDArray[np.float32], sample_rate_hz: int) -> Path:
+def write_format(
+    path_stem: Path, name: str, samples: npt.NDArray[np.float32], sample_rate_hz: int
+) -> Path:
     suffix, container, codec, codec_rate = FORMATS[name]
     return write_audio(
         path_stem.with_suffix(suffix),

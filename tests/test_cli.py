@@ -49,7 +49,10 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
             "audio.too_many_channels",
         ),
         "short": (write_audio(tmp / "short.wav", two_tone(8000, 0.3), 8000), "audio.too_short"),
-        "nonfinite": (write_audio(tmp / "nan.wav", nan, 8000, codec="pcm_f32le"), "audio.non_finite"),
+        "nonfinite": (
+            write_audio(tmp / "nan.wav", nan, 8000, codec="pcm_f32le"),
+            "audio.non_finite",
+        ),
     }
 
 
@@ -87,14 +90,24 @@ def test_analyze_sample_prints_report(tmp_path: Path) -> None:
         assert report["segments"][role]
     # swapping roles swaps the speakers
     swapped = json.loads(run_cli("analyze", str(SAMPLE), "--agent-channel", "1").stdout)
-    assert swapped["speakers"]["agent"]["talk_time_s"] == report["speakers"]["customer"]["talk_time_s"]
+    assert (
+        swapped["speakers"]["agent"]["talk_time_s"] == report["speakers"]["customer"]["talk_time_s"]
+    )
 
 
 def test_output_file_and_windows_csv(tmp_path: Path) -> None:
     report_path, csv_path = tmp_path / "r.json", tmp_path / "w.csv"
     out = run_cli(
-        "analyze", str(SAMPLE), "-o", str(report_path), "--csv", str(csv_path),
-        "--window-s", "20", "--hop-s", "5",
+        "analyze",
+        str(SAMPLE),
+        "-o",
+        str(report_path),
+        "--csv",
+        str(csv_path),
+        "--window-s",
+        "20",
+        "--hop-s",
+        "5",
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
@@ -111,8 +124,13 @@ def test_tracks_csv(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
     assert list(rows[0]) == [
-        "time_s", "agent_f0_hz", "customer_f0_hz", "agent_level_db", "customer_level_db",
-        "agent_speech", "customer_speech",
+        "time_s",
+        "agent_f0_hz",
+        "customer_f0_hz",
+        "agent_level_db",
+        "customer_level_db",
+        "agent_speech",
+        "customer_speech",
     ]
     assert abs(len(rows) - 4250) <= 2  # 42.5 s at 10 ms
     voiced = [float(r["agent_f0_hz"]) for r in rows if r["agent_f0_hz"]]

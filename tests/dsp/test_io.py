@@ -31,7 +31,9 @@ def test_every_format_decodes_with_channel_order_and_rate(
     assert audio.sample_rate_hz == min(native, 16000)
     assert audio.samples.dtype == np.float32 and audio.samples.shape[0] == 2
     assert 0.95 <= audio.duration_s <= 1.2  # codec priming/padding adds a little
-    np.testing.assert_allclose(_dominant_hz(audio.samples, audio.sample_rate_hz), [300, 700], rtol=0.01)
+    np.testing.assert_allclose(
+        _dominant_hz(audio.samples, audio.sample_rate_hz), [300, 700], rtol=0.01
+    )
 
 
 def test_eight_khz_stays_eight_khz(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Mirrorline service: CLI, analysis runner, HTTP API."""
