@@ -10,7 +10,8 @@ Metrics on frames voiced in both (after the best fixed 0-40 ms offset): gross pi
 (> 20 % off), median |error| in cents; voicing recall (voiced in track / voiced in reference)
 and false-alarm rate (voiced in track / unvoiced in reference).
 Also: median f0 and octave-jump rate on ms-katiesteve enrollment files, and CPU time for
-60 minutes of 8 kHz audio.
+60 minutes of 8 kHz audio. ``--pyin`` adds an octave-agreement check against librosa.pyin
+on LJSpeech, JFK, AMI headsets and Steve (slow: a few minutes).
 """
 
 from __future__ import annotations
@@ -84,6 +85,47 @@ def score(f0: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     return best
 
 
+def pyin_check() -> None:
+    """Octave agreement with librosa.pyin on more voices (slow: pyin runs ~1.5x real time).
+
+    pyin is not ground truth (on Katie it is an octave high where her second harmonic
+    dominates), so this counts disagreements, split by direction.
+    """
+    import warnings
+
+    import librosa
+
+    files = [f"ljspeech/wavs/LJ001-000{i}.wav" for i in range(1, 7)] + [
+        "jfk/jfk.flac",
+        "ami-seriously/sources/source0.wav",
+        "ami-seriously/sources/source1.wav",
+        "ami-seriously/sources/source3.wav",
+        "ms-katiesteve/enrollment_audio_steve.wav",
+    ]
+    print("\nagreement with librosa.pyin (16 kHz, frame 1024) on frames voiced in both")
+    print(f"{'file':<42}{'cond':<8}{'frames':>7}{'ours >20% up':>13}{'ours >20% down':>15}")
+    totals: dict[str, np.ndarray] = {"16k": np.zeros(3), "8k-tel": np.zeros(3)}
+    for name in files:
+        y16 = load_mono(CORPUS / name, 16000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref, _, _ = librosa.pyin(
+                y16, fmin=60, fmax=500, sr=16000, frame_length=1024, hop_length=160
+            )
+        for cond, y, sr in [("16k", y16, 16000), ("8k-tel", telephone(y16), 8000)]:
+            f0 = f0_track(y, sr).f0_hz[: ref.size]
+            both = np.isfinite(f0) & np.isfinite(ref[: f0.size])
+            r = np.log2(f0[both] / ref[: f0.size][both])
+            up, down = int(np.sum(r > np.log2(1.2))), int(np.sum(r < -np.log2(1.2)))
+            totals[cond] += [both.sum(), up, down]
+            print(
+                f"{name:<42}{cond:<8}{both.sum():>7}{100 * up / max(1, both.sum()):>12.1f}%"
+                f"{100 * down / max(1, both.sum()):>14.1f}%"
+            )
+    for cond, (n, up, down) in totals.items():
+        print(f"{'all':<42}{cond:<8}{int(n):>7}{100 * up / n:>12.1f}%{100 * down / n:>14.1f}%")
+
+
 def main() -> int:
     ptdb = CORPUS / "ptdb-tug"
     if not ptdb.is_dir():
@@ -139,6 +181,8 @@ def main() -> int:
                     f"{far:>7.2f}"
                 )
 
+    if "--pyin" in sys.argv:
+        pyin_check()
     print("\nspeed: 60 minutes of 8 kHz telephone speech (PTDB F01+M01 tiled), all frames")
     y8 = np.concatenate(
         [telephone(load_mono(ptdb / f"mic_{s}_sa1.wav", 16000)) for s in ["F01", "M01"]]

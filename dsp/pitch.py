@@ -231,6 +231,7 @@ def _analyse(
     best = np.zeros(n_sel)
     # analysis-rate context each side of a batch: DC settling + window + lags
     margin = 400 + geo.window + geo.shift + geo.lag_max + 2 * _HOP_A
+    margin = -(-margin // _HOP_A) * _HOP_A  # whole hops: the clipping blocks stay on one grid
     edges = np.searchsorted(frames, np.arange(0, int(frames[-1]) + _CHUNK_FRAMES, _CHUNK_FRAMES))
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         if hi <= lo:
@@ -458,8 +459,8 @@ def f0_track(
     Notes
     -----
     Measured with ``python bench/pitch_ptdb.py`` on PTDB-TUG (laryngograph reference), at
-    16 kHz and as 8 kHz mu-law telephone audio: gross errors 0-1.7 %, median error 11-14
-    cents, voicing recall 90-100 %. A second pass with :func:`speaker_range` removes most
+    16 kHz and as 8 kHz mu-law telephone audio: gross errors 0-1.7 %, median error 11-15
+    cents, voicing recall 89-100 %. A second pass with :func:`speaker_range` removes most
     remaining octave-up errors.
     """
     x_in = np.asarray(y)
@@ -564,8 +565,10 @@ def speaker_range(
     Tracking again with this range removes octave-up errors (a strong second harmonic
     taken for f0, typical of telephone audio where the fundamental is filtered out), at
     the cost of halving rare excursions more than an octave above the median.
-    Measured (``python bench/pitch_ptdb.py``): PTDB M01 at 8 kHz telephone 1.7 -> 0 % GPE;
-    Katie (ms-katiesteve) telephone median 180 -> 167 Hz (16 kHz: 155 Hz); nothing worse.
+    Measured (``python bench/pitch_ptdb.py``): PTDB M01 at 8 kHz telephone 1.7 -> 0 % GPE,
+    but F01 telephone 0 -> 2.7 % (one octave-up syllable still inside the range); Katie
+    (ms-katiesteve) telephone median 167 -> 158 Hz (16 kHz: 155 Hz), her far-from-median
+    frames 34 -> 17 %; Steve telephone 9 -> 1 %.
 
     Parameters
     ----------
