@@ -192,6 +192,7 @@ class SpeakerAnalysis:
 
     speech: npt.NDArray[np.bool_]
     ipus_s: FloatArray
+    turns_s: FloatArray
     f0_hz: FloatArray
     level_db: FloatArray
     nuclei_s: FloatArray
@@ -408,6 +409,90 @@ def _warnings(
     return out
 
 
+def _call_windows(
+    speakers: dict[str, SpeakerAnalysis], duration_s: float, params: AnalysisParams
+) -> windows.Windows:
+    """Both speakers' window series on one clock."""
+    starts = windows.window_starts_s(duration_s, window_s=params.window_s, hop_s=params.hop_s)
+    speech_rows = []
+    value_rows: dict[str, list[FloatArray]] = {name: [] for name in windows.WINDOW_FEATURES}
+    for role in ROLES:
+        speaker = speakers[role]
+        speech_s, values = windows.speaker_windows(
+            starts,
+            window_s=params.window_s,
+            speech=speaker.speech,
+            f0_st=pitch.hz_to_st(speaker.f0_hz),
+            level_db=speaker.level_db,
+            nuclei_s=speaker.nuclei_s,
+            ipus_s=speaker.ipus_s,
+            turns_s=speaker.turns_s,
+            min_speech_s=min(params.min_window_speech_s, params.window_s / 4),
+        )
+        speech_rows.append(speech_s)
+        for name in windows.WINDOW_FEATURES:
+            value_rows[name].append(values[name])
+    return windows.Windows(
+        starts_s=starts,
+        ends_s=np.minimum(starts + params.window_s, duration_s),
+        window_s=params.window_s,
+        hop_s=params.hop_s,
+        speech_s=np.vstack(speech_rows),
+        values={name: np.vstack(rows) for name, rows in value_rows.items()},
+    )
+
+
+def with_windows(result: AnalysisResult, params: AnalysisParams) -> AnalysisResult:
+    """``result`` re-windowed with other ``window_s``/``hop_s`` (mirroring is dropped)."""
+    params = params.validate()
+    return replace(
+        result,
+        params=params,
+        windows=_call_windows(result.speakers, result.duration_s, params),
+        mirroring=None,
+    )
+
+
+def _speaker(
+    speech: npt.NDArray[np.bool_],
+    ipus_s: FloatArray,
+    per_speaker: turns.SpeakerTurns,
+    *,
+    f0_track_hz: npt.NDArray[np.float32],
+    level_track_db: npt.NDArray[np.float32],
+    syllable_track_db: npt.NDArray[np.float32],
+) -> SpeakerAnalysis:
+    """One speaker's features, from their channel's tracks and their speech."""
+    f0 = np.where(speech, f0_track_hz, np.nan).astype(np.float64)
+    level = level_track_db.astype(np.float64)
+    nuclei_frames = np.asarray(
+        rate.syllable_nuclei(syllable_track_db, voiced=np.isfinite(f0), speech=speech),
+        dtype=np.int64,
+    )
+    turns_s = np.asarray(per_speaker.turn_segments, dtype=np.float64).reshape(-1, 2)
+    ipu_turn_index = np.asarray(per_speaker.ipu_turn_index, dtype=np.int64)
+    return SpeakerAnalysis(
+        speech=speech,
+        ipus_s=ipus_s,
+        turns_s=turns_s,
+        f0_hz=f0,
+        level_db=level,
+        nuclei_s=nuclei_frames.astype(np.float64) * HOP_S,
+        rate=rate.rate_stats(nuclei_frames, ipus_s=ipus_s, turns_s=turns_s),
+        pitch=_pitch_stats(f0),
+        loudness=_loudness_stats(level, speech),
+        median_pause_s=_median_pause_s(ipus_s, ipu_turn_index),
+        units=_ipu_units(
+            ipus_s,
+            ipu_turn_index,
+            turns_s,
+            f0_st=pitch.hz_to_st(f0),
+            level_db=level,
+            nuclei_frames=nuclei_frames,
+        ),
+    )
+
+
 def analyze_tracks(
     tracks: FrameTracks,
     info: AudioInfo,
@@ -416,7 +501,6 @@ def analyze_tracks(
 ) -> AnalysisResult:
     """Stage 2: decisions on the whole call's tracks (role order from here on)."""
     order = [params.agent_channel, 1 - params.agent_channel]
-    n_frames = tracks.level_db.shape[1]
     duration_s = tally.samples / info.sample_rate_hz
     act = activity.detect_speech(tracks.activity_features)
     speech = act.speech[order]
@@ -431,75 +515,24 @@ def analyze_tracks(
         backchannel_max_s=params.backchannel_max_s,
         silence_threshold_s=params.silence_threshold_s,
     )
-    speakers: dict[str, SpeakerAnalysis] = {}
-    window_starts = windows.window_starts_s(
-        duration_s, window_s=params.window_s, hop_s=params.hop_s
-    )
-    speech_s_rows = []
-    window_values: dict[str, list[FloatArray]] = {name: [] for name in windows.WINDOW_FEATURES}
-    for row, role in enumerate(ROLES):
-        channel = order[row]
-        f0 = np.where(speech[row], tracks.f0_hz[channel], np.nan).astype(np.float64)
-        level = tracks.level_db[channel].astype(np.float64)
-        voiced = np.isfinite(f0)
-        nuclei_frames = rate.syllable_nuclei(
-            tracks.syllable_db[channel], voiced=voiced, speech=speech[row]
+    speakers = {
+        role: _speaker(
+            speech[row],
+            ipus[row],
+            taking.agent if row == 0 else taking.customer,
+            f0_track_hz=tracks.f0_hz[order[row]],
+            level_track_db=tracks.level_db[order[row]],
+            syllable_track_db=tracks.syllable_db[order[row]],
         )
-        nuclei_s = np.asarray(nuclei_frames, dtype=np.float64) * HOP_S
-        per_speaker = taking.agent if row == 0 else taking.customer
-        turns_s = np.asarray(per_speaker.turn_segments, dtype=np.float64).reshape(-1, 2)
-        ipu_turn_index = np.asarray(per_speaker.ipu_turn_index, dtype=np.int64)
-        f0_st = pitch.hz_to_st(f0)
-        rate_stats = rate.rate_stats(nuclei_frames, ipus_s=ipus[row], turns_s=turns_s)
-        speech_s, values = windows.speaker_windows(
-            window_starts,
-            window_s=params.window_s,
-            speech=speech[row],
-            f0_st=f0_st,
-            level_db=level,
-            nuclei_s=nuclei_s,
-            ipus_s=ipus[row],
-            turns_s=turns_s,
-            min_speech_s=min(params.min_window_speech_s, params.window_s / 4),
-        )
-        speech_s_rows.append(speech_s)
-        for name in windows.WINDOW_FEATURES:
-            window_values[name].append(values[name])
-        speakers[role] = SpeakerAnalysis(
-            speech=speech[row],
-            ipus_s=ipus[row],
-            f0_hz=f0,
-            level_db=level,
-            nuclei_s=nuclei_s,
-            rate=rate_stats,
-            pitch=_pitch_stats(f0),
-            loudness=_loudness_stats(level, speech[row]),
-            median_pause_s=_median_pause_s(ipus[row], ipu_turn_index),
-            units=_ipu_units(
-                ipus[row],
-                ipu_turn_index,
-                turns_s,
-                f0_st=f0_st,
-                level_db=level,
-                nuclei_frames=np.asarray(nuclei_frames, dtype=np.int64),
-            ),
-        )
-    win = windows.Windows(
-        starts_s=window_starts,
-        ends_s=np.minimum(window_starts + params.window_s, duration_s),
-        window_s=params.window_s,
-        hop_s=params.hop_s,
-        speech_s=np.vstack(speech_s_rows),
-        values={name: np.vstack(rows) for name, rows in window_values.items()},
-    )
-    del n_frames
+        for row, role in enumerate(ROLES)
+    }
     return AnalysisResult(
         info=info,
         duration_s=duration_s,
         params=params,
         speakers=speakers,
         turn_taking=taking,
-        windows=win,
+        windows=_call_windows(speakers, duration_s, params),
         warnings=_warnings(tally, info, speech, act, params.agent_channel),
         activity=act,
     )
