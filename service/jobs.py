@@ -140,6 +140,7 @@ class JobManager:
         self._remove_orphans()
         self.executor = self._new_executor()
         self.slots.on_free = self._wake
+        self._wake.set()  # jobs queued before this start (recovered, or never run) go first
         self.webhooks.start()
         self._tasks = [
             asyncio.create_task(self._warm(), name="warm-up"),

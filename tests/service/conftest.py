@@ -114,7 +114,7 @@ class Server:
 
 @pytest.fixture
 def make_server(tmp_path: Path) -> Iterator[Any]:
-    """Factory: ``make_server(env={...}, data_dir=...)`` -> started ``Server``; all stopped after."""
+    """Factory: ``make_server(env={...}, data_dir=...)`` -> a started ``Server``."""
     servers: list[Server] = []
 
     def make(
