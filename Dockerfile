@@ -1,0 +1,39 @@
+# Mirrorline HTTP API: docker build -t mirrorline . && docker run -p 8000:8000 -v ml-data:/data mirrorline
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MIRRORLINE_HOST=0.0.0.0 \
+    MIRRORLINE_PORT=8000 \
+    MIRRORLINE_DATA_DIR=/data \
+    NUMBA_CACHE_DIR=/tmp/numba-cache
+
+WORKDIR /app
+
+# Dependencies in their own layer: rebuilt only when pyproject.toml changes.
+# (PyAV wheels bundle FFmpeg; numpy/scipy/librosa wheels need no compiler.)
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# The code, then the package itself (no dependency resolution again).
+COPY pyproject.toml README.m[d] ./
+COPY dsp ./dsp
+COPY models ./models
+COPY service ./service
+RUN pip install --no-cache-dir --no-deps . \
+    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin mirrorline \
+    && mkdir -p /data \
+    && chown 10001 /data
+
+USER 10001
+VOLUME ["/data"]
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('MIRRORLINE_PORT', '8000') + '/healthz', timeout=4)"]
+
+CMD ["mirrorline", "serve", "--host", "0.0.0.0"]
