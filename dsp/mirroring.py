@@ -584,6 +584,7 @@ class _Turns:
     initial: dict[str, FloatArray]  # name -> (T,)
     final: dict[str, FloatArray]
     mean: dict[str, FloatArray]
+    tail: dict[str, FloatArray]  # mean of the speaker's last few IPU values up to turn end
 
 
 def _canonical(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -622,11 +623,13 @@ def _speaker_turns(units: SpeakerUnits, role: int, names: Sequence[str]) -> _Tur
     initial: dict[str, FloatArray] = {}
     final: dict[str, FloatArray] = {}
     mean: dict[str, FloatArray] = {}
+    tail: dict[str, FloatArray] = {}
     tlabels = None if units.turn_labels is None else np.asarray(units.turn_labels).ravel()
     for name in names:
         ini = np.full(n_turns, np.nan)
         fin = np.full(n_turns, np.nan)
         avg = np.full(n_turns, np.nan)
+        tl = np.full(n_turns, np.nan)
         if name in tfeats and tlabels is not None:
             tv = np.asarray(tfeats[name], dtype=np.float64).ravel()
             if tv.size != tlabels.size:
@@ -636,6 +639,7 @@ def _speaker_turns(units: SpeakerUnits, role: int, names: Sequence[str]) -> _Tur
             lookup = dict(zip(tlabels.tolist(), tv.tolist(), strict=True))
             vals = np.array([lookup.get(int(lab), np.nan) for lab in labels], dtype=np.float64)
             ini, fin, avg = vals, vals.copy(), vals.copy()
+            tl = vals.copy()
         elif name in feats:
             v = np.asarray(feats[name], dtype=np.float64)[idx]
             ok = np.isfinite(v)
@@ -646,13 +650,19 @@ def _speaker_turns(units: SpeakerUnits, role: int, names: Sequence[str]) -> _Tur
                     ini[t] = seg[seg_ok[0]]
                     fin[t] = seg[seg_ok[-1]]
                     avg[t] = seg[seg_ok].mean()
-        initial[name], final[name], mean[name] = ini, fin, avg
+            pos = np.flatnonzero(ok)
+            for t in range(n_turns):
+                upto = pos[pos < bounds[t + 1]][-_TAIL_IPUS:]
+                if upto.size:
+                    tl[t] = v[upto].mean()
+        initial[name], final[name], mean[name], tail[name] = ini, fin, avg, tl
     return _Turns(
         speaker=np.full(n_turns, role, dtype=np.int64),
         start_s=np.asarray(turn_start, dtype=np.float64),
         initial=initial,
         final=final,
         mean=mean,
+        tail=tail,
     )
 
 
@@ -665,6 +675,7 @@ def _merge_turns(a: _Turns, b: _Turns, names: Sequence[str]) -> _Turns:
         initial={n: np.concatenate([a.initial[n], b.initial[n]])[order] for n in names},
         final={n: np.concatenate([a.final[n], b.final[n]])[order] for n in names},
         mean={n: np.concatenate([a.mean[n], b.mean[n]])[order] for n in names},
+        tail={n: np.concatenate([a.tail[n], b.tail[n]])[order] for n in names},
     )
 
 
@@ -738,6 +749,7 @@ def _impute(x: FloatArray) -> FloatArray:
 #: Covariates of the directional test (see :func:`_directional_sync`).
 _SYNC_HISTORY_SPAN = 4
 _SYNC_LEADER_PAST = False
+_TAIL_IPUS = 3
 
 
 def _directional_sync(
@@ -762,7 +774,7 @@ def _directional_sync(
     if n < min_exchanges:
         return none(f"{n} usable exchanges (fewer than {min_exchanges})")
     yy, xx = y[ok], x[ok]
-    if np.ptp(yy) <= 0 or np.ptp(xx) <= 0:
+    if _is_constant(yy) or _is_constant(xx):
         return none("constant values")
     cols = [
         z1[ok],
@@ -771,6 +783,8 @@ def _directional_sync(
     ]
     if _SYNC_HISTORY_SPAN > 1:
         cols.append(_impute(_take(history, ex.prev_turn)[ok]))
+    if _TAIL_IPUS > 1:
+        cols.append(_impute(_take(turns.tail[name], ex.prev_turn)[ok]))
     if _SYNC_LEADER_PAST:
         cols.append(_impute(_take(turns.final[name], ex.leader_prev_turn)[ok]))
     cov = np.column_stack(cols)
@@ -859,6 +873,12 @@ def _local_proximity(
 # --------------------------------------------------------------------------------------
 
 
+def _is_constant(x: FloatArray) -> bool:
+    """True when the finite values of ``x`` do not vary (up to rounding)."""
+    f = x[np.isfinite(x)]
+    return f.size == 0 or float(np.ptp(f)) <= 1e-9 * max(1.0, float(np.max(np.abs(f))))
+
+
 def _prewhiten(x: FloatArray, t: FloatArray) -> FloatArray:
     """Linear detrend then AR(1) residuals; NaN where undefined."""
     out = np.full(x.shape, np.nan)
@@ -928,6 +948,8 @@ def _windowed_sync(
             None, None, None, None, n, None, None,
             f"{n} windows with both speakers (fewer than {min_windows})",
         )  # fmt: skip
+    if _is_constant(a) or _is_constant(b):
+        return WindowedSync(None, None, None, None, n, None, None, "constant series")
     ea = _prewhiten(a, t)
     eb = _prewhiten(b, t)
     best: tuple[float, int, int, FloatArray, FloatArray] | None = None

@@ -1,0 +1,450 @@
+"""dsp.mirroring on feature-level synthetic calls with known answers (fast, seeded)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.mirroring_sim import SimCall, make_windows, simulate_call  # noqa: E402
+from dsp.errors import ParameterError  # noqa: E402
+from dsp.mirroring import (  # noqa: E402
+    FEATURES,
+    MirroringResult,
+    ShamCall,
+    SpeakerUnits,
+    WindowSeries,
+    analyze_mirroring,
+    benjamini_hochberg,
+)
+
+
+def _call(seed: int, **kw: object) -> SimCall:
+    return simulate_call(np.random.default_rng(seed), **kw)  # type: ignore[arg-type]
+
+
+def _run(call: SimCall, **kw: object) -> MirroringResult:
+    return analyze_mirroring(call.agent, call.customer, call.windows, **kw)  # type: ignore[arg-type]
+
+
+def _flagged(res: MirroringResult) -> list[str]:
+    out = []
+    for f in res.features:
+        if f.mirrored or f.follower is not None:
+            out.append(f"{f.name}: mirrored={f.mirrored} follower={f.follower}")
+        if f.convergence.direction in ("converging", "diverging"):
+            out.append(f"{f.name}: {f.convergence.direction}")
+    return out
+
+
+# ---------------------------------------------------------------- planted relations
+
+
+@pytest.mark.parametrize(
+    ("feature", "follower", "seed"),
+    [
+        ("pitch_level", "customer", 11),
+        ("pitch_level", "agent", 12),
+        ("speaking_rate", "agent", 13),
+        ("loudness", "customer", 14),
+        ("pitch_variability", "agent", 15),
+        ("articulation_rate", "customer", 16),
+    ],
+)
+def test_planted_following_found_with_direction(feature: str, follower: str, seed: int) -> None:
+    call = _call(
+        seed, scenario="follow", feature=feature, follower=follower, strength=0.8, duration_s=900.0
+    )
+    res = _run(call)
+    fm = res.feature(feature)
+    assert fm.follower == follower
+    assert fm.mirrored is True
+    leader_dir = fm.customer_follows_agent if follower == "agent" else fm.agent_follows_customer
+    follow_dir = fm.agent_follows_customer if follower == "agent" else fm.customer_follows_agent
+    assert follow_dir.r is not None and follow_dir.r > 0.3
+    assert follow_dir.p_adj is not None and follow_dir.p_adj < 0.01
+    assert leader_dir.r is not None and leader_dir.r < follow_dir.r
+    # the follower's score for the dimension is well above chance
+    dim = "tone" if feature in ("pitch_level", "pitch_variability", "loudness") else "tempo"
+    score = res.scores.to_dict()[dim][follower]
+    assert score is not None and score > 90
+
+
+def test_consistency_confound_leader_not_called_follower() -> None:
+    """B copies A, A strongly autocorrelated: A must not be named the follower."""
+    for seed in range(4):
+        call = _call(
+            100 + seed,
+            scenario="follow",
+            feature="pitch_level",
+            follower="customer",
+            strength=0.8,
+            phi=0.95,
+            duration_s=900.0,
+        )
+        fm = _run(call).feature("pitch_level")
+        assert fm.follower != "agent", seed
+        assert fm.customer_follows_agent.r is not None
+        assert fm.agent_follows_customer.r is not None
+        # the echo of the leader's own autocorrelation is weaker than the real following
+        assert fm.customer_follows_agent.r > fm.agent_follows_customer.r
+    # and the follower is still found on most seeds
+    found = sum(
+        _run(
+            _call(
+                100 + s,
+                scenario="follow",
+                feature="pitch_level",
+                follower="customer",
+                strength=0.8,
+                phi=0.95,
+                duration_s=900.0,
+            )
+        )
+        .feature("pitch_level")
+        .follower
+        == "customer"
+        for s in range(4)
+    )
+    assert found >= 2  # 24 of 30 seeds at this strength (the leak can tie the directions)
+
+
+@pytest.mark.parametrize("feature", ["pitch_level", "speaking_rate"])
+@pytest.mark.parametrize("scenario", ["converge", "diverge"])
+def test_planted_convergence_and_divergence(feature: str, scenario: str) -> None:
+    call = _call(21, scenario=scenario, feature=feature, conv_sd=5.0, duration_s=900.0)
+    cv = _run(call).feature(feature).convergence
+    want = "converging" if scenario == "converge" else "diverging"
+    assert cv.direction == want
+    assert cv.value is not None and (cv.value > 0) == (scenario == "converge")
+    assert cv.first_half_distance is not None and cv.second_half_distance is not None
+    assert (cv.second_half_distance < cv.first_half_distance) == (scenario == "converge")
+    # both speakers moved (toward the other when converging, away when diverging)
+    assert cv.agent_moved is not None and cv.customer_moved is not None
+    assert (cv.agent_moved > 0) == (scenario == "converge")
+    assert (cv.customer_moved > 0) == (scenario == "converge")
+
+
+# ---------------------------------------------------------------- independent speakers
+
+
+@pytest.mark.parametrize("scenario", ["independent", "strong_ac", "drift"])
+def test_independent_speakers_rarely_flagged(scenario: str) -> None:
+    flagged = []
+    for seed in range(8):
+        res = _run(_call(300 + seed, scenario=scenario))
+        if _flagged(res):
+            flagged.append((seed, _flagged(res)))
+    # expected ~0.4 of 8 at a 5% per-call rate; 3 of 8 would be a broken calibration
+    assert len(flagged) <= 2, flagged
+
+
+def test_scores_centre_on_chance_for_independent_calls() -> None:
+    scores = []
+    for seed in range(12):
+        s = _run(_call(400 + seed, scenario="independent")).scores
+        scores += [
+            v
+            for v in (s.tone_agent, s.tone_customer, s.tempo_agent, s.tempo_customer)
+            if v is not None
+        ]
+    assert len(scores) == 48
+    assert 30 < float(np.median(scores)) < 70
+    assert all(0.0 <= v <= 100.0 for v in scores)
+
+
+# ---------------------------------------------------------------- windowed synchrony
+
+
+def _ar1(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
+    x = np.zeros(n)
+    e = rng.normal(size=n)
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + e[i]
+    return x
+
+
+def _window_only(a: np.ndarray, c: np.ndarray, hop_s: float = 8.0) -> MirroringResult:
+    w = a.size
+    empty = SpeakerUnits(np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), {})
+    win = WindowSeries(
+        starts_s=np.arange(w) * hop_s,
+        window_s=2 * hop_s,
+        hop_s=hop_s,
+        values={"pitch_level": np.vstack([a, c])},
+    )
+    return analyze_mirroring(empty, empty, win)
+
+
+def test_windowed_sync_finds_lag_and_sign() -> None:
+    rng = np.random.default_rng(5)
+    a = _ar1(rng, 90, 0.6)
+    c = np.roll(a, 1) * 0.8 + 0.6 * _ar1(rng, 90, 0.6)  # customer follows one hop later
+    c[0] = np.nan
+    ws = _window_only(a, c).feature("pitch_level").windowed
+    assert ws.r is not None and ws.r > 0.4
+    assert ws.lag_s == 8.0
+    assert ws.p is not None and ws.p < 1e-4
+    assert ws.chance_r is not None and ws.chance_r < ws.r
+    neg = _window_only(a, -c).feature("pitch_level").windowed
+    assert neg.r is not None and neg.r < -0.4  # disentrainment keeps its sign
+
+
+def test_windowed_sync_independent_autocorrelated_series_not_significant() -> None:
+    ps = []
+    for seed in range(20):
+        rng = np.random.default_rng(600 + seed)
+        ws = _window_only(_ar1(rng, 40, 0.9), _ar1(rng, 40, 0.9)).feature("pitch_level").windowed
+        assert ws.p is not None
+        ps.append(ws.p)
+        # the max-over-lags bias is visible in the chance level, not in p
+        assert ws.chance_r is not None and ws.chance_r > 0.1
+    assert sum(p < 0.05 for p in ps) <= 3
+
+
+# ---------------------------------------------------------------- too little data, NaNs
+
+
+def _empty_units() -> SpeakerUnits:
+    return SpeakerUnits(np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), {})
+
+
+def test_too_little_data_gives_none_with_reason() -> None:
+    call = _call(7, scenario="follow", feature="pitch_level", follower="agent", duration_s=40.0)
+    res = _run(call)
+    for f in res.features:
+        for d in (f.agent_follows_customer, f.customer_follows_agent):
+            assert d.r is None and d.p is None
+            assert d.reason is not None and "fewer than" in d.reason
+        assert f.windowed.r is None and f.windowed.reason is not None
+        assert f.convergence.value is None and f.convergence.reason is not None
+        assert f.follower is None
+        assert f.mirrored is None and f.reason
+    assert res.scores.tone_agent is None and res.scores.tempo_customer is None
+    assert res.timeline == ()
+
+
+def test_zero_ipus_and_empty_windows() -> None:
+    win = WindowSeries(np.zeros(0), 16.0, 8.0, {}, np.zeros((2, 0)))
+    res = analyze_mirroring(_empty_units(), _empty_units(), win)
+    assert res.n_exchanges == 0 and res.n_windows == 0
+    assert all(f.mirrored is None for f in res.features)
+    json.dumps(res.to_dict(), allow_nan=False)
+
+
+def test_one_speaker_silent() -> None:
+    call = _call(8)
+    silent_rows = {
+        k: np.vstack([v[0], np.full(v.shape[1], np.nan)]) for k, v in call.windows.values.items()
+    }
+    win = WindowSeries(call.windows.starts_s, 16.0, 8.0, silent_rows)
+    res = analyze_mirroring(call.agent, _empty_units(), win)
+    for f in res.features:
+        assert f.agent_follows_customer.r is None
+        assert f.windowed.r is None and f.convergence.value is None
+        assert f.mirrored is None
+    json.dumps(res.to_dict(), allow_nan=False)
+
+
+def test_nan_heavy_and_constant_inputs_never_crash() -> None:
+    call = _call(
+        9,
+        scenario="follow",
+        feature="pitch_level",
+        follower="customer",
+        strength=0.8,
+        duration_s=900.0,
+        nan_rate=0.3,
+    )
+    res = _run(call)
+    json.dumps(res.to_dict(), allow_nan=False)
+    assert res.feature("pitch_level").customer_follows_agent.r is not None
+    # all-NaN feature and a constant feature
+    feats_a = dict(call.agent.features)
+    feats_c = dict(call.customer.features)
+    feats_a["loudness"] = np.full_like(feats_a["loudness"], np.nan)
+    feats_c["loudness"] = np.full_like(feats_c["loudness"], np.nan)
+    feats_a["speaking_rate"] = np.full_like(feats_a["speaking_rate"], 4.0)
+    feats_c["speaking_rate"] = np.full_like(feats_c["speaking_rate"], 4.0)
+    vals = dict(call.windows.values)
+    vals["loudness"] = np.full_like(vals["loudness"], np.nan)
+    vals["speaking_rate"] = np.full_like(vals["speaking_rate"], 4.0)
+    agent = SpeakerUnits(call.agent.start_s, call.agent.end_s, call.agent.turn_index, feats_a)
+    cust = SpeakerUnits(
+        call.customer.start_s, call.customer.end_s, call.customer.turn_index, feats_c
+    )
+    win = WindowSeries(call.windows.starts_s, 16.0, 8.0, vals)
+    res = analyze_mirroring(agent, cust, win)
+    json.dumps(res.to_dict(), allow_nan=False)
+    for name in ("loudness", "speaking_rate"):
+        f = res.feature(name)
+        assert f.agent_follows_customer.r is None and f.agent_follows_customer.reason
+        assert f.windowed.r is None and f.convergence.value is None
+        assert f.mirrored is None and f.follower is None
+    assert res.feature("pitch_level").follower == "customer"
+
+
+def test_inputs_not_mutated_and_deterministic() -> None:
+    call = _call(10)
+    before = {k: v.copy() for k, v in call.agent.features.items()}
+    wbefore = {k: v.copy() for k, v in call.windows.values.items()}
+    r1 = _run(call, rng=np.random.default_rng(0)).to_dict()
+    r2 = _run(call).to_dict()
+    assert json.dumps(r1) == json.dumps(r2)
+    for k, v in before.items():
+        np.testing.assert_array_equal(v, call.agent.features[k])
+    for k, v in wbefore.items():
+        np.testing.assert_array_equal(v, call.windows.values[k])
+
+
+def test_bad_parameters_raise_parameter_error() -> None:
+    call = _call(10, duration_s=200.0)
+    with pytest.raises(ParameterError):
+        _run(call, alpha=0.0)
+    with pytest.raises(ParameterError):
+        _run(call, min_exchanges=2)
+    bad = SpeakerUnits(np.zeros(3), np.zeros(2), np.zeros(3, dtype=np.int64), {})
+    with pytest.raises(ParameterError):
+        analyze_mirroring(bad, call.customer, call.windows)
+    win = WindowSeries(call.windows.starts_s, 16.0, 8.0, {"pitch_level": np.zeros((2, 3))})
+    with pytest.raises(ParameterError):
+        analyze_mirroring(call.agent, call.customer, win)
+
+
+# ---------------------------------------------------------------- invariances
+
+
+def _assert_close(a: object, b: object) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _assert_close(a[k], b[k])
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12)
+    else:
+        assert a == b
+
+
+def test_loudness_gain_invariance_and_role_swap() -> None:
+    call = _call(
+        31, scenario="follow", feature="loudness", follower="agent", strength=0.8, duration_s=900.0
+    )
+    base = _run(call).feature("loudness")
+    feats = dict(call.customer.features)
+    feats["loudness"] = feats["loudness"] - 12.0  # a quieter channel
+    cust = SpeakerUnits(call.customer.start_s, call.customer.end_s, call.customer.turn_index, feats)
+    vals = dict(call.windows.values)
+    vals["loudness"] = vals["loudness"] - np.array([[0.0], [12.0]])
+    res = analyze_mirroring(call.agent, cust, WindowSeries(call.windows.starts_s, 16.0, 8.0, vals))
+    _assert_close(res.feature("loudness").to_dict(), base.to_dict())
+    # swapping the roles swaps the directions
+    swapped_vals = {k: v[::-1] for k, v in call.windows.values.items()}
+    sw = analyze_mirroring(
+        call.customer, call.agent, WindowSeries(call.windows.starts_s, 16.0, 8.0, swapped_vals)
+    )
+    f = sw.feature("loudness")
+    assert f.follower == "customer"
+    assert f.customer_follows_agent.r == pytest.approx(base.agent_follows_customer.r)
+
+
+def test_turn_level_values_are_used_when_given() -> None:
+    call = _call(
+        32,
+        scenario="follow",
+        feature="speaking_rate",
+        follower="customer",
+        strength=0.8,
+        duration_s=600.0,
+    )
+    units = []
+    for u in (call.agent, call.customer):
+        labels = np.unique(u.turn_index[u.turn_index >= 0])
+        rate = np.full(labels.size, np.nan)
+        for i, lab in enumerate(labels):
+            v = u.features["speaking_rate"][u.turn_index == lab]
+            if np.isfinite(v).any():
+                rate[i] = v[np.isfinite(v)].mean()
+        units.append(
+            SpeakerUnits(
+                u.start_s,
+                u.end_s,
+                u.turn_index,
+                u.features,
+                turn_features={"speaking_rate": rate},
+                turn_labels=labels,
+            )
+        )
+    res = analyze_mirroring(units[0], units[1], call.windows)
+    d = res.feature("speaking_rate").customer_follows_agent
+    assert d.r is not None and d.n > 20
+    assert d.r != _run(call).feature("speaking_rate").customer_follows_agent.r
+
+
+# ---------------------------------------------------------------- shams, correction, output
+
+
+def test_shams_give_drift_control_z() -> None:
+    pool = [_call(700 + i, scenario="independent") for i in range(5)]
+    shams = [ShamCall(c.agent, c.customer, c.windows) for c in pool]
+    call = _call(22, scenario="converge", feature="pitch_level", conv_sd=5.0, duration_s=900.0)
+    res = _run(call, shams=shams)
+    assert res.n_shams == 5
+    cv = res.feature("pitch_level").convergence
+    assert cv.sham_z is not None and cv.sham_z > 1.0
+    assert res.feature("pitch_level").proximity.global_sham_z is not None
+    assert res.feature("loudness").proximity.global_distance is None  # gains unknown
+
+
+def test_benjamini_hochberg_known_values() -> None:
+    p = np.array([0.01, 0.04, 0.03, 0.005, np.nan])
+    adj = benjamini_hochberg(p)
+    np.testing.assert_allclose(adj[:4], [0.02, 0.04, 0.04, 0.02])
+    assert np.isnan(adj[4])
+    same = benjamini_hochberg(p, weights=np.full(5, 3.0))
+    np.testing.assert_allclose(same[:4], adj[:4])
+    w = benjamini_hochberg(np.array([0.01, 0.5]), weights=np.array([3.0, 1.0]))
+    assert w[0] < 0.02  # the heavier test needs less evidence
+
+
+def test_to_dict_shape_is_json_ready() -> None:
+    res = _run(_call(40, scenario="follow", feature="pitch_level", follower="agent"))
+    d = res.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert set(d["features"]) == set(FEATURES)
+    f = d["features"]["pitch_level"]
+    assert set(f) >= {"proximity", "convergence", "synchrony", "follower", "mirrored", "reason"}
+    assert set(f["synchrony"]) == {"agent_follows_customer", "customer_follows_agent", "windowed"}
+    assert set(f["synchrony"]["agent_follows_customer"]) >= {"r", "p", "n"}
+    assert set(f["synchrony"]["windowed"]) >= {"r", "lag_s", "p"}
+    assert set(f["convergence"]) >= {"value", "p", "direction"}
+    assert set(f["proximity"]) == {"local", "global"}
+    assert set(d["scores"]) == {"tone", "tempo"}
+    assert d["timeline"] and set(d["timeline"][0]) >= {"start_s", "end_s", "tone_r", "tempo_r"}
+    assert d["correction"] == "weighted-benjamini-hochberg"
+
+
+def test_sixty_minute_call_is_fast() -> None:
+    call = _call(50, duration_s=3600.0)
+    _run(call)  # warm caches
+    t0 = time.perf_counter()
+    res = _run(call)
+    elapsed = time.perf_counter() - t0
+    assert res.n_exchanges > 500 and res.n_windows > 400
+    assert elapsed < 2.0  # ~0.15 s here; generous for a shared 2-core machine
+
+
+def test_make_windows_weights_by_duration() -> None:
+    u = SpeakerUnits(
+        np.array([0.0, 4.0]),
+        np.array([3.0, 5.0]),
+        np.array([0, 0]),
+        {n: np.array([1.0, 5.0]) for n in FEATURES},
+    )
+    w = make_windows(u, u, 16.0, window_s=16.0, hop_s=8.0, min_speech_s=2.0)
+    assert w.values["pitch_level"][0, 0] == pytest.approx((3 * 1.0 + 1 * 5.0) / 4.0)
