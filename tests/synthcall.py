@@ -1829,7 +1829,7 @@ def plan_call(
         )
         specs.append(spec)
         dur = sum(s / r for s, r in zip(syl, rates, strict=True)) + sum(pause_list[: n_utt - 1])
-        dur += 0.15 * n_utt
+        dur = 1.15 * dur + 0.15 * n_utt  # espeak runs a little slower than planned
         if n_utt >= 2 and rng.random() < 0.35:
             other = 1 - speaker
             ov = state[other]
