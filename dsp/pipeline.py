@@ -25,9 +25,9 @@ import numpy.typing as npt
 
 from dsp import activity, loudness, pitch, rate, turns, windows
 from dsp import mirroring as mirror_metrics
-from dsp.errors import ParameterError
-from dsp.frames import HOP_S, frame_count, hop_samples, mask_to_segments
+from dsp.frames import HOP_S, frame_count, hop_samples
 from dsp.io import AudioInfo, Source, iter_blocks
+from dsp.params import AnalysisParams
 
 FloatArray = npt.NDArray[np.float64]
 ROLES = ("agent", "customer")
@@ -36,46 +36,6 @@ ANALYSIS_VERSION = "0.1.0"
 # Seconds of audio added on each side of a block so frame-local features see whole windows.
 CONTEXT_S = 0.2
 CLIP_LEVEL = 0.999
-
-
-@dataclass(frozen=True)
-class AnalysisParams:
-    """Every tunable of an analysis, with its default (echoed in the report as ``config``)."""
-
-    agent_channel: int = 0
-    window_s: float = 30.0
-    hop_s: float = 10.0
-    min_pause_s: float = 0.2
-    min_ipu_s: float = 0.1
-    backchannel_max_s: float = 1.0
-    silence_threshold_s: float = 3.0
-    fmin_hz: float = 60.0
-    fmax_hz: float = 500.0
-    min_window_speech_s: float = 2.0
-    block_s: float = 60.0
-
-    def validate(self) -> AnalysisParams:
-        checks = [
-            (
-                self.agent_channel in (0, 1),
-                f"agent_channel must be 0 or 1, got {self.agent_channel}",
-            ),
-            (self.window_s > 0 and self.hop_s > 0, "window_s and hop_s must be > 0"),
-            (self.hop_s <= self.window_s, f"hop_s ({self.hop_s}) must not exceed window_s"),
-            (0.05 <= self.min_pause_s <= 2.0, "min_pause_s must be within 0.05-2 s"),
-            (0.0 <= self.min_ipu_s <= 1.0, "min_ipu_s must be within 0-1 s"),
-            (0.1 <= self.backchannel_max_s <= 5.0, "backchannel_max_s must be within 0.1-5 s"),
-            (self.silence_threshold_s > 0, "silence_threshold_s must be > 0"),
-            (
-                30.0 <= self.fmin_hz < self.fmax_hz <= 1000.0,
-                f"need 30 <= fmin_hz < fmax_hz <= 1000, got {self.fmin_hz}, {self.fmax_hz}",
-            ),
-            (self.block_s >= 5.0, "block_s must be >= 5 s"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ParameterError(message)
-        return self
 
 
 @dataclass(frozen=True)
@@ -563,6 +523,7 @@ def analyze(
 
 __all__ = [
     "ANALYSIS_VERSION",
+    "ROLES",
     "AnalysisParams",
     "AnalysisResult",
     "FrameTracks",
@@ -570,6 +531,6 @@ __all__ = [
     "analyze",
     "analyze_tracks",
     "frame_tracks",
-    "mask_to_segments",
-    "replace",
+    "with_mirroring",
+    "with_windows",
 ]

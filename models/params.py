@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dsp.pipeline import AnalysisParams
+from dsp.params import AnalysisParams
 
 
 class AnalysisConfig(BaseModel):
