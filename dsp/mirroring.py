@@ -642,19 +642,7 @@ def _speaker_turns(units: SpeakerUnits, role: int, names: Sequence[str]) -> _Tur
             tl = vals.copy()
         elif name in feats:
             v = np.asarray(feats[name], dtype=np.float64)[idx]
-            ok = np.isfinite(v)
-            for t in range(n_turns):
-                seg_ok = np.flatnonzero(ok[bounds[t] : bounds[t + 1]])
-                if seg_ok.size:
-                    seg = v[bounds[t] : bounds[t + 1]]
-                    ini[t] = seg[seg_ok[0]]
-                    fin[t] = seg[seg_ok[-1]]
-                    avg[t] = seg[seg_ok].mean()
-            pos = np.flatnonzero(ok)
-            for t in range(n_turns):
-                upto = pos[pos < bounds[t + 1]][-_TAIL_IPUS:]
-                if upto.size:
-                    tl[t] = v[upto].mean()
+            ini, fin, avg, tl = _turn_stats(v, bounds, _TAIL_IPUS)
         initial[name], final[name], mean[name], tail[name] = ini, fin, avg, tl
     return _Turns(
         speaker=np.full(n_turns, role, dtype=np.int64),
@@ -664,6 +652,42 @@ def _speaker_turns(units: SpeakerUnits, role: int, names: Sequence[str]) -> _Tur
         mean=mean,
         tail=tail,
     )
+
+
+def _trailing_mean(values: FloatArray, ends: IntArray, span: int) -> FloatArray:
+    """Mean of the last ``span`` finite ``values`` before each index in ``ends`` (NaN if none)."""
+    pos = np.flatnonzero(np.isfinite(values))
+    cs = np.concatenate([[0.0], np.cumsum(values[pos])])
+    c = np.searchsorted(pos, ends)  # finite values before each end
+    m = np.minimum(c, span)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (cs[c] - cs[c - m]) / m
+    return np.where(m > 0, out, np.nan)
+
+
+def _turn_stats(
+    v: FloatArray, bounds: IntArray, tail_span: int
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """First / last / mean finite value of each turn ``v[bounds[t]:bounds[t+1]]`` and the
+    mean of the last ``tail_span`` finite values up to each turn's end (vectorised)."""
+    n_turns = bounds.size - 1
+    ini = np.full(n_turns, np.nan)
+    fin = np.full(n_turns, np.nan)
+    avg = np.full(n_turns, np.nan)
+    if n_turns <= 0:
+        return ini, fin, avg, np.full(0, np.nan)
+    pos = np.flatnonzero(np.isfinite(v))
+    turn_of = np.searchsorted(bounds, pos, side="right") - 1
+    if pos.size:
+        turns_hit, first_i = np.unique(turn_of, return_index=True)
+        last_i = pos.size - 1 - np.unique(turn_of[::-1], return_index=True)[1]
+        ini[turns_hit] = v[pos[first_i]]
+        fin[turns_hit] = v[pos[last_i]]
+        sums = np.bincount(turn_of, weights=v[pos], minlength=n_turns)
+        counts = np.bincount(turn_of, minlength=n_turns)
+        hit = counts > 0
+        avg[hit] = sums[hit] / counts[hit]
+    return ini, fin, avg, _trailing_mean(v, bounds[1:], tail_span)
 
 
 def _merge_turns(a: _Turns, b: _Turns, names: Sequence[str]) -> _Turns:
@@ -726,16 +750,12 @@ def _take(values: FloatArray, index: IntArray) -> FloatArray:
 
 
 def _history_mean(turns: _Turns, name: str, span: int) -> FloatArray:
-    """Per turn, the mean of its speaker's last ``span`` turn means (this turn included)."""
+    """Per turn, the mean of its speaker's last ``span`` finite turn means (this turn
+    included)."""
     out = np.full(turns.speaker.size, np.nan)
     for s in (0, 1):
         idx = np.flatnonzero(turns.speaker == s)
-        vals = turns.mean[name][idx]
-        for j in range(idx.size):
-            seg = vals[max(0, j - span + 1) : j + 1]
-            seg = seg[np.isfinite(seg)]
-            if seg.size:
-                out[idx[j]] = seg.mean()
+        out[idx] = _trailing_mean(turns.mean[name][idx], np.arange(1, idx.size + 1), span)
     return out
 
 
