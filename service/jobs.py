@@ -24,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from service import worker
+from service import logs, worker
 from service.metrics import Metrics
 from service.problems import Problem
 from service.settings import Settings
@@ -275,6 +275,7 @@ class JobManager:
                 )
 
     async def _run(self, job: Job) -> None:
+        logs.request_id_var.set(f"job:{job.id}")  # this task's own context: its log lines
         started = time.perf_counter()
         log.info("job started", extra={"job_id": job.id, "attempt": job.attempts})
         try:

@@ -33,7 +33,7 @@ def wait_done(client: httpx.Client, job_id: str, timeout_s: float = 60.0) -> dic
     while time.monotonic() < deadline:
         job = client.get(f"/v1/analyses/{job_id}").json()
         if job["status"] in ("completed", "failed"):
-            return job  # type: ignore[no-any-return]
+            return job
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s} s")
 
@@ -155,7 +155,7 @@ def test_list_pagination(server: Server) -> None:
 
 
 def _all_jobs(client: httpx.Client, *, limit: int) -> list[dict[str, Any]]:
-    return client.get("/v1/analyses", params={"limit": limit}).json()["items"]  # type: ignore[no-any-return]
+    return client.get("/v1/analyses", params={"limit": limit}).json()["items"]
 
 
 class Receiver:
