@@ -3,7 +3,7 @@
 Usage::
 
     python bench/mirroring_eval.py [--calls 200] [--seed 0] [--strength 0.5] [--conv-sd 5]
-                                   [--shams 8] [--quick]
+                                   [--shams 8] [--quick] [--only follow,converge]
 
 Each scenario simulates ``--calls`` calls of 3-15 minutes (bench/mirroring_sim.py: AR(1)
 prosody walks per speaker, measurement noise, NaNs, backchannels, 16 s / 8 s windows) and
@@ -67,7 +67,19 @@ def _any_p(res: MirroringResult) -> bool:
     return False
 
 
-def run(calls: int, seed: int, strength: float, conv_sd: float, n_shams: int, quick: bool) -> None:
+def _pct(xs: list[bool]) -> str:
+    return f"{100 * float(np.mean(xs)):.0f}%" if xs else "-"
+
+
+def run(
+    calls: int,
+    seed: int,
+    strength: float,
+    conv_sd: float,
+    n_shams: int,
+    quick: bool,
+    only: str | None = None,
+) -> None:
     scenarios: list[tuple[str, str | None, str | None]] = [
         ("independent", None, None),
         ("strong_ac", None, None),
@@ -82,6 +94,8 @@ def run(calls: int, seed: int, strength: float, conv_sd: float, n_shams: int, qu
         scenarios.append(("converge", f, None))
         scenarios.append(("diverge", f, None))
 
+    if only:
+        scenarios = [sc for sc in scenarios if sc[0] in only.split(",")]
     print(
         f"# {calls} calls per scenario, seed {seed}, follow strength {strength}, "
         f"convergence {conv_sd} sd, shams per call: {n_shams or 'none'}"
@@ -93,12 +107,13 @@ def run(calls: int, seed: int, strength: float, conv_sd: float, n_shams: int, qu
             c = simulate_call(pool_rng, scenario="independent")
             sham_pool.append(ShamCall(c.agent, c.customer, c.windows))
     header = f"{'scenario':<12}{'feature':<19}{'follower':<10}{'hit/FP':>8}{'wrong':>8}"
-    print(header + f"{'off':>8}{'any p_adj':>11}{'ms/call':>9}")
+    print(header + f"{'off':>8}{'any p_adj':>11}{'<6 min':>8}{'>10 min':>8}{'ms/call':>9}")
     times: list[float] = []
     indep_scores: list[float] = []
     for s_i, (scenario, feature, follower) in enumerate(scenarios):
         rng = np.random.default_rng([seed, s_i])
         hit = wrong = off = anyp = 0
+        by_len: dict[str, list[bool]] = {"short": [], "long": []}
         ms: list[float] = []
         own: list[ShamCall] = []
         for i in range(calls):
@@ -117,28 +132,36 @@ def run(calls: int, seed: int, strength: float, conv_sd: float, n_shams: int, qu
             res = analyze_mirroring(call.agent, call.customer, call.windows, shams=shams)
             ms.append(1000 * (time.perf_counter() - t0))
             anyp += _any_p(res)
+            bucket = "short" if call.duration_s < 360 else "long" if call.duration_s > 600 else ""
             if scenario in INDEPENDENT:
                 hit += _flags(res)
+                if bucket:
+                    by_len[bucket].append(_flags(res))
                 for v in (res.scores.tone_agent, res.scores.tone_customer):
                     if v is not None:
                         indep_scores.append(v)
                 continue
             fm = res.feature(feature or "")
             if scenario == "follow":
-                hit += fm.follower == follower
+                ok = fm.follower == follower
                 wrong += fm.follower not in (None, follower)
             else:
                 want = "converging" if scenario == "converge" else "diverging"
                 got = fm.convergence.direction
-                hit += got == want
+                ok = got == want
                 wrong += got in ("converging", "diverging") and got != want
+            hit += ok
+            if bucket:
+                by_len[bucket].append(ok)
             off += _flags(res, skip=feature)
         times.extend(ms)
         label = "FP" if scenario in INDEPENDENT else "hit"
         print(
             f"{scenario:<12}{feature or '-':<19}{follower or '-':<10}"
             f"{100 * hit / calls:>7.1f}%{100 * wrong / calls:>7.1f}%{100 * off / calls:>7.1f}%"
-            f"{100 * anyp / calls:>10.1f}%{np.median(ms):>9.1f}   ({label})"
+            f"{100 * anyp / calls:>10.1f}%"
+            f"{_pct(by_len['short']):>8}{_pct(by_len['long']):>8}"
+            f"{np.median(ms):>9.1f}   ({label})"
         )
         sys.stdout.flush()
     sc = np.asarray(indep_scores)
@@ -157,8 +180,9 @@ def main() -> None:
     ap.add_argument("--conv-sd", type=float, default=5.0, help="planted distance change")
     ap.add_argument("--shams", type=int, default=0, help="sham partner calls per call")
     ap.add_argument("--quick", action="store_true", help="fewer scenarios")
+    ap.add_argument("--only", help="comma-separated scenario kinds, e.g. follow,converge")
     args = ap.parse_args()
-    run(args.calls, args.seed, args.strength, args.conv_sd, args.shams, args.quick)
+    run(args.calls, args.seed, args.strength, args.conv_sd, args.shams, args.quick, args.only)
 
 
 if __name__ == "__main__":

@@ -229,6 +229,19 @@ class WindowSeries:
     values: Mapping[str, FloatArray]
     coverage: FloatArray | None = None
 
+    @classmethod
+    def from_windows(cls, windows: Any) -> WindowSeries:
+        """From a ``dsp.windows.Windows`` (or anything with ``starts_s``, ``window_s``,
+        ``hop_s``, ``values`` and ``speech_s``); its column names are mapped through
+        :data:`FEATURE_ALIASES`."""
+        return cls(
+            starts_s=np.asarray(windows.starts_s, dtype=np.float64),
+            window_s=float(windows.window_s),
+            hop_s=float(windows.hop_s),
+            values=_canonical(windows.values),
+            coverage=getattr(windows, "speech_s", None),
+        )
+
 
 @dataclass(frozen=True, eq=False)
 class ShamCall:
@@ -1100,6 +1113,9 @@ def _convergence_stat(
     return value, p, -_corr(tc, np.abs(diff))
 
 
+_RHO_FLOOR_MAX = True
+
+
 def _window_rho(
     agent: SpeakerUnits,
     customer: SpeakerUnits,
@@ -1110,7 +1126,7 @@ def _window_rho(
 ) -> float:
     """Lag-1 autocorrelation of ``a - c`` between windows ``step_s`` apart implied by the
     speakers' IPU-level persistence (variance-weighted over the two speakers)."""
-    num = den = 0.0
+    num = den = top = 0.0
     for units, row in ((agent, a_row), (customer, c_row)):
         vals = _canonical(units.features).get(name)
         if vals is None:
@@ -1125,6 +1141,9 @@ def _window_rho(
         var = float(np.var(finite))
         num += var * _block_corr(phi, rate * step_s)
         den += var
+        top = max(top, _block_corr(phi, rate * step_s))
+    if _RHO_FLOOR_MAX:
+        return top
     return num / den if den > 0 else 0.0
 
 

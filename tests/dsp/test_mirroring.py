@@ -448,3 +448,27 @@ def test_make_windows_weights_by_duration() -> None:
     )
     w = make_windows(u, u, 16.0, window_s=16.0, hop_s=8.0, min_speech_s=2.0)
     assert w.values["pitch_level"][0, 0] == pytest.approx((3 * 1.0 + 1 * 5.0) / 4.0)
+
+
+def test_window_series_from_dsp_windows_names() -> None:
+    from dsp.windows import Windows
+
+    call = _call(41, scenario="follow", feature="pitch_level", follower="agent")
+    aliases = {
+        "pitch_level": "pitch_median_st",
+        "pitch_variability": "pitch_sd_st",
+        "loudness": "loudness_db",
+        "speaking_rate": "speaking_rate_syl_per_s",
+        "articulation_rate": "articulation_rate_syl_per_s",
+    }
+    w = call.windows
+    win = Windows(
+        starts_s=w.starts_s,
+        ends_s=w.starts_s + w.window_s,
+        window_s=w.window_s,
+        hop_s=w.hop_s,
+        speech_s=np.zeros((2, w.starts_s.size)),
+        values={aliases[k]: v for k, v in w.values.items()},
+    )
+    res = analyze_mirroring(call.agent, call.customer, WindowSeries.from_windows(win))
+    _assert_close(res.to_dict(), _run(call).to_dict())
