@@ -165,10 +165,11 @@ def run(
         )
         sys.stdout.flush()
     sc = np.asarray(indep_scores)
-    print(
-        f"# tone scores on independent calls: median {np.median(sc):.1f}, "
-        f"p10 {np.percentile(sc, 10):.1f}, p90 {np.percentile(sc, 90):.1f}"
-    )
+    if sc.size:
+        print(
+            f"# tone scores on independent calls: median {np.median(sc):.1f}, "
+            f"p10 {np.percentile(sc, 10):.1f}, p90 {np.percentile(sc, 90):.1f}"
+        )
     print(f"# median analysis time {np.median(times):.1f} ms/call, max {np.max(times):.1f} ms")
 
 
