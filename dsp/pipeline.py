@@ -50,9 +50,18 @@ class FrameTracks:
 
     level_db: npt.NDArray[np.float32]  # (2, T)
     activity_features: npt.NDArray[np.float32]  # (2, F, T)
-    f0_hz: npt.NDArray[np.float32]  # (2, T), NaN unvoiced
+    f0_candidates_hz: npt.NDArray[np.float32]  # (2, K, T) pitch candidates, NaN where none
+    f0_strength: npt.NDArray[np.float32]  # (2, K, T) their NCCF heights
     periodicity: npt.NDArray[np.float32]  # (2, T)
     syllable_db: npt.NDArray[np.float32]  # (2, T)
+
+    def pitch_candidates(self, channel: int) -> pitch.PitchCandidates:
+        """One channel's f0 candidates (the path through them is chosen per speaker)."""
+        return pitch.PitchCandidates(
+            freq_hz=self.f0_candidates_hz[channel].T,
+            strength=self.f0_strength[channel].T,
+            periodicity=self.periodicity[channel],
+        )
 
 
 @dataclass
@@ -88,11 +97,11 @@ def _channel_tracks(
     feats = activity.frame_features(y, sample_rate_hz)
     # Pitch costs the most: skip frames far below this block's loud frames (cannot be speech).
     gate = level > max(float(np.percentile(level, 95)) - 50.0, -75.0)
-    track = pitch.f0_track(
+    cands = pitch.f0_candidates(
         y, sample_rate_hz, fmin_hz=params.fmin_hz, fmax_hz=params.fmax_hz, frame_mask=gate
     )
     syllable = rate.syllable_intensity_db(y, sample_rate_hz)
-    return level, feats, track.f0_hz, track.periodicity, syllable
+    return level, feats, cands.freq_hz.T, cands.strength.T, cands.periodicity, syllable
 
 
 def _with_context(
@@ -126,7 +135,7 @@ def frame_tracks(
     """Stage 1: per-frame tracks of both channels, computed block by block."""
     hop = hop_samples(sample_rate_hz)
     context = int(round(CONTEXT_S / HOP_S)) * hop
-    parts: list[list[npt.NDArray[np.float32]]] = [[] for _ in range(5)]
+    parts: list[list[npt.NDArray[np.float32]]] = [[] for _ in range(6)]
     tally = _QualityTally()
     start = 0
     for padded, left, length in _with_context(blocks, context):
@@ -135,7 +144,7 @@ def frame_tracks(
         first = left // hop
         is_last = padded.shape[1] == left + length
         n_keep = frame_count(length, sample_rate_hz) if is_last else length // hop
-        for k in range(5):
+        for k in range(6):
             stacked = np.stack([per_channel[0][k], per_channel[1][k]])
             parts[k].append(stacked[..., first : first + n_keep])
         start += length
@@ -480,7 +489,12 @@ def analyze_tracks(
             speech[row],
             ipus[row],
             taking.agent if row == 0 else taking.customer,
-            f0_track_hz=tracks.f0_hz[order[row]],
+            f0_track_hz=pitch.speaker_f0_path(
+                tracks.pitch_candidates(order[row]),
+                speech=speech[row],
+                fmin_hz=params.fmin_hz,
+                fmax_hz=params.fmax_hz,
+            ).f0_hz,
             level_track_db=tracks.level_db[order[row]],
             syllable_track_db=tracks.syllable_db[order[row]],
         )
