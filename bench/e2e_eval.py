@@ -54,7 +54,11 @@ def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
     for row, role in enumerate(ROLES):
         true_mask = segments_to_mask(np.asarray(truth["segments_s"][row]), n_frames)
         true_talk = true_mask.sum() * HOP_S
-        talk = result.turn_taking.agent.talk_time_s if row == 0 else result.turn_taking.customer.talk_time_s
+        talk = (
+            result.turn_taking.agent.talk_time_s
+            if row == 0
+            else result.turn_taking.customer.talk_time_s
+        )
         out[f"{role}_talk_err"] = abs(talk / true_talk - 1.0) if true_talk else float("nan")
     # windowed tracking, on the truth's 16 s / 8 s clock
     truth_w = truth["windows_16_8"]
@@ -114,8 +118,14 @@ def main() -> None:
 
     print("\n| measure | value | target |\n|---|---|---|")
     talk = [r[f"{role}_talk_err"] for r in rows for role in ROLES]
-    print(f"| talk time error, worst / median | {max(talk):.3f} / {np.median(talk):.3f} | <= 0.15 |")
-    for name, target in (("pitch_median_st", 0.85), ("loudness_db", 0.9), ("articulation_rate_syl_per_s", 0.75)):
+    print(
+        f"| talk time error, worst / median | {max(talk):.3f} / {np.median(talk):.3f} | <= 0.15 |"
+    )
+    for name, target in (
+        ("pitch_median_st", 0.85),
+        ("loudness_db", 0.9),
+        ("articulation_rate_syl_per_s", 0.75),
+    ):
         rs = [r[f"r_{name}"] for r in rows if np.isfinite(r[f"r_{name}"])]
         varying = [r[f"r_{name}"] for r in rows if r["variant"] == "varying"]
         print(
@@ -130,10 +140,16 @@ def main() -> None:
     for variant, hits in sorted(by_kind.items()):
         print(f"| detected {variant} | {sum(hits)}/{len(hits)} | |")
     if planted:
-        print(f"| planted relations detected (all) | {np.mean(planted):.2f} ({sum(planted)}/{len(planted)}) | >= 0.80 |")
+        print(
+            f"| planted relations detected (all) | {np.mean(planted):.2f} "
+            f"({sum(planted)}/{len(planted)}) | >= 0.80 |"
+        )
     fps = [r["false_positive"] for r in rows if "false_positive" in r]
     if fps:
-        print(f"| false positives on independent calls | {np.mean(fps):.2f} ({sum(fps)}/{len(fps)}) | <= 0.10 |")
+        print(
+            f"| false positives on independent calls | {np.mean(fps):.2f} "
+            f"({sum(fps)}/{len(fps)}) | <= 0.10 |"
+        )
 
 
 if __name__ == "__main__":
