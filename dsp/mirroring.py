@@ -28,14 +28,16 @@ value the first one (or the per-turn value when ``SpeakerUnits.turn_features`` h
 
 Directional synchrony (``agent_follows_customer``, ``customer_follows_agent``)
     Partial correlation of the follower's turn-initial value ``y`` with the leader's
-    preceding turn-final value ``x`` given the follower's own previous value (the final
-    value of the follower's previous turn, and that turn's mean) and a linear time trend:
-    a lag-1 Granger-style regression. The own-lag terms absorb the follower's
-    autocorrelation and the consistency confound (B copies A and A is autocorrelated: A
-    then looks entrained in a plain correlation, not here). The p-value is a t-test on the
-    partial correlation whose degrees of freedom use the Bartlett effective sample size of
-    the two residual series (``n_eff = n / (1 + 2 sum_k rho_u(k) rho_v(k))``), so residual
-    autocorrelation does not inflate significance; it is continuous (no surrogate floor).
+    preceding turn-final value ``x`` given the follower's own past (the final value and
+    the mean of the follower's previous turn, the mean of its last 3 IPU values, the mean
+    of its last 4 turn means) and a linear time trend: a lag-1 Granger-style regression.
+    The own-past terms absorb the follower's autocorrelation and most of the consistency
+    confound (B copies A and A is autocorrelated: A then looks entrained in a plain
+    correlation). The p-value is a t-test on the partial correlation whose degrees of
+    freedom use the Bartlett effective sample size of the two residual series
+    (``n = n_ex / (1 + 2 sum_k rho_u(k) rho_v(k))``, ``df = n_eff - 2 - covariates``), so
+    residual autocorrelation does not inflate significance; it is continuous (no
+    surrogate floor).
 Windowed synchrony
     Each speaker's window series is detrended and prewhitened with an AR(1) fit; the
     residuals are cross-correlated at lags ``-max_lag..max_lag`` windows. ``r`` and
@@ -46,16 +48,23 @@ Windowed synchrony
     p-value (resolution ``1/(shifts+1)``, reported, not used for the decision).
     ``lag_s > 0``: the customer's series follows the agent's by ``lag_s`` seconds.
 Convergence
-    ``d(t) = |f_agent(t) - f_customer(t)|`` over windows where both have a value;
-    ``value`` is the OLS slope of ``-d`` against time in feature units per minute
-    (positive = converging), ``r_time`` its correlation with time, ``p`` the slope's t-test
-    with an AR(1)-effective sample size of the residuals (Santer et al. 2000), so
-    autocorrelated wandering is not called a trend. With sham partners, the real slope is
-    also compared with slopes of the agent against sham customers and sham agents against
-    the customer (``sham_z``), and ``p`` becomes the larger of the two p-values (both tests
-    must agree: this is the drift control). First-half / second-half distances of the
-    speakers' means and how far each speaker moved toward the other's first-half mean
-    (``agent_moved``, ``customer_moved``; positive = toward) are reported alongside.
+    On windows that do not overlap (every ``window_s / hop_s``-th window: they still
+    cover all the speech) where both speakers have a value, the signed difference
+    ``f_agent - f_customer`` is fitted with a linear trend with AR(1) errors
+    (Prais-Winsten GLS). ``value`` is the change of the fitted distance per minute
+    (positive = converging; when the fitted line crosses zero, one speaker overtaking the
+    other, the trend of ``|f_agent - f_customer|`` is fitted instead), ``r_time`` the
+    correlation of ``-|f_agent - f_customer|`` with time, ``p`` the slope's t-test. The
+    AR(1) coefficient is the larger of the bias-corrected residual estimate and the
+    window-to-window correlation implied by each speaker's IPU-level persistence (far
+    more values than windows; the larger of the two speakers), so slow wandering is not
+    called a trend. Half/half: ``first_half_distance`` / ``second_half_distance`` between
+    the speakers' means, and how far each speaker moved toward the other's first-half mean
+    (``agent_moved``, ``customer_moved``; positive = toward). With sham partners the
+    real value is also compared with the agent against sham customers and sham agents
+    against the customer (``sham_z``; p from a t prediction interval), and ``p`` becomes
+    the larger of the two p-values (drift control: both must agree). Not computed for
+    loudness (channel gains unknown: only movements are comparable).
 Local proximity (Levitan & Hirschberg 2011)
     Per exchange, ``-|y - x|`` (adjacent) minus the mean of ``-|y - x_j|`` over the
     leader's non-adjacent turns 2..``proximity_offsets`` turns away on either side (close
@@ -70,11 +79,15 @@ Significance and correction
 ---------------------------
 All p-values are two-sided. The family is every test that ran for this call (per feature:
 the two directional synchronies, windowed synchrony, convergence and local proximity; up to
-25). They are corrected together with **Benjamini-Hochberg** (``p_adj``): on a call where
+24). They are corrected together with **weighted Benjamini-Hochberg** (``p_adj``; weights
+:data:`TEST_WEIGHTS`, rescaled to mean 1, Genovese et al. 2006). Why BH: on a call where
 the speakers are independent every null is true, and then BH's false discovery rate is
 exactly the probability of flagging anything, so the per-call false alarm rate stays at
 ``alpha``; when some features do mirror, BH keeps more power than Holm while bounding the
-expected share of wrong claims among the flagged ones. ``mirrored`` is True when any of
+expected share of wrong claims among the flagged ones. Why weights: the exchange-level
+directional tests and convergence answer the product's questions and get 1.5, windowed
+synchrony 0.5 and local proximity 0.25 (they mostly restate the same evidence at a
+coarser scale). ``mirrored`` is True when any of
 the feature's tests is significant after correction *in the mirroring sense* (positive
 synchrony, converging, positive local proximity); a significant negative synchrony
 (disentrainment) or divergence is reported as such and does not make ``mirrored`` True.
@@ -781,7 +794,7 @@ def _impute(x: FloatArray) -> FloatArray:
 
 #: Covariates of the directional test (see :func:`_directional_sync`).
 _SYNC_HISTORY_SPAN = 4
-_SYNC_LEADER_PAST = False
+_SYNC_LEADER_PAST = False  # measured: adding the leader's past cost power, no FPR gain
 _TAIL_IPUS = 3
 
 
