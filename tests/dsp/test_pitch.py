@@ -12,7 +12,18 @@ import scipy.signal
 
 from dsp.errors import ParameterError
 from dsp.frames import frame_count
-from dsp.pitch import PitchTrack, f0_track, hz_to_st, speaker_range, st_to_hz
+from dsp.pitch import (
+    PitchCandidates,
+    PitchTrack,
+    concat_candidates,
+    f0_candidates,
+    f0_path,
+    f0_track,
+    hz_to_st,
+    speaker_f0_path,
+    speaker_range,
+    st_to_hz,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 Array = npt.NDArray[np.float64]
@@ -337,3 +348,173 @@ def test_speed_ten_minutes_of_8k_under_budget() -> None:
     t0 = time.process_time()
     f0_track(long, 8000)
     assert time.process_time() - t0 < 1.5
+
+
+# ----------------------------------------------------------------------------- two stages
+
+
+def test_candidates_then_path_is_f0_track() -> None:
+    y, sr = _load_ptdb("F01")
+    cands = f0_candidates(y, sr)
+    t = frame_count(y.size, sr)
+    assert cands.freq_hz.shape == cands.strength.shape == (t, 4)
+    assert cands.periodicity.shape == (t,)
+    assert cands.freq_hz.dtype == cands.strength.dtype == cands.periodicity.dtype == np.float32
+    has = np.isfinite(cands.freq_hz)
+    assert np.all(cands.strength[~has] == 0)
+    assert np.all((cands.freq_hz[has] >= 60) & (cands.freq_hz[has] <= 500))
+    assert has.any(axis=1).mean() > 0.5
+    before = cands.freq_hz.copy()
+    path = f0_path(cands)
+    np.testing.assert_array_equal(cands.freq_hz, before)  # not mutated
+    track = f0_track(y, sr)
+    np.testing.assert_array_equal(path.f0_hz, track.f0_hz)
+    np.testing.assert_array_equal(path.periodicity, track.periodicity)
+
+
+def test_candidate_blocks_concatenate_to_the_same_path() -> None:
+    """Blocks with 0.2 s of context (as the pipeline), joined, give the whole call's path."""
+    y, sr = _load_ptdb("M01")
+    y = np.concatenate([y, y])
+    whole = f0_candidates(y, sr)
+    hop, k, ctx = sr // 100, 350, 20
+    parts: list[PitchCandidates] = []
+    for start in range(0, y.size, k * hop):
+        lo = max(0, start - ctx * hop)
+        block = f0_candidates(y[lo : start + (k + ctx) * hop], sr)
+        first = (start - lo) // hop
+        stop = block.n_frames if start + k * hop >= y.size else first + k
+        parts.append(block.frames(first, stop))
+    joined = concat_candidates(parts)
+    assert joined.n_frames == whole.n_frames
+    np.testing.assert_allclose(joined.periodicity, whole.periodicity, atol=0.01)
+    for path in (f0_path, speaker_f0_path):
+        a, b = path(joined).f0_hz, path(whole).f0_hz
+        assert np.isfinite(b).mean() > 0.25
+        np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))  # same voicing
+        np.testing.assert_allclose(a, b, rtol=1e-4)  # same candidates (float32 rounding)
+    assert concat_candidates([]).n_frames == 0
+
+
+def _octave_trap(sr: int, rng: np.random.Generator) -> tuple[npt.NDArray[np.float32], Array]:
+    """A 150 Hz voice in 0.6 s syllables; in every third syllable the odd harmonics are 30 dB
+    down (the signal nearly repeats at 300 Hz: a single path reads them an octave high)."""
+    syl, gap = int(0.6 * sr), int(0.2 * sr)
+    pieces, truth = [], []
+    for i in range(12):
+        f0 = 150.0 * (1 + 0.04 * np.sin(np.linspace(0, np.pi, syl) + i))
+        odd = 0.03 if i % 3 == 1 else 1.0
+        phase = 2 * np.pi * np.cumsum(f0) / sr
+        y = sum(
+            (odd if h % 2 else 1.0) * np.sin(h * phase + rng.uniform(0, 2 * np.pi)) / h**0.5
+            for h in range(1, 16)
+        )
+        pieces += [np.asarray(y) * np.hanning(syl), np.zeros(gap)]
+        frames = np.arange(0, syl + gap, sr // 100)
+        truth.append(np.where(frames < syl, np.interp(frames, np.arange(syl), f0), np.nan))
+    y = np.concatenate(pieces)
+    ref = np.full(frame_count(y.size, sr), np.nan)
+    t = np.concatenate(truth)
+    ref[: t.size] = t[: ref.size]
+    return (0.3 * y / np.abs(y).max()).astype(np.float32), ref
+
+
+@pytest.mark.parametrize("sr", [8000, 16000])
+def test_speaker_path_removes_octave_errors_of_one_path(sr: int) -> None:
+    y, ref = _octave_trap(sr, np.random.default_rng(5))
+    cands = f0_candidates(y, sr)
+    both_1 = f0_path(cands).f0_hz
+    both_2 = speaker_f0_path(cands).f0_hz
+    core = np.isfinite(ref) & np.isfinite(both_1) & np.isfinite(both_2)
+    assert core.sum() > 500
+    octave_up_1 = np.mean(both_1[core] > 2**0.5 * ref[core])
+    octave_up_2 = np.mean(both_2[core] > 2**0.5 * ref[core])
+    assert octave_up_1 > 0.15  # the trap works: one path is an octave high in those syllables
+    assert octave_up_2 < 0.005
+    # what is left are a few 2/3-f0 reads on the faded syllable tails
+    assert np.mean(cents(both_2[core], ref[core]) > 1200 * np.log2(1.2)) < 0.05
+    assert np.median(cents(both_2[core], ref[core])) < 10
+    # voicing is not lost on the corrected syllables
+    assert np.isfinite(both_2[np.isfinite(ref)]).mean() > 0.9
+
+
+def test_speaker_path_uses_only_this_speakers_speech() -> None:
+    """Another voice outside ``speech`` neither comes out voiced nor moves the median."""
+    sr = 8000
+    rng = np.random.default_rng(2)
+    n = 2 * sr
+    own = harmonic(np.full(n, 120.0), sr, rng=rng)
+    other = harmonic(np.full(3 * n, 240.0), sr, rng=rng)  # more frames than the speaker
+    y = np.concatenate([own, other])
+    speech = np.zeros(frame_count(y.size, sr), dtype=bool)
+    speech[5:195] = True
+    cands = f0_candidates(y, sr)
+    tr = speaker_f0_path(cands, speech=speech)
+    assert np.all(np.isnan(tr.f0_hz[~speech]))
+    assert np.all(tr.periodicity[~speech] == 0)
+    assert np.nanmedian(cents(tr.f0_hz[speech], 120.0)) < 5
+    assert np.isfinite(tr.f0_hz[speech]).mean() > 0.95
+    # too little voiced speech: the first path is returned as is
+    few = np.zeros_like(speech)
+    few[10:40] = True
+    np.testing.assert_array_equal(
+        speaker_f0_path(cands, speech=few).f0_hz, f0_path(cands, frame_mask=few).f0_hz
+    )
+
+
+def test_path_range_and_centre_cost() -> None:
+    sr = 8000
+    y = harmonic(np.full(sr, 220.0), sr, harmonics=range(1, 8))
+    cands = f0_candidates(y, sr)
+    assert np.nanmedian(cents(f0_path(cands).f0_hz, 220.0)) < 5
+    # a range that excludes 220 Hz leaves only the sub-octave candidate (110 Hz)
+    low = f0_path(cands, fmin_hz=60.0, fmax_hz=200.0).f0_hz
+    assert np.nanmedian(cents(low, 110.0)) < 5
+    # a speaker centred near 110 Hz with a high centre cost pulls the path down an octave;
+    # a zero cost changes nothing
+    pulled = f0_path(cands, centre_hz=105.0, centre_cost=2.0, centre_tolerance_oct=0.2).f0_hz
+    assert np.nanmedian(cents(pulled, 110.0)) < 5
+    same = f0_path(cands, centre_hz=105.0, centre_cost=0.0).f0_hz
+    np.testing.assert_array_equal(same, f0_path(cands).f0_hz)
+
+
+def test_path_edge_cases_and_bad_parameters() -> None:
+    empty = PitchCandidates.empty(0)
+    assert f0_path(empty).f0_hz.shape == (0,)
+    assert speaker_f0_path(empty).f0_hz.shape == (0,)
+    none = PitchCandidates.empty(50)
+    assert np.all(np.isnan(speaker_f0_path(none).f0_hz))
+    for kwargs in [
+        {"centre_cost": -0.1},
+        {"centre_hz": float("nan"), "centre_cost": 0.3},
+        {"centre_hz": 0.0, "centre_cost": 0.3},
+        {"frame_mask": np.ones(3, dtype=bool)},
+        {"fmin_hz": 300.0, "fmax_hz": 100.0},
+        {"octave_jump_cost": float("inf")},
+    ]:
+        with pytest.raises(ParameterError):
+            f0_path(none, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError):
+        f0_candidates(np.zeros((2, 100), dtype=np.float32), 8000)
+
+
+@pytest.mark.slow
+def test_speaker_path_on_katie_telephone() -> None:
+    """Katie (female, ~158 Hz; her second harmonic dominates on the phone band): one path
+    puts ~30 % of her frames far above her median; the speaker path brings the median back
+    to 150-165 Hz and such frames under 15 %."""
+    import soundfile
+
+    y, sr = soundfile.read(DATA / "activity_katie_8k.wav", dtype="float32")
+    y = mu_law(telephone_band(np.asarray(y, dtype=np.float32), sr))
+    cands = f0_candidates(y, int(sr))
+
+    def far_up(f0: npt.NDArray[np.float32]) -> tuple[float, float]:
+        v = f0[np.isfinite(f0)]
+        med = float(np.median(v))
+        return med, float(np.mean(np.log2(v / med) > 0.7))
+
+    med_1, far_1 = far_up(f0_path(cands).f0_hz)
+    med_2, far_2 = far_up(speaker_f0_path(cands).f0_hz)
+    assert far_2 < 0.15 and far_2 < far_1 - 0.05
+    assert 150.0 <= med_2 <= 165.0
