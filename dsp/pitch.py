@@ -428,24 +428,37 @@ def _viterbi(
     st[outside] = np.concatenate([np.full(k, -np.inf), [0.0]]).astype(np.float32)
     lf = log2_f[idx_c].astype(np.float32)  # (L, C, S-1)
     n_live = st.shape[1]
-    # trans[c, j, i]: cost of moving from state i to state j (reductions on the last axis)
-    trans = np.empty((n_live, n_s, n_s), dtype=np.float32)
-    trans[:, k, :k] = voiced_unvoiced_cost
-    trans[:, :k, k] = voiced_unvoiced_cost
-    trans[:, k, k] = 0.0
+    # from-state on the leading axis: elementwise maxima over contiguous (C, S) slabs are
+    # much cheaper than reductions over a short last axis
+    lf_t = np.ascontiguousarray(lf.transpose(0, 2, 1))  # (L, S-1, C)
     jump = np.float32(octave_jump_cost)
-    score = np.empty((n_live, n_s, n_s), dtype=np.float32)
+    vu = np.float32(voiced_unvoiced_cost)
+    cand = np.empty((n_live, n_s), dtype=np.float32)
+    best = np.empty((n_live, n_s), dtype=np.float32)
+    gap = np.empty((n_live, k), dtype=np.float32)
+    better = np.empty((n_live, n_s), dtype=bool)
     back = np.empty((length, n_live, n_s), dtype=np.int8)
     delta = st[0].copy()
     for t in range(1, length):
-        vv = trans[:, :k, :k]
-        np.subtract(lf[t][:, :, None], lf[t - 1][:, None, :], out=vv)
-        np.abs(vv, out=vv)
-        vv *= jump
-        np.subtract(delta[:, None, :], trans, out=score)
-        back[t] = np.argmax(score, axis=2)
-        np.max(score, axis=2, out=delta)
-        delta += st[t]
+        arg = back[t]
+        for i in range(n_s):  # score of reaching every state from state i
+            if i < k:
+                np.subtract(lf[t], lf_t[t - 1, i][:, None], out=gap)
+                np.abs(gap, out=gap)
+                gap *= jump
+                np.subtract(delta[:, i : i + 1], gap, out=cand[:, :k])
+                np.subtract(delta[:, i], vu, out=cand[:, k])
+            else:
+                np.subtract(delta[:, k : k + 1], vu, out=cand[:, :k])
+                cand[:, k] = delta[:, k]
+            if i == 0:
+                best[:] = cand
+                arg[:] = 0
+            else:  # strict: ties keep the lower state, as argmax does
+                np.greater(cand, best, out=better)
+                np.maximum(best, cand, out=best)
+                np.copyto(arg, np.int8(i), where=better)
+        np.add(best, st[t], out=delta)
     path = np.empty((length, n_live), dtype=np.int64)
     state = np.argmax(delta, axis=1)
     cols = np.arange(n_live)
