@@ -60,10 +60,13 @@ Convergence
     more values than windows; the larger of the two speakers), so slow wandering is not
     called a trend. Half/half: ``first_half_distance`` / ``second_half_distance`` between
     the speakers' means, and how far each speaker moved toward the other's first-half mean
-    (``agent_moved``, ``customer_moved``; positive = toward). With sham partners the
-    real value is also compared with the agent against sham customers and sham agents
-    against the customer (``sham_z``; p from a t prediction interval), and ``p`` becomes
-    the larger of the two p-values (drift control: both must agree). Not computed for
+    (``agent_moved``, ``customer_moved``; positive = toward). With sham calls the real
+    value is also compared with sham pairs, the agent of one sham call with the customer
+    of another, aligned by relative time (``sham_z``; p from a t prediction interval),
+    and ``p`` becomes the larger of the two p-values (drift control: both must agree).
+    Pairs that include this call's own speakers are not used: a speaker who moves a lot
+    toward this partner also moves toward or away from any stranger, which would bury
+    real convergence in the baseline's spread. Not computed for
     loudness (channel gains unknown: only movements are comparable).
 Local proximity (Levitan & Hirschberg 2011)
     Per exchange, ``-|y - x|`` (adjacent) minus the mean of ``-|y - x_j|`` over the
@@ -1127,6 +1130,8 @@ def _convergence_stat(
 
 
 _RHO_FLOOR_MAX = True
+#: Sham pairs per sham call (agent of call k with customers of calls k+1..k+this).
+_MAX_SHAM_OFFSETS = 4
 
 
 def _window_rho(
@@ -1400,12 +1405,22 @@ def analyze_mirroring(
             )  # fmt: skip
         sham_pairs: list[tuple[FloatArray, FloatArray]] = []
         sham_glob: list[float] = []
+        rows_a: list[FloatArray] = []
+        rows_c: list[FloatArray] = []
         for sham in shams:
             sv = _canonical(sham.windows.values)
             if name in sv and not zs:
                 srow = np.asarray(sv[name], dtype=np.float64)
-                sham_pairs.append((a_row, _align(srow[1], w)))
-                sham_pairs.append((_align(srow[0], w), c_row))
+                rows_a.append(_align(srow[0], w))
+                rows_c.append(_align(srow[1], w))
+        # Sham pairs: an agent and a customer from two *other* calls (Borrie et al. 2019):
+        # how much unrelated speakers converge by chance (drift, wandering), without this
+        # call's own movements in the baseline.
+        m = len(rows_a)
+        for k in range(m):
+            for j in range(1, min(m, _MAX_SHAM_OFFSETS + 1)):
+                sham_pairs.append((rows_a[k], rows_c[(k + j) % m]))
+        for sham in shams:
             if not zs:
                 sa_f = _canonical(sham.agent.features).get(name)
                 sc_f = _canonical(sham.customer.features).get(name)
