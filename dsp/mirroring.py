@@ -1283,7 +1283,7 @@ def analyze_mirroring(
     min_windows: int = 10,
     max_lag_windows: int = 2,
     proximity_offsets: int = 6,
-    timeline_span: int = 5,
+    timeline_span: int = 8,
 ) -> MirroringResult:
     """Mirroring statistics of one call, per feature, with corrected significance.
 
@@ -1310,7 +1310,8 @@ def analyze_mirroring(
     proximity_offsets : int
         Non-adjacent partner turns 2..``proximity_offsets`` away form the local baseline.
     timeline_span : int
-        Consecutive windows per rolling correlation in the timeline.
+        Consecutive windows per rolling correlation in the timeline (8 windows of 16 s / 8 s
+        span 72 s: fewer make the correlation mostly noise).
 
     Returns
     -------
