@@ -74,16 +74,31 @@ def praat_f0(
     return track.xs(), np.where(f0 > 0, f0, np.nan)
 
 
-def compare(path: Path) -> list[tuple[str, float, float]]:
+def praat_median(path: Path, channel: int, speech: np.ndarray, *, two_pass: bool) -> float:
+    """Praat's median f0 on the speaker's speech frames.
+
+    ``two_pass``: the usual per-speaker range (De Looze & Hirst): a first pass at 60-500 Hz,
+    then floor 0.75 x q25 and ceiling 2.5 x q75 of that pass (Praat's own octave errors on
+    telephone audio otherwise bias some speakers' medians).
+    """
+    fmin_hz, fmax_hz = 60.0, 500.0
+    for _ in range(2 if two_pass else 1):
+        times, f0 = praat_f0(path, channel, fmin_hz, fmax_hz)
+        frames = np.clip(np.round(times / HOP_S).astype(int), 0, len(speech) - 1)
+        on_speech = np.where(speech[frames], f0, np.nan)
+        q25, q75 = np.nanpercentile(on_speech, [25, 75])
+        fmin_hz, fmax_hz = max(40.0, 0.75 * q25), min(1000.0, 2.5 * q75)
+    return float(np.nanmedian(on_speech))
+
+
+def compare(path: Path) -> list[tuple[str, float, float, float]]:
     result = pipeline.analyze(path)
     rows = []
     for role, channel in (("agent", 0), ("customer", 1)):
         speaker = result.speakers[role]
-        ours = speaker.pitch["median_hz"]
-        times, f0 = praat_f0(path, channel, 60.0, 500.0)
-        frames = np.clip(np.round(times / HOP_S).astype(int), 0, len(speaker.speech) - 1)
-        praat = float(np.nanmedian(np.where(speaker.speech[frames], f0, np.nan)))
-        rows.append((f"{path.name} {role}", ours, praat))
+        one = praat_median(path, channel, speaker.speech, two_pass=False)
+        two = praat_median(path, channel, speaker.speech, two_pass=True)
+        rows.append((f"{path.name} {role}", speaker.pitch["median_hz"], one, two))
     return rows
 
 
@@ -106,15 +121,21 @@ def main() -> None:
         for a, b in pairs:
             if (CORPUS / a).exists() and (CORPUS / b).exists():
                 calls.append(telephone_call(CORPUS / a, CORPUS / b, folder))
-        print("| call, speaker | mirrorline median Hz | Praat median Hz | difference |")
-        print("|---|---|---|---|")
-        worst = 0.0
+        print("| call, speaker | mirrorline Hz | Praat 1-pass Hz | diff | Praat 2-pass Hz | diff |")
+        print("|---|---|---|---|---|---|")
+        worst = [0.0, 0.0]
         for call in calls:
-            for name, ours, praat in compare(call):
-                diff = abs(ours / praat - 1.0)
-                worst = max(worst, diff)
-                print(f"| {name} | {ours:.1f} | {praat:.1f} | {100 * diff:.1f}% |")
-        print(f"\nworst difference: {100 * worst:.1f}% (target <= 4%)")
+            for name, ours, one, two in compare(call):
+                diffs = [abs(ours / one - 1.0), abs(ours / two - 1.0)]
+                worst = [max(w, d) for w, d in zip(worst, diffs, strict=True)]
+                print(
+                    f"| {name} | {ours:.1f} | {one:.1f} | {100 * diffs[0]:.1f}% "
+                    f"| {two:.1f} | {100 * diffs[1]:.1f}% |"
+                )
+        print(
+            f"\nworst difference (target <= 4%): vs Praat one pass {100 * worst[0]:.1f}%, "
+            f"vs Praat two-pass speaker range {100 * worst[1]:.1f}%"
+        )
 
 
 if __name__ == "__main__":
