@@ -93,7 +93,7 @@ def _open(source: Source) -> Any:
     else:
         handle = source
     try:
-        return av.open(handle, mode="r")
+        return av.open(handle, mode="r", options={"max_size": str(_WAV_PACKET_BYTES)})
     except av.error.FFmpegError as exc:
         raise AudioUndecodable(
             "could not read this as audio "
@@ -227,6 +227,41 @@ def iter_blocks(
     return info, _blocks(container, stream, info, block_s, max_duration_s)
 
 
+# Native sample formats converted in numpy a block at a time (the same arithmetic as
+# FFmpeg's swresample: integers scaled by a power of two, so the floats are bit-identical).
+_NATIVE_FORMATS: dict[str, tuple[str, float, float]] = {
+    "u8": ("u1", 128.0, 1.0 / 128.0),
+    "s16": ("<i2", 0.0, 1.0 / 32768.0),
+    "s32": ("<i4", 0.0, 1.0 / 2147483648.0),
+    "flt": ("<f4", 0.0, 1.0),
+    "dbl": ("<f8", 0.0, 1.0),
+}
+# WAV packets of this many bytes (FFmpeg's default is 4096: ~1000 tiny frames a minute, each
+# costing a Python round trip); other demuxers ignore the option.
+_WAV_PACKET_BYTES = 1 << 20
+
+
+def _native_chunk(frame: Any, rate: int) -> npt.NDArray[Any] | None:
+    """One decoded frame as a raw ``(2, n)`` array of its native dtype, or None when the frame
+    needs FFmpeg's resampler (another rate, layout or an unusual sample format)."""
+    fmt = frame.format
+    name = fmt.name.rstrip("p")
+    if frame.sample_rate != rate or name not in _NATIVE_FORMATS or len(frame.layout.channels) != 2:
+        return None
+    raw = frame.to_ndarray()
+    return raw if fmt.is_planar else raw.reshape(-1, 2).T
+
+
+def _to_float32(raw: npt.NDArray[Any], fmt: str) -> npt.NDArray[np.float32]:
+    _, offset, scale = _NATIVE_FORMATS[fmt]
+    out = raw.astype(np.float32)
+    if offset:
+        out -= np.float32(offset)
+    if scale != 1.0:
+        out *= np.float32(scale)
+    return out
+
+
 def _blocks(
     container: Any,
     stream: Any,
@@ -238,19 +273,28 @@ def _blocks(
 
     rate = info.sample_rate_hz
     block_len = max(1, int(round(block_s * rate)))
-    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
+    resampler: Any = None
     pending: list[npt.NDArray[np.float32]] = []
     pending_len = 0
     total = 0
     max_samples = None if max_duration_s is None else int((max_duration_s + 1.0) * rate)
 
-    def chunks() -> Iterator[npt.NDArray[np.float32]]:
+    def chunks() -> Iterator[tuple[npt.NDArray[Any], str]]:
+        """Decoded audio as ``(raw (2, n) array, native format name)``; "flt" when resampled."""
+        nonlocal resampler
         try:
             for frame in container.decode(stream):
+                raw = _native_chunk(frame, rate) if resampler is None else None
+                if raw is not None:
+                    yield raw, frame.format.name.rstrip("p")
+                    continue
+                if resampler is None:
+                    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
                 for out in resampler.resample(frame):
-                    yield np.asarray(out.to_ndarray(), dtype=np.float32)
-            for out in resampler.resample(None):
-                yield np.asarray(out.to_ndarray(), dtype=np.float32)
+                    yield out.to_ndarray(), "flt"
+            if resampler is not None:
+                for out in resampler.resample(None):
+                    yield out.to_ndarray(), "flt"
         except av.error.FFmpegError as exc:
             if total == 0:
                 raise AudioUndecodable(
@@ -262,30 +306,56 @@ def _blocks(
                 "damaged or cut short; re-export or re-upload the whole recording"
             ) from None
 
+    def converted(raws: list[tuple[npt.NDArray[Any], str]]) -> npt.NDArray[np.float32]:
+        """Raw chunks of one block as float32 ``(2, n)``, one conversion per run of a format."""
+        parts: list[npt.NDArray[np.float32]] = []
+        i = 0
+        while i < len(raws):
+            fmt = raws[i][1]
+            j = i
+            while j < len(raws) and raws[j][1] == fmt:
+                j += 1
+            run = [r for r, _ in raws[i:j]]
+            joined = run[0] if len(run) == 1 else np.concatenate(run, axis=1)
+            parts.append(_to_float32(joined, fmt))
+            i = j
+        block = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return np.ascontiguousarray(block, dtype=np.float32)
+
+    def checked(block: npt.NDArray[np.float32], start: int) -> npt.NDArray[np.float32]:
+        if not np.isfinite(block).all():
+            bad = start + int(np.flatnonzero(~np.isfinite(block).all(axis=0))[0])
+            raise AudioNonFinite(
+                f"the audio holds NaN or infinite samples near {bad / rate:.1f} s; "
+                "export it again as PCM or a standard codec"
+            )
+        return block
+
+    raws: list[tuple[npt.NDArray[Any], str]] = []
+    emitted = 0
     try:
-        for chunk in chunks():
-            chunk = np.ascontiguousarray(chunk, dtype=np.float32)
-            if not np.isfinite(chunk).all():
-                raise AudioNonFinite(
-                    f"the audio holds NaN or infinite samples near {total / rate:.1f} s; "
-                    "export it again as PCM or a standard codec"
-                )
-            total += chunk.shape[1]
+        for raw, fmt in chunks():
+            total += raw.shape[1]
             if max_samples is not None and total > max_samples:
                 raise AudioTooLong(
                     f"the recording is longer than the limit of {max_duration_s:.0f} s "
                     "(split the call, or raise the limit)"
                 )
-            pending.append(chunk)
-            pending_len += chunk.shape[1]
-            while pending_len >= block_len:
-                joined = np.concatenate(pending, axis=1)
-                yield joined[:, :block_len]
-                rest = joined[:, block_len:]
-                pending = [rest] if rest.shape[1] else []
-                pending_len = rest.shape[1]
+            raws.append((raw, fmt))
+            pending_len += raw.shape[1]
+            if pending_len < block_len:
+                continue
+            joined = converted(raws)
+            raws = []
+            while joined.shape[1] >= block_len:
+                yield checked(joined[:, :block_len], emitted)
+                emitted += block_len
+                joined = joined[:, block_len:]
+            pending = [joined] if joined.shape[1] else []
+            raws = [(p, "flt") for p in pending]
+            pending_len = joined.shape[1]
         if pending_len:
-            yield np.concatenate(pending, axis=1)
+            yield checked(converted(raws), emitted)
     finally:
         container.close()
     duration = total / rate
