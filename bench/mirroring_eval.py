@@ -20,6 +20,19 @@ runs ``analyze_mirroring`` on each. Printed per scenario:
 
 Also prints the median analysis time per call and the score distribution on independent
 calls (should centre on 50).
+
+Measured (200 calls per row, seed 0, 3-15 min calls; commit "timeline rolls over 8 windows")
+with ``--strength 0.8`` (no shams | ``--shams 8``):
+
+* false alarms per call: independent 5.5% | 3.0%, strong autocorrelation 5.0% | 1.0%,
+  shared drift 3.5% | 2.0%; stress case ``walk`` (large independent random walks: the
+  speakers really do get closer or further apart) 28% | 6.5%.
+* planted following, right follower named: loudness 90-92%, pitch level 87-90%, pitch
+  variability 67-70%, speaking rate 64-66%, articulation rate 57-62%; calls over 10 min
+  86-100%, under 6 min 12-72%; the wrong follower 0-0.5%. At ``--strength 0.5``:
+  23-76% overall, 34-95% over 10 min.
+* planted convergence / divergence (``--conv-sd 5``), right direction: 57-74% without
+  shams (67-96% over 10 min), 51-71% with shams; the opposite direction never.
 """
 
 from __future__ import annotations
