@@ -1130,6 +1130,25 @@ def _convergence_stat(
 
 
 _RHO_FLOOR_MAX = True
+
+
+def _unit_series(units: SpeakerUnits, name: str) -> tuple[FloatArray, FloatArray | None]:
+    """A speaker's per-IPU values of ``name`` with start times, or its per-turn values
+    (at each turn's first IPU start) when the feature is given per turn only."""
+    start = np.asarray(units.start_s, dtype=np.float64).ravel()
+    tf = _canonical(units.turn_features).get(name)
+    if tf is not None and units.turn_labels is not None:
+        labels = np.asarray(units.turn_labels).ravel()
+        turn = np.asarray(units.turn_index).ravel()
+        times = np.array(
+            [start[turn == lab].min() if np.any(turn == lab) else np.nan for lab in labels],
+            dtype=np.float64,
+        )
+        return times, np.asarray(tf, dtype=np.float64).ravel()
+    vals = _canonical(units.features).get(name)
+    return start, None if vals is None else np.asarray(vals, dtype=np.float64)
+
+
 #: Sham pairs per sham call (agent of call k with customers of calls k+1..k+this).
 _MAX_SHAM_OFFSETS = 4
 
@@ -1146,12 +1165,10 @@ def _window_rho(
     speakers' IPU-level persistence (variance-weighted over the two speakers)."""
     num = den = top = 0.0
     for units, row in ((agent, a_row), (customer, c_row)):
-        vals = _canonical(units.features).get(name)
+        times, vals = _unit_series(units, name)
         if vals is None:
             continue
-        est = _ipu_persistence(
-            np.asarray(units.start_s, dtype=np.float64), np.asarray(vals, dtype=np.float64)
-        )
+        est = _ipu_persistence(times, vals)
         finite = row[np.isfinite(row)]
         if est is None or finite.size < 2:
             continue
@@ -1423,10 +1440,10 @@ def analyze_mirroring(
                 sham_pairs.append((rows_a[k], rows_c[(k + j) % m]))
         for sham in shams:
             if not zs:
-                sa_f = _canonical(sham.agent.features).get(name)
-                sc_f = _canonical(sham.customer.features).get(name)
-                my_a = _canonical(agent.features).get(name)
-                my_c = _canonical(customer.features).get(name)
+                sa_f = _unit_series(sham.agent, name)[1]
+                sc_f = _unit_series(sham.customer, name)[1]
+                my_a = _unit_series(agent, name)[1]
+                my_c = _unit_series(customer, name)[1]
                 for x1, x2 in ((my_a, sc_f), (sa_f, my_c)):
                     if x1 is not None and x2 is not None:
                         m1 = _nanmean(np.asarray(x1, dtype=np.float64))
@@ -1454,8 +1471,9 @@ def analyze_mirroring(
                     agent, customer, name, a_row, c_row, float(windows.window_s) * stride
                 ),
             )
-            ma = _nanmean(np.asarray(_canonical(agent.features).get(name, []), dtype=float))
-            mc = _nanmean(np.asarray(_canonical(customer.features).get(name, []), dtype=float))
+            va, vc = _unit_series(agent, name)[1], _unit_series(customer, name)[1]
+            ma = None if va is None else _nanmean(va)
+            mc = None if vc is None else _nanmean(vc)
             if ma is None or mc is None:
                 glob[name] = (None, None, "a speaker has no value")
             else:

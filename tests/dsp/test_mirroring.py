@@ -472,3 +472,29 @@ def test_window_series_from_dsp_windows_names() -> None:
     )
     res = analyze_mirroring(call.agent, call.customer, WindowSeries.from_windows(win))
     _assert_close(res.to_dict(), _run(call).to_dict())
+
+
+def test_turn_only_rates_get_global_proximity_and_convergence() -> None:
+    call = _call(42, scenario="diverge", feature="speaking_rate", conv_sd=5.0, duration_s=900.0)
+    units = []
+    for u in (call.agent, call.customer):
+        labels = np.unique(u.turn_index[u.turn_index >= 0])
+        rate = np.full(labels.size, np.nan)
+        for i, lab in enumerate(labels):
+            v = u.features["speaking_rate"][u.turn_index == lab]
+            if np.isfinite(v).any():
+                rate[i] = v[np.isfinite(v)].mean()
+        feats = {k: v for k, v in u.features.items() if k != "speaking_rate"}
+        units.append(
+            SpeakerUnits(
+                u.start_s,
+                u.end_s,
+                u.turn_index,
+                feats,
+                turn_features={"speaking_rate": rate},
+                turn_labels=labels,
+            )
+        )
+    f = analyze_mirroring(units[0], units[1], call.windows).feature("speaking_rate")
+    assert f.proximity.global_distance is not None
+    assert f.convergence.direction == "diverging"
