@@ -49,6 +49,9 @@ def _rounded(value: Any, digits: int = 4) -> Any:
     if isinstance(value, list | tuple):
         return [_rounded(v, digits) for v in value]
     if isinstance(value, float | np.floating):
+        value = float(value)
+        if math.isfinite(value) and 0 < abs(value) < 10**-digits:
+            return float(f"{value:.3g}")  # small p-values keep their magnitude
         return _num(value, digits)
     if isinstance(value, np.integer):
         return int(value)
