@@ -80,6 +80,7 @@ _N_CANDIDATES = 4
 _CHUNK_FRAMES = 2000  # frames analysed per internal batch (bounds memory)
 _VITERBI_CORE = 400  # frames per Viterbi chunk ...
 _VITERBI_MARGIN = 30  # ... plus this context on each side (0.3 s)
+_VITERBI_GROUP = 256  # chunks searched at once (~17 min of frames: bounds memory)
 # speaker-adaptive second path (speaker_f0_path): cost per octave beyond the tolerance
 SPEAKER_CENTRE_COST = 0.3
 SPEAKER_CENTRE_TOLERANCE_OCT = 0.5
@@ -404,35 +405,21 @@ def _candidates(
     return lags, heights, best
 
 
-def _viterbi(
+def _viterbi_chunks(
     strength: npt.NDArray[np.float64],
     log2_f: npt.NDArray[np.float64],
+    idx: npt.NDArray[np.int64],
+    idx_c: npt.NDArray[np.int64],
     *,
     octave_jump_cost: float,
     voiced_unvoiced_cost: float,
 ) -> npt.NDArray[np.int64]:
-    """Best state per frame by dynamic programming (maximum total strength minus costs).
-
-    ``strength`` is (T, S) with the unvoiced state last (-inf for missing candidates);
-    ``log2_f`` (T, S-1) holds finite log2 frequencies of the voiced states. The frames are
-    cut into chunks of ``_VITERBI_CORE`` frames, each searched with ``_VITERBI_MARGIN``
-    frames of context on both sides; all chunks are searched at once (vectorised across
-    chunks), and chunks with no voiced candidate at all are skipped.
-    """
+    """Best states of the chunks whose frame indices are the columns of ``idx`` (L, C):
+    returns (C, core). Columns are independent, so any grouping of chunks gives the same."""
     n_t, n_s = strength.shape
     k = n_s - 1
     core, margin = _VITERBI_CORE, _VITERBI_MARGIN
-    n_chunks = max(1, -(-n_t // core))
-    length = core + 2 * margin
-    result = np.full(n_chunks * core, k, dtype=np.int64)
-    # time-major (L, C) layout so each step reads contiguous memory
-    idx = np.arange(length)[:, None] - margin + np.arange(n_chunks)[None, :] * core
-    idx_c = np.clip(idx, 0, n_t - 1)
-    any_voiced = np.asarray(np.isfinite(strength[:, :k]).any(axis=1), dtype=bool)
-    live = any_voiced[idx_c].any(axis=0) & ((idx >= 0) & (idx < n_t)).any(axis=0)
-    if not live.any():
-        return result[:n_t]
-    idx, idx_c = idx[:, live], idx_c[:, live]
+    length = idx.shape[0]
     outside = (idx < 0) | (idx >= n_t)
     st = strength[idx_c].astype(np.float32)  # (L, C, S)
     st[outside] = np.concatenate([np.full(k, -np.inf), [0.0]]).astype(np.float32)
@@ -475,8 +462,51 @@ def _viterbi(
     for t in range(length - 1, -1, -1):
         path[t] = state
         state = back[t, cols, state]
+    return path[margin : margin + core].T
+
+
+def _viterbi(
+    strength: npt.NDArray[np.float64],
+    log2_f: npt.NDArray[np.float64],
+    *,
+    octave_jump_cost: float,
+    voiced_unvoiced_cost: float,
+) -> npt.NDArray[np.int64]:
+    """Best state per frame by dynamic programming (maximum total strength minus costs).
+
+    ``strength`` is (T, S) with the unvoiced state last (-inf for missing candidates);
+    ``log2_f`` (T, S-1) holds finite log2 frequencies of the voiced states. The frames are
+    cut into chunks of ``_VITERBI_CORE`` frames, each searched with ``_VITERBI_MARGIN``
+    frames of context on both sides; all chunks are searched at once (vectorised across
+    chunks), and chunks with no voiced candidate at all are skipped.
+    """
+    n_t, n_s = strength.shape
+    k = n_s - 1
+    core, margin = _VITERBI_CORE, _VITERBI_MARGIN
+    n_chunks = max(1, -(-n_t // core))
+    length = core + 2 * margin
+    result = np.full(n_chunks * core, k, dtype=np.int64)
+    # time-major (L, C) layout so each step reads contiguous memory
+    idx = np.arange(length)[:, None] - margin + np.arange(n_chunks)[None, :] * core
+    idx_c = np.clip(idx, 0, n_t - 1)
+    any_voiced = np.asarray(np.isfinite(strength[:, :k]).any(axis=1), dtype=bool)
+    live = any_voiced[idx_c].any(axis=0) & ((idx >= 0) & (idx < n_t)).any(axis=0)
+    if not live.any():
+        return result[:n_t]
+    # Groups of chunks bound the working memory (~10 MB per group instead of ~45 MB per hour
+    # of frames); the per-step Python overhead is paid once per group.
     chunks = result.reshape(n_chunks, core)
-    chunks[live] = path[margin : margin + core].T
+    live_ids = np.flatnonzero(live)
+    for g in range(0, live_ids.size, _VITERBI_GROUP):
+        ids = live_ids[g : g + _VITERBI_GROUP]
+        chunks[ids] = _viterbi_chunks(
+            strength,
+            log2_f,
+            idx[:, ids],
+            idx_c[:, ids],
+            octave_jump_cost=octave_jump_cost,
+            voiced_unvoiced_cost=voiced_unvoiced_cost,
+        )
     return result[:n_t]
 
 
