@@ -7,9 +7,13 @@ parselmouth, and openSMILE eGeMAPS frame features (benchmark-only extras:
 ``pip install '.[bench]'``; skipped with a note when missing).
 
     python bench/speed.py                    # full run (several minutes)
-    python bench/speed.py --minutes 10 60 --repeats 1 --no-opensmile
+    python bench/speed.py --minutes 10 60 --repeats 1 --no-opensmile --no-service
 
-Prints a Markdown table and writes it to bench/results/speed.md.
+Also times the 60-minute call with stage 1 on one thread (``MIRRORLINE_THREADS=1``), and
+the HTTP service: p50 of sequential single uploads of a 6-minute call to a warm local
+server (started on 127.0.0.1 as bench/load.py does; needs httpx). The machine's load
+(``os.getloadavg``) is printed with the numbers: on a shared 2-core machine wall times
+move with it. Prints a Markdown table and writes it to bench/results/speed.md.
 """
 
 from __future__ import annotations
@@ -49,10 +53,12 @@ def build_call(minutes: float, folder: Path) -> Path:
     return path
 
 
-def measure(cmd: list[str]) -> tuple[float, float, float]:
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """Run ``cmd``; return (wall s, CPU s, peak RSS MB) of that process and its children."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     stderr = proc.stderr.read().decode() if proc.stderr else ""
@@ -61,8 +67,10 @@ def measure(cmd: list[str]) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
 
 
-def median_of(cmd: list[str], repeats: int) -> tuple[float, float, float]:
-    runs = [measure(cmd) for _ in range(repeats)]
+def median_of(
+    cmd: list[str], repeats: int, env: dict[str, str] | None = None
+) -> tuple[float, float, float]:
+    runs = [measure(cmd, env) for _ in range(repeats)]
     return tuple(statistics.median(r[i] for r in runs) for i in range(3))  # type: ignore[return-value]
 
 
@@ -91,6 +99,36 @@ OPENSMILE = textwrap.dedent(
 )
 
 
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f}"
+
+
+def service_p50(minutes: float, requests: int) -> tuple[float, float, float]:
+    """(p50, min, max) latency s of sequential uploads of a call to a warm local server."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import signal
+
+    import load as load_bench
+
+    with tempfile.TemporaryDirectory() as tmp:
+        call = Path(tmp) / "call.wav"
+        load_bench.build_call(call, minutes * 60.0)
+        proc, url = load_bench.start_server(Path(tmp) / "data", 2)
+        try:
+            load_bench.one_request(url, call, "sync", {})  # warm-up: first use of a worker
+            times = []
+            for _ in range(requests):
+                status, latency, _ = load_bench.one_request(url, call, "sync", {})
+                if status != 200:
+                    raise RuntimeError(f"the service answered {status}")
+                times.append(latency)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+    return statistics.median(times), min(times), max(times)
+
+
 def has(module: str) -> bool:
     return (
         subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode
@@ -105,6 +143,8 @@ def main() -> None:
     parser.add_argument("--no-praat", action="store_true")
     parser.add_argument("--no-opensmile", action="store_true")
     parser.add_argument("--opensmile-minutes", type=float, default=10.0)
+    parser.add_argument("--no-service", action="store_true", help="skip the HTTP service")
+    parser.add_argument("--service-requests", type=int, default=7)
     parser.add_argument(
         "--workdir", default=os.path.join(tempfile.gettempdir(), "mirrorline-bench")
     )
@@ -114,6 +154,9 @@ def main() -> None:
     cli = [sys.executable, "-m", "service.cli", "analyze", "--no-progress", "-o", os.devnull]
     rows: list[str] = []
     ours: dict[float, tuple[float, float, float]] = {}
+    praat: dict[float, tuple[float, float, float]] = {}
+    load_before = load()
+    print(f"machine: {os.cpu_count()} cores, {load_before}", flush=True)
 
     short = work / "call_10s.wav"
     if not short.exists():
@@ -137,11 +180,11 @@ def main() -> None:
         print(rows[-1], flush=True)
         if not args.no_praat and has("parselmouth"):
             p_wall, p_cpu, p_rss = median_of([sys.executable, "-c", PRAAT, str(call)], 1)
-            ratio = p_wall / wall
+            praat[minutes] = (p_wall, p_cpu, p_rss)
             rows.append(
                 f"| Praat pitch+intensity (parselmouth) | {minutes:g} min | {p_wall:.2f} | "
                 f"{p_cpu:.2f} | {p_rss:.0f} | {minutes * 60 / p_wall:.0f}x "
-                f"| mirrorline {ratio:.1f}x faster |"
+                f"| mirrorline {p_wall / wall:.1f}x faster (CPU {p_cpu / cpu:.1f}x) |"
             )
             print(rows[-1], flush=True)
         if not args.no_opensmile and minutes == args.opensmile_minutes and has("opensmile"):
@@ -153,7 +196,30 @@ def main() -> None:
             )
             print(rows[-1], flush=True)
 
-    notes = []
+        if minutes == 60:
+            env = {**os.environ, "MIRRORLINE_THREADS": "1"}
+            t_wall, t_cpu, t_rss = median_of([*cli, str(call)], args.repeats, env)
+            rows.append(
+                f"| mirrorline analyze, stage 1 on one thread | {minutes:g} min | {t_wall:.2f} "
+                f"| {t_cpu:.2f} | {t_rss:.0f} | {minutes * 60 / t_wall:.0f}x "
+                f"| two threads {t_wall / wall:.2f}x faster |"
+            )
+            print(rows[-1], flush=True)
+
+    if not args.no_service and has("httpx"):
+        p50, fastest, slowest = service_p50(6.0, args.service_requests)
+        rows.append(
+            f"| service POST /v1/analyze, warm, sequential (p50; min-max {fastest:.2f}-"
+            f"{slowest:.2f}) | 6 min | {p50:.2f} | | | {360 / p50:.0f}x | |"
+        )
+        print(rows[-1], flush=True)
+
+    notes = [f"- machine load (1/5-min averages) before: {load_before}; after: {load()}"]
+    if 60 in ours and 60 in praat:
+        notes.append(
+            f"- 60 min: mirrorline (full report) {praat[60][0] / ours[60][0]:.1f}x faster than "
+            f"Praat pitch+intensity in wall time, {praat[60][1] / ours[60][1]:.1f}x in CPU time"
+        )
     if 60 in ours and 120 in ours:
         notes.append(
             f"- memory 120 min / 60 min: {ours[120][2] / ours[60][2]:.2f}x; "
@@ -167,7 +233,8 @@ def main() -> None:
         ]
     )
     header = (
-        f"# Speed benchmark\n\n`python bench/speed.py` on {os.cpu_count()} cores, "
+        f"# Speed benchmark\n\n`python bench/speed.py` on {os.cpu_count()} cores "
+        f"(shared machine, {load_before}), "
         f"{time.strftime('%Y-%m-%d')}; stereo 8 kHz mu-law calls looped from the bundled real "
         f"sample; whole cold processes, median of {args.repeats} runs (references: 1 run).\n\n"
     )
