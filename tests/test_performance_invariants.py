@@ -1,0 +1,146 @@
+"""Invariants of the performance work: speed-ups must not change what is measured.
+
+No timings here (they live in bench/speed.py): these check that the threaded stage 1, the
+block-wise decoder and the grouped Viterbi give the same numbers as the plain paths, and
+that the cheaper quality tally still makes the same decisions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsp import pipeline, pitch
+from dsp.io import decode, iter_blocks
+from dsp.params import AnalysisParams
+from tests.audiofiles import FORMATS, write_format
+
+REPO = Path(__file__).resolve().parents[1]
+AMI_8K = REPO / "samples" / "ami_two_party_8k_ulaw.wav"
+
+
+def _speechlike(rng: np.random.Generator, rate: int, seconds: float) -> np.ndarray:
+    """Two channels of voiced bursts (harmonic, gliding f0) over low noise, alternating."""
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    out = 0.003 * rng.standard_normal((2, n))
+    for c, f0 in ((0, 120.0), (1, 210.0)):
+        phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 0.5 * t))) / rate
+        voiced = sum(np.sin(h * phase) / h for h in range(1, 6))
+        gate = (np.sin(2 * np.pi * 0.25 * t + c * np.pi) > 0.2).astype(float)
+        out[c] += 0.2 * voiced * gate
+    return out.astype(np.float32)
+
+
+def _tracks(x: np.ndarray, rate: int, *, block_s: float, workers: int) -> pipeline.FrameTracks:
+    block = int(block_s * rate)
+    blocks = [x[:, i : i + block] for i in range(0, x.shape[1], block)]
+    params = AnalysisParams(block_s=block_s).validate()
+    tracks, _ = pipeline.frame_tracks(blocks, rate, params, workers=workers)
+    return tracks
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_threaded_stage1_equals_sequential(rate: int) -> None:
+    x = _speechlike(np.random.default_rng(1), rate, 23.0)
+    one = _tracks(x, rate, block_s=5.0, workers=1)
+    two = _tracks(x, rate, block_s=5.0, workers=2)
+    for name in ("level_db", "activity_features", "periodicity", "syllable_db"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+    np.testing.assert_array_equal(one.f0_candidates_hz, two.f0_candidates_hz)
+    np.testing.assert_array_equal(one.f0_strength, two.f0_strength)
+    # and the signal is not trivial: some frames carry pitch candidates
+    assert np.isfinite(one.f0_candidates_hz).any(axis=1).mean() > 0.2
+
+
+def test_stage1_frame_count_independent_of_block_size() -> None:
+    rate = 8000
+    x = _speechlike(np.random.default_rng(2), rate, 17.3)
+    a = _tracks(x, rate, block_s=5.0, workers=2)
+    b = _tracks(x, rate, block_s=7.0, workers=2)
+    assert a.level_db.shape == b.level_db.shape == (2, 1 + x.shape[1] // (rate // 100))
+    # level is exactly frame-local: identical whatever the block size
+    np.testing.assert_array_equal(a.level_db, b.level_db)
+
+
+def test_stage1_threads_on_real_call() -> None:
+    """The real AMI sample: threaded and sequential stage 1 agree bit for bit."""
+    info, blocks = iter_blocks(AMI_8K, block_s=20.0)
+    parts = list(blocks)
+    params = AnalysisParams(block_s=20.0).validate()
+    one, tally_one = pipeline.frame_tracks(parts, info.sample_rate_hz, params, workers=1)
+    two, tally_two = pipeline.frame_tracks(parts, info.sample_rate_hz, params, workers=2)
+    np.testing.assert_array_equal(one.f0_candidates_hz, two.f0_candidates_hz)
+    np.testing.assert_array_equal(one.activity_features, two.activity_features)
+    assert tally_one.samples == tally_two.samples == sum(p.shape[1] for p in parts)
+
+
+@pytest.mark.parametrize("name", ["wav_s16", "wav_mulaw", "wav_u8", "wav_f64", "flac", "mp3"])
+def test_decode_block_size_independent(tmp_path: Path, name: str) -> None:
+    """Blocks of any size join to the one-block decode (the native-format conversion is
+    done per block, so a frame split across blocks must not lose or repeat samples)."""
+    rng = np.random.default_rng(3)
+    x = (0.3 * rng.standard_normal((2, 8000 * 3))).clip(-1, 1).astype(np.float32)
+    path = write_format(tmp_path / name, name, x, 8000)
+    whole = decode(path).samples
+    for block_s in (0.37, 1.0, 7.0):
+        _, blocks = iter_blocks(path, block_s=block_s)
+        parts = list(blocks)
+        assert all(p.shape[1] == int(round(block_s * 8000)) for p in parts[:-1])
+        np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+    if FORMATS[name][2].startswith("pcm_") and name != "wav_mulaw":
+        # lossless PCM: the decoded samples are the written ones to the format's precision
+        step = {"wav_u8": 1 / 128, "wav_s16": 1 / 32768}.get(name, 1e-7)
+        np.testing.assert_allclose(whole, x, atol=step)
+
+
+def test_viterbi_groups_do_not_change_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    rate = 8000
+    x = _speechlike(np.random.default_rng(4), rate, 30.0)[0]
+    cands = pitch.f0_candidates(x, rate)
+    whole = pitch.f0_path(cands).f0_hz
+    monkeypatch.setattr(pitch, "_VITERBI_GROUP", 2)
+    grouped = pitch.f0_path(cands).f0_hz
+    np.testing.assert_array_equal(whole, grouped)
+    assert np.isfinite(whole).mean() > 0.2
+
+
+def _narrowband_warned(x: np.ndarray, rate: int) -> tuple[bool, float]:
+    tally = pipeline._QualityTally()
+    for i in range(0, x.shape[1], rate * 7):
+        tally.add(x[:, i : i + rate * 7], rate)
+    share = float(tally.spectrum_above_4khz.sum() / tally.spectrum_total.sum())
+    return share < 1e-4, share
+
+
+def test_tally_narrowband_share_tells_upsampled_from_wideband() -> None:
+    rng = np.random.default_rng(5)
+    wide = (0.1 * rng.standard_normal((2, 16000 * 20))).astype(np.float32)
+    warned, share = _narrowband_warned(wide, 16000)
+    assert not warned and 0.4 < share < 0.6  # white noise: half its energy above 4 kHz
+    # telephone-band speech upsampled to 16 kHz: nothing above 4 kHz
+    import scipy.signal
+
+    narrow8k = decode(AMI_8K).samples
+    up = scipy.signal.resample_poly(narrow8k, 2, 1, axis=1).astype(np.float32)
+    warned, share = _narrowband_warned(up, 16000)
+    assert warned, share
+    real16k = decode(REPO / "samples" / "ami_two_party_16k.wav").samples
+    warned, share = _narrowband_warned(real16k, 16000)
+    assert not warned and share > 1e-3, share
+
+
+def test_tally_counts_clipping_and_identical_channels() -> None:
+    x = np.zeros((2, 8000), dtype=np.float32)
+    x[0, :100] = 1.0
+    x[1] = 0.5
+    tally = pipeline._QualityTally()
+    tally.add(x[:, :3000], 8000)
+    tally.add(x[:, 3000:], 8000)
+    assert tally.clipped.tolist() == [100, 0]
+    assert tally.samples == 8000
+    assert tally.max_abs_diff == pytest.approx(0.5)
+    assert tally.power[1] == pytest.approx(0.25 * 8000)
+    assert tally.cross == pytest.approx(100 * 0.5)
