@@ -35,7 +35,15 @@ from service import logs
 from service.jobs import JobManager, result_url
 from service.metrics import Metrics
 from service.problems import Problem, problem_body, problem_response
-from service.schemas import PROBLEM_SCHEMA, Health, JobOut, JobPage, ListQuery, upload_body
+from service.schemas import (
+    PROBLEM_SCHEMA,
+    Health,
+    JobOut,
+    JobPage,
+    ListQuery,
+    skipped_metrics,
+    upload_body,
+)
 from service.settings import Settings, get_settings
 from service.store import Job, Store, decode_cursor, encode_cursor
 from service.uploads import Upload, receive_upload
@@ -132,9 +140,23 @@ def _base_url(request: Request, settings: Settings) -> str:
     return (settings.public_base_url or str(request.base_url)).rstrip("/")
 
 
+def _progress(job: Job) -> tuple[float | None, float | None]:
+    """``(progress, processed_s)`` as the API shows them (see ``JobOut``)."""
+    if job.status == "queued":
+        return 0.0, None
+    if job.status == "completed":
+        return 1.0, None
+    if job.status == "processing":
+        if job.processed_s is None:  # no block analysed yet
+            return 0.0, 0.0
+        return job.progress, job.processed_s
+    return None, None
+
+
 def _job_out(job: Job, report: str | None = None) -> dict[str, Any]:
     url = result_url(job)
-    out = {
+    progress, processed_s = _progress(job)
+    out: dict[str, Any] = {
         "id": job.id,
         "status": job.status,
         "url": url,
@@ -152,10 +174,15 @@ def _job_out(job: Job, report: str | None = None) -> dict[str, Any]:
         "error": (
             {"code": job.error_code, "message": job.error_message or ""} if job.error_code else None
         ),
+        "progress": progress,
+        "processed_s": processed_s,
         "windows_csv_url": f"{url}/windows.csv" if job.status == "completed" else None,
+        "skipped": None,
     }
     if report is not None:
-        out["report"] = json.loads(report)
+        parsed = json.loads(report)
+        out["skipped"] = skipped_metrics(parsed)
+        out["report"] = parsed
     return out
 
 

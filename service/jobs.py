@@ -7,6 +7,8 @@
   left ``processing`` by a crash or kill is re-queued if its audio is still stored and it has
   attempts left, else failed with ``job.interrupted``. A graceful shutdown re-queues running
   jobs without counting the attempt.
+- While a job runs, its worker process writes its progress (decoded fraction of the call)
+  into the job's row at most every ``worker.PROGRESS_INTERVAL_S``; completion sets 1.0.
 - Uploaded audio lives in ``DATA_DIR/audio`` until analysed, then is deleted unless the job
   asked for ``keep_audio``; expired jobs (``RESULT_TTL_S`` after they finished) are swept.
 """
@@ -215,7 +217,7 @@ class JobManager:
         await self.slots.acquire(self.settings.retry_after_s)
         started = time.perf_counter()
         try:
-            outcome = await self._submit(str(path), config_json, name, max_duration_s)
+            outcome = await self._submit(str(path), config_json, name, max_duration_s, None)
         finally:
             self.slots.release()
         self.metrics.analyses.labels("sync", outcome[0]).inc()
@@ -223,12 +225,21 @@ class JobManager:
         return outcome
 
     async def _submit(
-        self, path: str, config_json: str, name: str | None, max_duration_s: float
+        self,
+        path: str,
+        config_json: str,
+        name: str | None,
+        max_duration_s: float,
+        job_id: str | None,
     ) -> worker.Outcome:
+        """Run one analysis in the pool; with ``job_id`` the worker records its progress."""
         assert self.executor is not None
         executor = self.executor
+        progress_db = None if job_id is None else str(self.store.path)
         try:
-            future = executor.submit(worker.analyze_file, path, config_json, name, max_duration_s)
+            future = executor.submit(
+                worker.analyze_file, path, config_json, name, max_duration_s, progress_db, job_id
+            )
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:
             if self.stopping:
@@ -287,6 +298,7 @@ class JobManager:
                     _config_json(job.config),
                     job.filename,
                     self.settings.max_duration_s,
+                    job.id,
                 )
         except (asyncio.CancelledError, BrokenProcessPool):
             return  # shutting down: stop() re-queued the job

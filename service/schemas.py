@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +16,14 @@ JobStatus = Literal["queued", "processing", "completed", "failed"]
 class JobError(BaseModel):
     code: str = Field(description="Stable error code, e.g. audio.not_stereo, job.interrupted.")
     message: str
+
+
+class SkippedMetric(BaseModel):
+    metric: str = Field(
+        description="Dotted path, in the report, of the metric that is null "
+        "(e.g. speakers.customer.pitch, mirroring.features.pitch_level.convergence)."
+    )
+    reason: str = Field(description="Why it could not be measured.")
 
 
 class JobOut(BaseModel):
@@ -37,8 +46,134 @@ class JobOut(BaseModel):
     audio_stored: bool = Field(description="Whether the uploaded audio is still stored.")
     attempts: int
     error: JobError | None = Field(None, description="Why the job failed (status failed).")
+    progress: float | None = Field(
+        None,
+        description="0.0 queued; while processing, the share of the call decoded and tracked "
+        "so far (at most 0.99, updated about once a second; null when the file does not "
+        "declare its duration: see processed_s); 1.0 completed; null failed.",
+    )
+    processed_s: float | None = Field(
+        None, description="While processing: seconds of audio analysed so far."
+    )
+    skipped: list[SkippedMetric] | None = Field(
+        None,
+        description="Completed jobs (GET of one job): every metric of the report that is "
+        "null, and why.",
+    )
     windows_csv_url: str | None = None
     report: Report | None = None
+
+
+_SPEAKER_REASONS = (
+    # (path under speakers.<role>, value tested for null, reason)
+    ("pitch", ("pitch", "median_hz"), "too little voiced speech"),
+    ("loudness", ("loudness", "median_db"), "too little speech"),
+    (
+        "rate.speaking_rate_syl_per_s",
+        ("rate", "speaking_rate_syl_per_s"),
+        "too little speech in turns",
+    ),
+    (
+        "rate.articulation_rate_syl_per_s",
+        ("rate", "articulation_rate_syl_per_s"),
+        "too little phonation (speech between pauses)",
+    ),
+    ("talk_ratio", ("talk_ratio",), "nobody spoke"),
+    (
+        "response_latency_median_s",
+        ("response_latency_median_s",),
+        "no turn of this speaker answers one of the partner's",
+    ),
+    ("longest_monologue_s", ("longest_monologue_s",), "no turns"),
+    ("median_pause_s", ("median_pause_s",), "no pause inside a turn"),
+)
+
+_SCORE_FEATURES = {
+    "tone": ("pitch_level", "pitch_variability", "loudness"),
+    "tempo": ("speaking_rate", "articulation_rate"),
+}
+
+
+_MISSING = object()
+
+
+def _get(data: Any, keys: tuple[str, ...]) -> Any:
+    """``data[k0][k1]...``, or ``_MISSING`` when a level is absent (never None by accident)."""
+    for key in keys:
+        if not isinstance(data, Mapping) or key not in data:
+            return _MISSING
+        data = data[key]
+    return data
+
+
+def _reasons(node: Any, path: str, out: list[dict[str, str]]) -> None:
+    """Every object under ``node`` with a ``reason``: its value is null for that reason."""
+    if not isinstance(node, Mapping):
+        return
+    reason = node.get("reason")
+    if isinstance(reason, str) and reason:
+        # a feature's own reason is why its verdict ``mirrored`` is null
+        metric = f"{path}.mirrored" if "mirrored" in node else path
+        parts = dict.fromkeys(part.strip() for part in reason.split(";"))  # drop repeats
+        out.append({"metric": metric, "reason": "; ".join(p for p in parts if p)})
+    for key, value in node.items():
+        _reasons(value, f"{path}.{key}", out)
+
+
+def skipped_metrics(report: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The metrics of a report (as JSON data) that are null, each with the reason.
+
+    Covers the speakers' summary statistics (pitch, loudness, rates, talk ratio, response
+    latency, longest monologue, median pause), every mirroring result that carries a
+    ``reason`` (proximity, convergence, synchrony, a feature's verdict) and the mirroring
+    scores. Per-window values (null in quiet windows) are not listed.
+
+    Parameters
+    ----------
+    report : Mapping
+        A report as parsed JSON (``models.report.Report`` dumped in JSON mode).
+
+    Returns
+    -------
+    list of dict
+        ``[{"metric": dotted path in the report, "reason": text}, ...]`` in report order;
+        empty when nothing is null. Never raises on a partial report.
+    """
+    out: list[dict[str, str]] = []
+    speakers = report.get("speakers")
+    if isinstance(speakers, Mapping):
+        for role, speaker in speakers.items():
+            for name, keys, reason in _SPEAKER_REASONS:
+                if _get(speaker, keys) is None:
+                    out.append({"metric": f"speakers.{role}.{name}", "reason": reason})
+    if "mirroring" in report and report["mirroring"] is None:
+        out.append({"metric": "mirroring", "reason": "mirroring was not measured"})
+        return out
+    mirroring = report.get("mirroring")
+    if not isinstance(mirroring, Mapping):
+        return out
+    features = mirroring.get("features")
+    if isinstance(features, Mapping):
+        for name, feature in features.items():
+            _reasons(feature, f"mirroring.features.{name}", out)
+    scores = mirroring.get("scores")
+    if isinstance(scores, Mapping):
+        for dimension, pair in scores.items():
+            if not isinstance(pair, Mapping):
+                continue
+            for role, score in pair.items():
+                if score is not None:
+                    continue
+                other = "customer" if role == "agent" else "agent"
+                names = ", ".join(_SCORE_FEATURES.get(dimension, ()))
+                out.append(
+                    {
+                        "metric": f"mirroring.scores.{dimension}.{role}",
+                        "reason": f"no {dimension} feature ({names}) has a synchrony "
+                        f"result for {role}_follows_{other}",
+                    }
+                )
+    return out
 
 
 class JobPage(BaseModel):

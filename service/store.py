@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     error_code TEXT,
     error_message TEXT,
     report TEXT,
-    windows_csv TEXT
+    windows_csv TEXT,
+    progress REAL,
+    processed_s REAL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(owner, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
@@ -60,6 +62,14 @@ CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks(status, next_at);
 """
 
 STATUSES = ("queued", "processing", "completed", "failed")
+
+# Columns added after the first release: (name, type), added to older databases at start-up.
+ADDED_COLUMNS = (("progress", "REAL"), ("processed_s", "REAL"))
+
+PROGRESS_SQL = (
+    "UPDATE jobs SET progress = ?, processed_s = ? WHERE id = ? AND status = 'processing'"
+)
+"""Written by the worker processes (``service.worker.ProgressWriter``) on their own connection."""
 
 
 @dataclass(frozen=True)
@@ -85,12 +95,14 @@ class Job:
     attempts: int
     error_code: str | None
     error_message: str | None
+    progress: float | None = None
+    processed_s: float | None = None
 
 
 _JOB_COLUMNS = (
     "id, owner, status, created_at, started_at, finished_at, expires_at, config, filename, "
     "audio_path, keep_audio, size_bytes, idempotency_key, fingerprint, callback_url, base_url, "
-    "attempts, error_code, error_message"
+    "attempts, error_code, error_message, progress, processed_s"
 )
 
 
@@ -128,6 +140,15 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns a database made by an older version lacks."""
+        with self._lock:
+            have = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)").fetchall()}
+            for name, kind in ADDED_COLUMNS:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -243,20 +264,21 @@ class Store:
             if row is None:
                 return None
             db.execute(
-                "UPDATE jobs SET status = 'processing', started_at = ?, attempts = attempts + 1 "
-                "WHERE id = ?",
+                "UPDATE jobs SET status = 'processing', started_at = ?, attempts = attempts + 1, "
+                "progress = NULL, processed_s = NULL WHERE id = ?",
                 (time.time(), row["id"]),
             )
             found = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (row["id"],))
             return _job(found.fetchone())
 
     def complete(self, job_id: str, report: str, windows_csv: str, *, ttl_s: float) -> bool:
+        """Store a processing job's result (progress 1.0); False when it is no longer there."""
         now = time.time()
         with self._tx() as db:
             cur = db.execute(
                 "UPDATE jobs SET status = 'completed', finished_at = ?, expires_at = ?, "
-                "report = ?, windows_csv = ?, error_code = NULL, error_message = NULL "
-                "WHERE id = ? AND status = 'processing'",
+                "report = ?, windows_csv = ?, error_code = NULL, error_message = NULL, "
+                "progress = 1.0 WHERE id = ? AND status = 'processing'",
                 (now, now + ttl_s, report, windows_csv, job_id),
             )
             return cur.rowcount == 1
@@ -275,10 +297,16 @@ class Store:
     def requeue(self, job_id: str, *, refund_attempt: bool) -> None:
         with self._tx() as db:
             db.execute(
-                "UPDATE jobs SET status = 'queued', started_at = NULL, "
-                "attempts = MAX(0, attempts - ?) WHERE id = ? AND status = 'processing'",
+                "UPDATE jobs SET status = 'queued', started_at = NULL, progress = NULL, "
+                "processed_s = NULL, attempts = MAX(0, attempts - ?) "
+                "WHERE id = ? AND status = 'processing'",
                 (1 if refund_attempt else 0, job_id),
             )
+
+    def set_progress(self, job_id: str, progress: float | None, processed_s: float) -> bool:
+        """Record a processing job's progress (the workers write the same row themselves)."""
+        with self._tx() as db:
+            return db.execute(PROGRESS_SQL, (progress, processed_s, job_id)).rowcount == 1
 
     def forget_audio(self, job_id: str) -> None:
         with self._tx() as db:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import io
 import logging
 import math
+import sqlite3
+import time
 import traceback
 import wave
+from collections.abc import Callable
 
 log = logging.getLogger("mirrorline.worker")
 
@@ -18,10 +21,89 @@ Outcome = tuple[str, str, str]
 """("ok", report_json, windows_csv) or ("error", code, message) or ("internal", msg, trace)."""
 
 
+PROGRESS_INTERVAL_S = 1.0
+"""Least time between two progress writes of one job, s."""
+
+PROGRESS_CAP = 0.99
+"""Highest progress a job shows while ``processing``: 1.0 means completed (the last stage,
+pitch paths and mirroring statistics, runs after the last block is decoded)."""
+
+
+def progress_fraction(done_s: float, total_s: float | None) -> float | None:
+    """``done_s / total_s`` clipped to [0, PROGRESS_CAP]; None when the total is unknown."""
+    if total_s is None or not math.isfinite(total_s) or total_s <= 0 or not math.isfinite(done_s):
+        return None
+    return min(max(done_s / total_s, 0.0), PROGRESS_CAP)
+
+
+class ProgressWriter:
+    """``on_progress`` callback that writes a job's progress into the job database.
+
+    The first report is written at once, later ones at most every ``interval_s`` (the
+    skipped ones are simply dropped: the next write carries the newer value). Writes use
+    their own short-lived connection with a ``timeout_s`` lock wait; a failed write (locked
+    or missing database, deleted job) is dropped, never raised, so progress can neither
+    fail nor stall an analysis.
+    """
+
+    def __init__(
+        self,
+        db_path: str,
+        job_id: str,
+        *,
+        interval_s: float = PROGRESS_INTERVAL_S,
+        timeout_s: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.db_path = db_path
+        self.job_id = job_id
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self.last_at: float | None = None
+        self.writes = 0
+        self._db: sqlite3.Connection | None = None
+
+    def __call__(self, done_s: float, total_s: float | None) -> None:
+        now = self.clock()
+        if self.last_at is not None and now - self.last_at < self.interval_s:
+            return
+        self.last_at = now
+        try:
+            from service.store import PROGRESS_SQL
+
+            if self._db is None:
+                self._db = sqlite3.connect(
+                    self.db_path, timeout=self.timeout_s, isolation_level=None
+                )
+            processed_s = round(max(float(done_s), 0.0), 3)
+            fraction = progress_fraction(done_s, total_s)
+            progress = None if fraction is None else round(fraction, 4)
+            self._db.execute(PROGRESS_SQL, (progress, processed_s, self.job_id))
+            self.writes += 1
+        except Exception as exc:  # progress is best effort
+            log.debug("progress not written: %s: %s", exc.__class__.__name__, exc)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
 def analyze_file(
-    path: str, config_json: str, name: str | None, max_duration_s: float | None
+    path: str,
+    config_json: str,
+    name: str | None,
+    max_duration_s: float | None,
+    progress_db: str | None = None,
+    job_id: str | None = None,
 ) -> Outcome:
-    """Analyse one stored upload; input errors come back as ``("error", code, message)``."""
+    """Analyse one stored upload; input errors come back as ``("error", code, message)``.
+
+    With ``progress_db`` and ``job_id``, the job's progress is written into that SQLite
+    database while the analysis runs (see ``ProgressWriter``).
+    """
+    writer = None if progress_db is None or job_id is None else ProgressWriter(progress_db, job_id)
     try:
         from dsp.errors import InputError
         from models.params import AnalysisConfig
@@ -29,12 +111,17 @@ def analyze_file(
 
         config = AnalysisConfig.model_validate_json(config_json)
         try:
-            report = analyze_source(path, config, name=name, max_duration_s=max_duration_s)
+            report = analyze_source(
+                path, config, name=name, max_duration_s=max_duration_s, on_progress=writer
+            )
         except InputError as exc:
             return ("error", exc.code, exc.message)
         return ("ok", report.model_dump_json(), windows_csv(report))
     except Exception as exc:  # a bug: reported as 500 / job failed "internal"
         return ("internal", f"{exc.__class__.__name__}: {exc}", traceback.format_exc())
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _warm_up_wav(seconds: float = 3.0, rate_hz: int = 8000) -> bytes:
