@@ -137,7 +137,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -799,6 +799,9 @@ def _impute(x: FloatArray) -> FloatArray:
 _SYNC_HISTORY_SPAN = 4
 _SYNC_LEADER_PAST = False  # measured: adding the leader's past cost power, no FPR gain
 _TAIL_IPUS = 3
+_SYNC_TREND = False
+_SYNC_FULL_PAST = False
+_SYNC_BARTLETT = False
 
 
 def _directional_sync(
@@ -825,15 +828,15 @@ def _directional_sync(
     yy, xx = y[ok], x[ok]
     if _is_constant(yy) or _is_constant(xx):
         return none("constant values")
-    cols = [
-        z1[ok],
-        _impute(_take(turns.mean[name], ex.prev_turn)[ok]),
-        _take(turns.start_s, ex.follower_turn)[ok],
-    ]
-    if _SYNC_HISTORY_SPAN > 1:
-        cols.append(_impute(_take(history, ex.prev_turn)[ok]))
-    if _TAIL_IPUS > 1:
-        cols.append(_impute(_take(turns.tail[name], ex.prev_turn)[ok]))
+    cols = [z1[ok]]
+    if _SYNC_TREND:
+        cols.append(_take(turns.start_s, ex.follower_turn)[ok])
+    if _SYNC_FULL_PAST:
+        cols.append(_impute(_take(turns.mean[name], ex.prev_turn)[ok]))
+        if _SYNC_HISTORY_SPAN > 1:
+            cols.append(_impute(_take(history, ex.prev_turn)[ok]))
+        if _TAIL_IPUS > 1:
+            cols.append(_impute(_take(turns.tail[name], ex.prev_turn)[ok]))
     if _SYNC_LEADER_PAST:
         cols.append(_impute(_take(turns.final[name], ex.leader_prev_turn)[ok]))
     cov = np.column_stack(cols)
@@ -849,7 +852,7 @@ def _directional_sync(
     r = _corr(u, v)
     if not math.isfinite(r):
         return none("no variation left after controlling for the speakers' past")
-    n_eff = _bartlett_n_eff(u, v)
+    n_eff = _bartlett_n_eff(u, v) if _SYNC_BARTLETT else float(n)
     df = n_eff - 2.0 - cov.shape[1]
     if df < 3:
         return none(f"too few effective exchanges ({n_eff:.1f})")
@@ -1149,6 +1152,145 @@ def _unit_series(units: SpeakerUnits, name: str) -> tuple[FloatArray, FloatArray
     return start, None if vals is None else np.asarray(vals, dtype=np.float64)
 
 
+#: Convergence from unit-level (IPU / turn) trends rather than non-overlapping windows.
+_UNIT_CONVERGENCE = True
+#: Fewest finite unit values per speaker for the unit-level convergence trend.
+_MIN_UNIT_VALUES = 12
+#: Largest AR(1) coefficient the unit-level trend's error model may use.
+_TREND_PHI_MAX = 0.99
+
+
+@dataclass(frozen=True)
+class _SpeakerTrend:
+    """One speaker's linear trend over relative call time (0..1) with AR(1) errors."""
+
+    level: float  # fitted value at relative time 0.5
+    slope: float  # change over the whole call (per unit of relative time)
+    se: float  # standard error of ``slope``
+    df: float
+
+
+def _speaker_trend(times_s: FloatArray, values: FloatArray, span_s: float) -> _SpeakerTrend | None:
+    """Prais-Winsten trend of one speaker's unit values on relative time ``t / span_s``.
+
+    The AR(1) coefficient is the bias-corrected lag-1 autocorrelation of the OLS residuals
+    between consecutive units (clipped to ``[0, 0.98]``).
+    """
+    ok = np.isfinite(times_s) & np.isfinite(values)
+    if ok.sum() < _MIN_UNIT_VALUES or span_s <= 0:
+        return None
+    order = np.argsort(times_s[ok], kind="stable")
+    tc = times_s[ok][order] / span_s - 0.5
+    y = values[ok][order]
+    if np.ptp(tc) <= 0 or _is_constant(y):
+        return None
+    n = y.size
+    x = np.column_stack([np.ones(n), tc])
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    resid = y - x @ beta
+    var = float(np.dot(resid, resid)) / max(n - 2, 1)
+    if var <= 0:
+        return None
+    r1, r2 = (float(v) for v in _acf(resid, 2))
+    # residual = AR(1) latent (phi) + white measurement noise: acf(k) = share * phi^k
+    r1 = r1 + (1.0 + 3.0 * max(r1, 0.0)) / n  # Marriott-Pope bias of a detrended acf
+    if r1 <= 0.05:
+        phi, share = 0.0, 0.0
+    else:
+        phi = float(np.clip((r2 + (1.0 + 3.0 * max(r2, 0.0)) / n) / r1, r1, _TREND_PHI_MAX))
+        share = float(np.clip(r1 / phi, 0.0, 1.0))
+    lag = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
+    corr = share * phi**lag + (1.0 - share) * (lag == 0)
+    xtx_inv = np.linalg.inv(x.T @ x)
+    cov_beta = var * xtx_inv @ (x.T @ corr @ x) @ xtx_inv
+    se = math.sqrt(max(float(cov_beta[1, 1]), 0.0))
+    if se <= 0 or not math.isfinite(se):
+        return None
+    # effective df: n shrunk by the variance inflation of the slope
+    infl = float(cov_beta[1, 1]) / (var * float(xtx_inv[1, 1]))
+    df = max(n / max(infl, 1.0) - 2.0, 2.0)
+    return _SpeakerTrend(float(beta[0]), float(beta[1]), se, df)
+
+
+def _pair_convergence(a: _SpeakerTrend, c: _SpeakerTrend) -> tuple[float, float, float] | None:
+    """(closing over the call, positive = closer; its t; df) from two speaker trends, or
+    None when the fitted lines cross inside the call (then the sign of closing is not
+    defined by the slopes alone)."""
+    d0 = (a.level - 0.5 * a.slope) - (c.level - 0.5 * c.slope)
+    d1 = (a.level + 0.5 * a.slope) - (c.level + 0.5 * c.slope)
+    if d0 * d1 <= 0:
+        return None
+    sign = 1.0 if d0 > 0 else -1.0
+    closing = -sign * (a.slope - c.slope)
+    se = math.sqrt(a.se**2 + c.se**2)
+    if se <= 0:
+        return None
+    # Welch-Satterthwaite degrees of freedom of the slope difference
+    df = se**4 / (a.se**4 / a.df + c.se**4 / c.df)
+    return closing, closing / se, df
+
+
+def _unit_convergence(
+    agent: SpeakerUnits,
+    customer: SpeakerUnits,
+    name: str,
+    span_s: float,
+    shams: Sequence[tuple[SpeakerUnits, SpeakerUnits]],
+) -> tuple[float, float, float | None] | None:
+    """Unit-level convergence: rate per minute (positive = closer), p, sham z (or None).
+
+    Each speaker's IPU values (per-turn values for per-turn features) are fitted with a
+    linear trend on call time with AR(1) errors; the distance closes when the slopes point
+    toward each other. ``t = closing / sqrt(se_a^2 + se_c^2)`` (speakers independent under
+    the null), Welch df. With sham calls (``(agent, customer)`` of other calls, on relative
+    time) the closing is also compared with sham pairs (an agent and a customer of two
+    different other calls) and ``p`` becomes the larger of the two p-values.
+    """
+    ta = _speaker_trend(*_unit_series_pair(agent, name), span_s)
+    tc = _speaker_trend(*_unit_series_pair(customer, name), span_s)
+    if ta is None or tc is None:
+        return None
+    pc = _pair_convergence(ta, tc)
+    if pc is None:
+        return None
+    closing, t, df = pc
+    p = float(2.0 * stats.t.sf(abs(t), max(df, 1.0)))
+    sham_z = None
+    trends_a: list[_SpeakerTrend] = []
+    trends_c: list[_SpeakerTrend] = []
+    for sa, sc in shams:
+        for units, out in ((sa, trends_a), (sc, trends_c)):
+            times, vals = _unit_series_pair(units, name)
+            ok = np.isfinite(times)
+            sspan = float(np.ptp(times[ok])) if ok.sum() > 1 else 0.0
+            tr = _speaker_trend(times - (times[ok].min() if ok.any() else 0.0), vals, sspan)
+            if tr is not None:
+                out.append(tr)
+    m = min(len(trends_a), len(trends_c))
+    sham_vals: list[float] = []
+    for k in range(m):
+        for j in range(1, min(m, _MAX_SHAM_OFFSETS + 1)):
+            sp = _pair_convergence(trends_a[k], trends_c[(k + j) % m])
+            if sp is not None:
+                sham_vals.append(sp[0])
+    if len(sham_vals) >= 3:
+        sv = np.asarray(sham_vals)
+        sd = float(sv.std(ddof=1))
+        if sd > 0:
+            sham_z = (closing - float(sv.mean())) / sd
+            k_sh = sv.size
+            p_sham = float(2.0 * stats.t.sf(abs(sham_z) / math.sqrt(1.0 + 1.0 / k_sh), k_sh - 1))
+            p = max(p, p_sham)
+    return closing / (span_s / 60.0), p, sham_z
+
+
+def _unit_series_pair(units: SpeakerUnits, name: str) -> tuple[FloatArray, FloatArray]:
+    times, vals = _unit_series(units, name)
+    if vals is None:
+        return np.zeros(0), np.zeros(0)
+    return np.asarray(times, dtype=np.float64), vals
+
+
 #: Sham pairs per sham call (agent of call k with customers of calls k+1..k+this).
 _MAX_SHAM_OFFSETS = 4
 
@@ -1372,6 +1514,7 @@ def analyze_mirroring(
                 f"window values {name!r} must have shape (2, {w}), got {np.shape(val)}"
             )
 
+    call_span_s = _call_span_s(agent, customer, starts, float(windows.window_s))
     warnings: list[str] = []
     if turns.speaker.size == 0:
         warnings.append("no turns: no exchange-level statistics")
@@ -1471,6 +1614,16 @@ def analyze_mirroring(
                     agent, customer, name, a_row, c_row, float(windows.window_s) * stride
                 ),
             )
+            if _UNIT_CONVERGENCE and conv[name].reason is None:
+                unit = _unit_convergence(
+                    agent,
+                    customer,
+                    name,
+                    call_span_s,
+                    [(sh.agent, sh.customer) for sh in shams],
+                )
+                if unit is not None:
+                    conv[name] = replace(conv[name], value=unit[0], p=unit[1], sham_z=unit[2])
             va, vc = _unit_series(agent, name)[1], _unit_series(customer, name)[1]
             ma = None if va is None else _nanmean(va)
             mc = None if vc is None else _nanmean(vc)
@@ -1588,6 +1741,19 @@ def analyze_mirroring(
         correction=CORRECTION,
         warnings=tuple(warnings),
     )
+
+
+def _call_span_s(
+    agent: SpeakerUnits, customer: SpeakerUnits, starts_s: FloatArray, window_s: float
+) -> float:
+    """Length of the call in seconds: the window clock's span, or the IPUs' when longer."""
+    ends = [float(starts_s[-1]) + window_s] if starts_s.size else []
+    for u in (agent, customer):
+        e = np.asarray(u.end_s, dtype=np.float64)
+        e = e[np.isfinite(e)]
+        if e.size:
+            ends.append(float(e.max()))
+    return max(ends) if ends else 0.0
 
 
 def _nanmean(x: FloatArray) -> float | None:
