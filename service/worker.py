@@ -76,6 +76,7 @@ class ProgressWriter:
                 self._db = sqlite3.connect(
                     self.db_path, timeout=self.timeout_s, isolation_level=None
                 )
+                self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per write
             processed_s = round(max(float(done_s), 0.0), 3)
             fraction = progress_fraction(done_s, total_s)
             progress = None if fraction is None else round(fraction, 4)
