@@ -28,16 +28,16 @@ value the first one (or the per-turn value when ``SpeakerUnits.turn_features`` h
 
 Directional synchrony (``agent_follows_customer``, ``customer_follows_agent``)
     Partial correlation of the follower's turn-initial value ``y`` with the leader's
-    preceding turn-final value ``x`` given the follower's own past (the final value and
-    the mean of the follower's previous turn, the mean of its last 3 IPU values, the mean
-    of its last 4 turn means) and a linear time trend: a lag-1 Granger-style regression.
-    The own-past terms absorb the follower's autocorrelation and most of the consistency
-    confound (B copies A and A is autocorrelated: A then looks entrained in a plain
-    correlation). The p-value is a t-test on the partial correlation whose degrees of
-    freedom use the Bartlett effective sample size of the two residual series
-    (``n = n_ex / (1 + 2 sum_k rho_u(k) rho_v(k))``, ``df = n_eff - 2 - covariates``), so
-    residual autocorrelation does not inflate significance; it is continuous (no
-    surrogate floor).
+    preceding turn-final value ``x`` given the follower's own previous turn-final value: a
+    lag-1 Granger-style regression (MIRRORING.md). The own-lag term absorbs the follower's
+    autocorrelation and the consistency confound (B copies A and A is autocorrelated: A
+    then looks entrained in a plain correlation). The p-value is a t-test on the partial
+    correlation with ``df = n - 3``. Measured (bench/mirroring_sim.py calls with ~17
+    exchanges per direction, like a 4-5 minute espeak call): raw ``p < 0.05`` in 5-7 % of
+    independent, strongly autocorrelated, drifting and random-walk calls, so the plain df
+    is calibrated; the former five own-past covariates, a time trend and Bartlett
+    effective-n df cost 5-6 df of ~17 and most of the power (e2e planted detections 5/36
+    -> 14/36 on bench/make_calls.py calls) with no FPR gain.
 Windowed synchrony
     Each speaker's window series is detrended and prewhitened with an AR(1) fit; the
     residuals are cross-correlated at lags ``-max_lag..max_lag`` windows. ``r`` and
@@ -68,6 +68,19 @@ Convergence
     toward this partner also moves toward or away from any stranger, which would bury
     real convergence in the baseline's spread. Not computed for
     loudness (channel gains unknown: only movements are comparable).
+    **Unit-level test (used for ``value``, ``p`` and ``sham_z`` when it can run):** a
+    4-minute call has only ~8 non-overlapping 30 s windows, so the trend is instead
+    fitted per speaker on that speaker's IPU values (per-turn values for per-turn
+    features), a linear trend on relative call time by OLS whose slope variance uses an
+    AR(1)-plus-measurement-noise error model (``phi = acf(2) / acf(1)`` of the residuals,
+    bias-corrected, clipped to ``_TREND_PHI_MAX``). The distance closes when the slopes
+    point toward each other: ``closing = -sign(d) (slope_a - slope_c)``, ``t = closing /
+    sqrt(se_a^2 + se_c^2)`` (speakers independent under the null), Welch df. When the two
+    fitted lines cross inside the call the window-level test above is kept. With shams the
+    same closing is computed for sham pairs (an agent and a customer of two other calls)
+    and ``p`` is the larger of the two p-values. Known weakness: slow wandering with an
+    IPU-level AR coefficient near 1 (bench scenario ``strong_ac``) on short calls is
+    sometimes read as a trend (see bench/mirroring_eval.py numbers in the README/report).
 Local proximity (Levitan & Hirschberg 2011)
     Per exchange, ``-|y - x|`` (adjacent) minus the mean of ``-|y - x_j|`` over the
     leader's non-adjacent turns 2..``proximity_offsets`` turns away on either side (close

@@ -498,3 +498,82 @@ def test_turn_only_rates_get_global_proximity_and_convergence() -> None:
     f = analyze_mirroring(units[0], units[1], call.windows).feature("speaking_rate")
     assert f.proximity.global_distance is not None
     assert f.convergence.direction == "diverging"
+
+
+# ---------------------------------------------------------------- short calls (4-5 min audio)
+
+
+def test_directional_p_values_calibrated_on_short_independent_calls() -> None:
+    # ~17 exchanges per direction, like a 4-5 minute call: the lag-1 test must hold its level
+    ps = []
+    for seed in range(40):
+        res = _run(_call(900 + seed, scenario="independent", duration_s=150.0))
+        for f in res.features:
+            for d in (f.agent_follows_customer, f.customer_follows_agent):
+                if d.p is not None:
+                    ps.append(d.p)
+    ps_arr = np.asarray(ps)
+    assert ps_arr.size >= 300
+    rate = float(np.mean(ps_arr < 0.05))
+    assert 0.02 <= rate <= 0.10, rate  # binomial sd ~0.012 around 0.05
+    assert 0.4 <= float(np.median(ps_arr)) <= 0.6
+
+
+def test_planted_following_found_on_short_call() -> None:
+    hits = 0
+    for seed in range(6):
+        call = _call(950 + seed, scenario="follow", feature="loudness", follower="agent",
+                     strength=0.8, duration_s=240.0)  # fmt: skip
+        f = _run(call).feature("loudness")
+        hits += f.follower == "agent" and bool(f.mirrored)
+    assert hits >= 4, hits
+
+
+def _trend_units(
+    rng: np.random.Generator, n: int, level: float, slope_per_call: float, span_s: float
+) -> SpeakerUnits:
+    start = np.sort(rng.uniform(0.0, span_s - 2.0, n))
+    val = level + slope_per_call * (start / span_s - 0.5) + 0.5 * _ar1(rng, n, 0.7)
+    return SpeakerUnits(
+        start_s=start,
+        end_s=start + 1.5,
+        turn_index=np.arange(n),
+        features={"pitch_level": val},
+    )
+
+
+def test_unit_convergence_known_rate_and_null() -> None:
+    from dsp.mirroring import _unit_convergence
+
+    rng = np.random.default_rng(5)
+    span = 300.0
+    # agent 10 st falling by 3 st, customer 4 st rising by 1 st: closes 4 st in 5 min
+    a = _trend_units(rng, 90, 10.0, -3.0, span)
+    c = _trend_units(rng, 90, 4.0, 1.0, span)
+    out = _unit_convergence(a, c, "pitch_level", span, [])
+    assert out is not None
+    rate, p, sham_z = out
+    assert rate == pytest.approx(4.0 / 5.0, abs=0.25)  # per minute
+    assert p < 0.005 and sham_z is None
+    # diverging: the same with slopes reversed
+    a = _trend_units(rng, 90, 10.0, 3.0, span)
+    c = _trend_units(rng, 90, 4.0, -1.0, span)
+    out = _unit_convergence(a, c, "pitch_level", span, [])
+    assert out is not None and out[0] < 0 and out[1] < 0.005
+    # no trend: p roughly uniform (most calls not significant)
+    ps = []
+    for _ in range(60):
+        a = _trend_units(rng, 90, 10.0, 0.0, span)
+        c = _trend_units(rng, 90, 4.0, 0.0, span)
+        res = _unit_convergence(a, c, "pitch_level", span, [])
+        if res is not None:
+            ps.append(res[1])
+    assert len(ps) >= 55
+    assert float(np.mean(np.asarray(ps) < 0.05)) <= 0.12
+    # lines that cross inside the call: no slope-only answer
+    a = _trend_units(rng, 90, 5.0, 6.0, span)
+    c = _trend_units(rng, 90, 5.0, -6.0, span)
+    assert _unit_convergence(a, c, "pitch_level", span, []) is None
+    # too few values
+    few = _trend_units(rng, 5, 5.0, 0.0, span)
+    assert _unit_convergence(few, c, "pitch_level", span, []) is None
