@@ -68,7 +68,8 @@ Convergence
     toward this partner also moves toward or away from any stranger, which would bury
     real convergence in the baseline's spread. Not computed for
     loudness (channel gains unknown: only movements are comparable).
-    **Unit-level test (used for ``value``, ``p`` and ``sham_z`` when it can run):** a
+    **Unit-level test (off by default, ``_UNIT_CONVERGENCE``; when on it replaces
+    ``value``, ``p`` and ``sham_z``):** a
     4-minute call has only ~8 non-overlapping 30 s windows, so the trend is instead
     fitted per speaker on that speaker's IPU values (per-turn values for per-turn
     features), a linear trend on relative call time by OLS whose slope variance uses an
@@ -80,7 +81,9 @@ Convergence
     same closing is computed for sham pairs (an agent and a customer of two other calls)
     and ``p`` is the larger of the two p-values. Known weakness: slow wandering with an
     IPU-level AR coefficient near 1 (bench scenario ``strong_ac``) on short calls is
-    sometimes read as a trend (see bench/mirroring_eval.py numbers in the README/report).
+    read as a trend: with it on, bench/mirroring_eval.py --calls 200 flags 31.5 % of
+    strong_ac and 9 % of drift calls (5 % / 3.5 % before), so it stays off until its error
+    model handles near-unit-root wandering (e2e converge/diverge 2/6 with it, 0/6 without).
 Local proximity (Levitan & Hirschberg 2011)
     Per exchange, ``-|y - x|`` (adjacent) minus the mean of ``-|y - x_j|`` over the
     leader's non-adjacent turns 2..``proximity_offsets`` turns away on either side (close
@@ -1166,7 +1169,7 @@ def _unit_series(units: SpeakerUnits, name: str) -> tuple[FloatArray, FloatArray
 
 
 #: Convergence from unit-level (IPU / turn) trends rather than non-overlapping windows.
-_UNIT_CONVERGENCE = True
+_UNIT_CONVERGENCE = False
 #: Fewest finite unit values per speaker for the unit-level convergence trend.
 _MIN_UNIT_VALUES = 12
 #: Largest AR(1) coefficient the unit-level trend's error model may use.
