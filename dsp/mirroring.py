@@ -158,7 +158,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special
 
 from dsp.errors import ParameterError
 
@@ -549,12 +549,18 @@ def _bartlett_n_eff(u: FloatArray, v: FloatArray) -> float:
     return float(np.clip(n / max(s, 1e-9), 3.0, n))
 
 
+def _t_sf(t: float, df: float) -> float:
+    """Upper tail ``P(T > t)`` of Student's t with ``df`` degrees of freedom (scipy.special:
+    importing scipy.stats costs 0.4-1 s of start-up)."""
+    return float(special.stdtr(df, -t))
+
+
 def _corr_t_p(r: float, df: float) -> float:
     """Two-sided p of a correlation ``r`` with ``df`` residual degrees of freedom."""
     df = max(df, 1.0)
     r = float(np.clip(r, -0.999999, 0.999999))
     t = r * math.sqrt(df / (1.0 - r * r))
-    return float(2.0 * stats.t.sf(abs(t), df))
+    return float(2.0 * _t_sf(abs(t), df))
 
 
 def _corr(a: FloatArray, b: FloatArray) -> float:
@@ -574,7 +580,7 @@ def _residualize(y: FloatArray, covariates: FloatArray) -> FloatArray:
 def _signed_z(r: float | None, p: float | None) -> float | None:
     if r is None or p is None:
         return None
-    return float(math.copysign(stats.norm.isf(max(p, 1e-300) / 2.0), r))
+    return float(math.copysign(-float(special.ndtri(max(p, 1e-300) / 2.0)), r))
 
 
 def benjamini_hochberg(p: FloatArray, *, weights: FloatArray | None = None) -> FloatArray:
@@ -932,7 +938,7 @@ def _local_proximity(
     rho = _acf(d, max_lag)
     n_eff = float(np.clip(n / max(1.0 + 2.0 * float(np.sum(rho)), 1e-9), 3.0, n))
     tstat = mean / (sd / math.sqrt(n_eff))
-    p = float(2.0 * stats.t.sf(abs(tstat), n_eff - 1.0))
+    p = float(2.0 * _t_sf(abs(tstat), n_eff - 1.0))
     return mean, p, n, None
 
 
@@ -1144,7 +1150,7 @@ def _convergence_stat(
     if np.ptp(tc) <= 0 or np.ptp(diff) <= 0:
         return None
     value, t, df = _convergence_t(diff, tc, rho_floor)
-    p = float(2.0 * stats.t.sf(abs(t), df))
+    p = float(2.0 * _t_sf(abs(t), df))
     return value, p, -_corr(tc, np.abs(diff))
 
 
@@ -1270,7 +1276,7 @@ def _unit_convergence(
     if pc is None:
         return None
     closing, t, df = pc
-    p = float(2.0 * stats.t.sf(abs(t), max(df, 1.0)))
+    p = float(2.0 * _t_sf(abs(t), max(df, 1.0)))
     sham_z = None
     trends_a: list[_SpeakerTrend] = []
     trends_c: list[_SpeakerTrend] = []
@@ -1295,7 +1301,7 @@ def _unit_convergence(
         if sd > 0:
             sham_z = (closing - float(sv.mean())) / sd
             k_sh = sv.size
-            p_sham = float(2.0 * stats.t.sf(abs(sham_z) / math.sqrt(1.0 + 1.0 / k_sh), k_sh - 1))
+            p_sham = float(2.0 * _t_sf(abs(sham_z) / math.sqrt(1.0 + 1.0 / k_sh), k_sh - 1))
             p = max(p, p_sham)
     return closing / (span_s / 60.0), p, sham_z
 
@@ -1388,7 +1394,7 @@ def _convergence(
         if sd > 0:
             sham_z = (value - float(sv.mean())) / sd
             m = sv.size
-            p_sham = float(2.0 * stats.t.sf(abs(sham_z) / math.sqrt(1.0 + 1.0 / m), m - 1))
+            p_sham = float(2.0 * _t_sf(abs(sham_z) / math.sqrt(1.0 + 1.0 / m), m - 1))
             p = max(p, p_sham)
     return Convergence(
         value=value,
@@ -1443,7 +1449,7 @@ def _score(zs: Sequence[float | None]) -> float | None:
     if not good:
         return None
     big_z = sum(good) / math.sqrt(len(good))
-    return float(100.0 * stats.norm.cdf(big_z))
+    return float(100.0 * special.ndtr(big_z))
 
 
 def analyze_mirroring(
@@ -1711,10 +1717,9 @@ def analyze_mirroring(
         reason = None
         if not tested:
             mirrored = None
-            reason = (
-                "; ".join(r for r in (sa.reason, ws.reason, cv.reason) if r is not None)
-                or "no test could run"
-            )
+            # the same reason (e.g. too few windows) can come from several tests: once each
+            parts = dict.fromkeys(r for r in (sa.reason, sc.reason, ws.reason, cv.reason) if r)
+            reason = "; ".join(parts) or "no test could run"
         else:
             mirrored = bool(
                 sig_a
@@ -1795,7 +1800,7 @@ def _stronger(a: DirectionalSync, c: DirectionalSync, alpha: float) -> str | Non
         return None
     za, zc = math.atanh(min(a.r, 0.9999)), math.atanh(min(c.r, 0.9999))
     se = math.sqrt(1.0 / max(a.n_eff - 3.0, 1.0) + 1.0 / max(c.n_eff - 3.0, 1.0))
-    p = float(2.0 * stats.norm.sf(abs(za - zc) / se))
+    p = float(2.0 * special.ndtr(-abs(za - zc) / se))
     if p >= alpha:
         return None
     return "agent" if za > zc else "customer"
