@@ -824,6 +824,20 @@ _TAIL_IPUS = 3
 _SYNC_TREND = False
 _SYNC_FULL_PAST = False
 _SYNC_BARTLETT = False
+_SYNC_HISTORY = True
+_SYNC_AR_DF = False
+_AR_DF_MIN = 0.0
+
+
+def _lag1_n_eff(u: FloatArray, v: FloatArray) -> float:
+    """``n / (1 + 2 rho_u(1) rho_v(1))`` when both lag-1 autocorrelations exceed
+    ``_AR_DF_MIN`` (same sign), else ``n``."""
+    n = u.size
+    ru = float(_acf(u, 1)[0])
+    rv = float(_acf(v, 1)[0])
+    if ru > _AR_DF_MIN and rv > _AR_DF_MIN:
+        return float(np.clip(n / (1.0 + 2.0 * ru * rv), 3.0, n))
+    return float(n)
 
 
 def _directional_sync(
@@ -861,6 +875,8 @@ def _directional_sync(
             cols.append(_impute(_take(turns.tail[name], ex.prev_turn)[ok]))
     if _SYNC_LEADER_PAST:
         cols.append(_impute(_take(turns.final[name], ex.leader_prev_turn)[ok]))
+    if _SYNC_HISTORY:
+        cols.append(_impute(_take(history, ex.prev_turn)[ok]))
     cov = np.column_stack(cols)
     # Keep only linearly independent covariates (1-IPU turns make mean == final).
     keep: list[int] = []
@@ -875,6 +891,8 @@ def _directional_sync(
     if not math.isfinite(r):
         return none("no variation left after controlling for the speakers' past")
     n_eff = _bartlett_n_eff(u, v) if _SYNC_BARTLETT else float(n)
+    if _SYNC_AR_DF:
+        n_eff = _lag1_n_eff(u, v)
     df = n_eff - 2.0 - cov.shape[1]
     if df < 3:
         return none(f"too few effective exchanges ({n_eff:.1f})")
@@ -1071,6 +1089,9 @@ def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, fl
     idx = np.arange(v.size, dtype=np.float64)
     v = v - np.polyval(np.polyfit(idx, v, 1), idx)
     r1, r2 = (float(x) for x in _acf(v, 2))
+    if _PERSIST_BIAS:  # Marriott-Pope: a detrended short series' acf is biased low
+        r1 += (1.0 + 3.0 * max(r1, 0.0)) / v.size
+        r2 += (1.0 + 3.0 * max(r2, 0.0)) / v.size
     phi = max(r1, 0.0) if r1 <= 0.05 else float(np.clip(r2 / r1, r1, 0.995))
     span = float(t[-1] - t[0])
     return phi, (v.size / span if span > 0 else 0.0)
@@ -1155,6 +1176,7 @@ def _convergence_stat(
 
 
 _RHO_FLOOR_MAX = True
+_PERSIST_BIAS = False
 
 
 def _unit_series(units: SpeakerUnits, name: str) -> tuple[FloatArray, FloatArray | None]:
