@@ -86,6 +86,7 @@ def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
     relation = truth["relation"]
     kind = relation["kind"]
     features = {f.name: f for f in mirroring.features}
+    out["scores"] = mirroring.scores.to_dict()
     if kind == "follow":
         f = features[relation["feature"]]
         out["detected"] = bool(f.mirrored) and f.follower == relation["follower"]

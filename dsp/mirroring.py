@@ -841,7 +841,13 @@ def _lag1_n_eff(u: FloatArray, v: FloatArray) -> float:
 
 
 def _directional_sync(
-    turns: _Turns, ex: _Exchanges, name: str, history: FloatArray, *, min_exchanges: int
+    turns: _Turns,
+    ex: _Exchanges,
+    name: str,
+    history: FloatArray,
+    *,
+    min_exchanges: int,
+    residuals: dict[str, tuple[IntArray, FloatArray, FloatArray]] | None = None,
 ) -> DirectionalSync:
     """Partial correlation of follower-initial with leader-final given both speakers' past.
 
@@ -897,6 +903,8 @@ def _directional_sync(
     if df < 3:
         return none(f"too few effective exchanges ({n_eff:.1f})")
     p = _corr_t_p(r, df)
+    if residuals is not None:
+        residuals[name] = (ex.follower_turn[ok], u, v)
     return DirectionalSync(r, p, None, n, n_eff, _signed_z(r, p), None)
 
 
@@ -1466,11 +1474,44 @@ def _mean_or_none(vals: Sequence[float | None]) -> float | None:
     return float(np.mean(good)) if good else None
 
 
-def _score(zs: Sequence[float | None]) -> float | None:
-    good = [z for z in zs if z is not None]
-    if not good:
+def _null_corr(
+    a: tuple[IntArray, FloatArray, FloatArray], b: tuple[IntArray, FloatArray, FloatArray]
+) -> float:
+    """Chance correlation of two features' partial correlations ``r(u, v)`` in one direction.
+
+    For independent pairs ``(u_f, v_f)``, ``corr(r_f, r_g) ~ corr(u_f, u_g) corr(v_f, v_g)``
+    (Pearson 1896 large-sample covariance of correlations under the null); computed on the
+    exchanges both features have (0 with fewer than 5).
+    """
+    common, ia, ib = np.intersect1d(a[0], b[0], return_indices=True)
+    if common.size < 5:
+        return 0.0
+    cu = _corr(a[1][ia], b[1][ib])
+    cv = _corr(a[2][ia], b[2][ib])
+    if not (math.isfinite(cu) and math.isfinite(cv)):
+        return 0.0
+    return float(np.clip(cu * cv, -1.0, 1.0))
+
+
+def _score(
+    zs: Sequence[float | None],
+    residuals: Sequence[tuple[IntArray, FloatArray, FloatArray] | None] = (),
+) -> float | None:
+    """``100 Phi(Z)``, ``Z = sum z_f / sqrt(sum_fg R_fg)`` with ``R`` the features' chance
+    correlation (:func:`_null_corr`; identity when residuals are not given): Stouffer's
+    rule for correlated deviates, so two near-duplicate measurements are not counted twice."""
+    idx = [i for i, z in enumerate(zs) if z is not None]
+    if not idx:
         return None
-    big_z = sum(good) / math.sqrt(len(good))
+    total = 0.0
+    for i in idx:
+        for j in idx:
+            if i == j:
+                total += 1.0
+            elif i < len(residuals) and j < len(residuals):
+                ri, rj = residuals[i], residuals[j]
+                total += _null_corr(ri, rj) if ri is not None and rj is not None else 0.0
+    big_z = sum(float(zs[i] or 0.0) for i in idx) / math.sqrt(max(total, 1.0))
     return float(100.0 * special.ndtr(big_z))
 
 
@@ -1571,13 +1612,17 @@ def analyze_mirroring(
     prox_local: dict[str, tuple[float | None, float | None, int, str | None]] = {}
     glob: dict[str, tuple[float | None, float | None, str | None]] = {}
     rows: dict[str, tuple[FloatArray, FloatArray]] = {}
+    res_a: dict[str, tuple[IntArray, FloatArray, FloatArray]] = {}
+    res_c: dict[str, tuple[IntArray, FloatArray, FloatArray]] = {}
 
     for name in names:
         zs = name in ZSCORED
         hist = _history_mean(turns, name, _SYNC_HISTORY_SPAN)
-        sync_a[name] = _directional_sync(turns, ex_agent, name, hist, min_exchanges=min_exchanges)
+        sync_a[name] = _directional_sync(
+            turns, ex_agent, name, hist, min_exchanges=min_exchanges, residuals=res_a
+        )
         sync_c[name] = _directional_sync(
-            turns, ex_customer, name, hist, min_exchanges=min_exchanges
+            turns, ex_customer, name, hist, min_exchanges=min_exchanges, residuals=res_c
         )
         prox_local[name] = _local_proximity(
             turns,
@@ -1768,10 +1813,22 @@ def analyze_mirroring(
     timeline = _timeline(rows, starts, float(windows.window_s), timeline_span)
     by_name = {f.name: f for f in features}
     scores = Scores(
-        tone_agent=_score([by_name[n].agent_follows_customer.z for n in TONE_FEATURES]),
-        tone_customer=_score([by_name[n].customer_follows_agent.z for n in TONE_FEATURES]),
-        tempo_agent=_score([by_name[n].agent_follows_customer.z for n in TEMPO_FEATURES]),
-        tempo_customer=_score([by_name[n].customer_follows_agent.z for n in TEMPO_FEATURES]),
+        tone_agent=_score(
+            [by_name[n].agent_follows_customer.z for n in TONE_FEATURES],
+            [res_a.get(n) for n in TONE_FEATURES],
+        ),
+        tone_customer=_score(
+            [by_name[n].customer_follows_agent.z for n in TONE_FEATURES],
+            [res_c.get(n) for n in TONE_FEATURES],
+        ),
+        tempo_agent=_score(
+            [by_name[n].agent_follows_customer.z for n in TEMPO_FEATURES],
+            [res_a.get(n) for n in TEMPO_FEATURES],
+        ),
+        tempo_customer=_score(
+            [by_name[n].customer_follows_agent.z for n in TEMPO_FEATURES],
+            [res_c.get(n) for n in TEMPO_FEATURES],
+        ),
     )
     return MirroringResult(
         features=tuple(features),
