@@ -92,6 +92,7 @@ def run(
     n_shams: int,
     quick: bool,
     only: str | None = None,
+    duration_s: float | None = None,
 ) -> None:
     scenarios: list[tuple[str, str | None, str | None]] = [
         ("independent", None, None),
@@ -123,6 +124,7 @@ def run(
     print(header + f"{'off':>8}{'any p_adj':>11}{'<6 min':>8}{'>10 min':>8}{'ms/call':>9}")
     times: list[float] = []
     indep_scores: list[float] = []
+    tempo_scores: list[float] = []
     for s_i, (scenario, feature, follower) in enumerate(scenarios):
         rng = np.random.default_rng([seed, s_i])
         hit = wrong = off = anyp = 0
@@ -131,7 +133,8 @@ def run(
         own: list[ShamCall] = []
         for i in range(calls):
             call = simulate_call(rng, scenario=scenario, feature=feature, follower=follower,
-                                 strength=strength, conv_sd=conv_sd)  # fmt: skip
+                                 strength=strength, conv_sd=conv_sd,
+                                 duration_s=duration_s)  # fmt: skip
             shams: list[ShamCall] = []
             if n_shams:
                 # independent scenarios: other calls of the same kind (a batch); planted
@@ -153,6 +156,9 @@ def run(
                 for v in (res.scores.tone_agent, res.scores.tone_customer):
                     if v is not None:
                         indep_scores.append(v)
+                for v in (res.scores.tempo_agent, res.scores.tempo_customer):
+                    if v is not None:
+                        tempo_scores.append(v)
                 continue
             fm = res.feature(feature or "")
             if scenario == "follow":
@@ -177,12 +183,14 @@ def run(
             f"{np.median(ms):>9.1f}   ({label})"
         )
         sys.stdout.flush()
-    sc = np.asarray(indep_scores)
-    if sc.size:
-        print(
-            f"# tone scores on independent calls: median {np.median(sc):.1f}, "
-            f"p10 {np.percentile(sc, 10):.1f}, p90 {np.percentile(sc, 90):.1f}"
-        )
+    for dim, vals in (("tone", indep_scores), ("tempo", tempo_scores)):
+        sc = np.asarray(vals)
+        if sc.size:
+            print(
+                f"# {dim} scores on independent calls: median {np.median(sc):.1f}, "
+                f"p10 {np.percentile(sc, 10):.1f}, p90 {np.percentile(sc, 90):.1f}, "
+                f"> 97.5: {100 * np.mean(sc > 97.5):.1f}% (chance: 2.5%)"
+            )
     print(f"# median analysis time {np.median(times):.1f} ms/call, max {np.max(times):.1f} ms")
 
 
@@ -195,8 +203,12 @@ def main() -> None:
     ap.add_argument("--shams", type=int, default=0, help="sham partner calls per call")
     ap.add_argument("--quick", action="store_true", help="fewer scenarios")
     ap.add_argument("--only", help="comma-separated scenario kinds, e.g. follow,converge")
+    ap.add_argument("--duration", type=float, help="call length in s (default 3-15 min)")
     args = ap.parse_args()
-    run(args.calls, args.seed, args.strength, args.conv_sd, args.shams, args.quick, args.only)
+    run(
+        args.calls, args.seed, args.strength, args.conv_sd, args.shams, args.quick, args.only,
+        args.duration,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

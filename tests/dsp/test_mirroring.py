@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import special
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -577,3 +578,71 @@ def test_unit_convergence_known_rate_and_null() -> None:
     # too few values
     few = _trend_units(rng, 5, 5.0, 0.0, span)
     assert _unit_convergence(few, c, "pitch_level", span, []) is None
+
+
+# ---------------------------------------------------------------- round 3: reasons, scores
+
+
+def test_feature_reason_lists_each_reason_once() -> None:
+    call = _call(7, scenario="independent", duration_s=40.0)
+    for f in _run(call).features:
+        if f.name == "loudness":  # convergence has its own (channel gains) reason
+            continue
+        assert f.reason is not None
+        parts = f.reason.split("; ")
+        assert len(parts) == len(set(parts)), f.reason
+        assert sum("windows with both speakers" in x for x in parts) == 1, f.reason
+
+
+def _duplicated_rate(call: SimCall) -> SimCall:
+    """The same call with articulation rate an exact copy of speaking rate."""
+
+    def dup(u: SpeakerUnits) -> SpeakerUnits:
+        feats = dict(u.features)
+        feats["articulation_rate"] = feats["speaking_rate"].copy()
+        return SpeakerUnits(u.start_s, u.end_s, u.turn_index, feats)
+
+    a, c = dup(call.agent), dup(call.customer)
+    return SimCall(
+        a, c, make_windows(a, c, call.duration_s), call.duration_s, call.scenario, None, None
+    )
+
+
+def test_score_does_not_double_count_a_duplicated_feature() -> None:
+    """Two identical measurements of one thing give the score of one, not sqrt(2) z."""
+    call = _duplicated_rate(
+        _call(21, scenario="follow", feature="speaking_rate", follower="agent", strength=0.5,
+              duration_s=420.0)
+    )  # fmt: skip
+    res = _run(call)
+    sr = res.feature("speaking_rate").agent_follows_customer
+    assert sr.z is not None and sr.p is not None and sr.z > 1.0
+    single = 100.0 * float(special.ndtr(sr.z))
+    assert res.scores.tempo_agent == pytest.approx(single, abs=1e-6)
+    # plain Stouffer would have given Phi(sqrt(2) z), clearly higher
+    naive = 100.0 * float(special.ndtr(sr.z * np.sqrt(2.0)))
+    assert naive - single > 0.1
+
+
+def test_independent_scores_centre_on_50() -> None:
+    scores = []
+    for seed in range(30):
+        res = _run(_call(300 + seed, scenario="independent", duration_s=240.0))
+        for v in res.scores.to_dict()["tempo"].values():
+            if v is not None:
+                scores.append(v)
+    sc = np.asarray(scores)
+    assert sc.size >= 45
+    assert 35.0 < float(np.median(sc)) < 65.0
+    assert float(np.mean(sc > 97.5)) < 0.1
+
+
+def test_import_does_not_load_scipy_stats() -> None:
+    import subprocess
+
+    code = "import sys, dsp.mirroring; print('scipy.stats' in sys.modules)"
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
+    )
+    assert out.stdout.strip() == "False"
