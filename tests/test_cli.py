@@ -144,3 +144,25 @@ def test_schema_command() -> None:
     assert out.returncode == 0
     schema = json.loads(out.stdout)
     assert "speakers" in schema["properties"]
+
+
+def test_batch_folder_writes_one_report_per_call(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    for name in ("a.wav", "b.wav"):
+        (calls / name).write_bytes(SAMPLE.read_bytes())
+    (calls / "notes.txt").write_text("not a call")
+    out_dir = tmp_path / "reports"
+    out = run_cli("analyze", str(calls), "-o", str(out_dir), "--no-progress")
+    assert out.returncode == 0, out.stderr
+    reports = sorted(out_dir.glob("*.json"))
+    assert [p.name for p in reports] == ["a.json", "b.json"]
+    assert json.loads(reports[0].read_text())["source"] == "a.wav"
+    # without -o: one JSON document per line
+    lines = run_cli("analyze", str(calls / "a.wav"), str(calls / "b.wav")).stdout.splitlines()
+    assert [json.loads(line)["source"] for line in lines] == ["a.wav", "b.wav"]
+
+
+def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
+    out = run_cli("analyze", str(tmp_path))
+    assert out.returncode == 2 and out.stderr.startswith("error: input.invalid: ")
