@@ -230,14 +230,31 @@ def _local_correlation(energy: FloatArray, *, radius: int) -> FloatArray:
     def mean(x: FloatArray) -> FloatArray:
         return np.asarray(scipy.ndimage.uniform_filter1d(x, size, mode="nearest"))
 
+    # Same arithmetic as ``mean(a * b) - ma * mb`` etc., with in-place steps so that a
+    # long call needs a few (T,) temporaries, not a dozen.
     ma, mb = mean(a), mean(b)
-    cov = mean(a * b) - ma * mb
-    va = np.maximum(mean(a * a) - ma * ma, 0.0)
-    vb = np.maximum(mean(b * b) - mb * mb, 0.0)
-    denom = np.sqrt(va * vb)
+    tmp = np.multiply(a, b)
+    cov = mean(tmp)
+    cov -= np.multiply(ma, mb, out=tmp)
+    np.multiply(a, a, out=tmp)
+    va = mean(tmp)
+    va -= np.multiply(ma, ma, out=tmp)
+    np.maximum(va, 0.0, out=va)
+    del ma
+    np.multiply(b, b, out=tmp)
+    vb = mean(tmp)
+    vb -= np.multiply(mb, mb, out=tmp)
+    np.maximum(vb, 0.0, out=vb)
+    del mb
     # Flat envelopes (variance under 1 dB^2) carry no evidence of a common source.
     ok = (va > 1.0) & (vb > 1.0)
-    return np.where(ok, cov / np.where(ok, denom, 1.0), 0.0)
+    denom = np.multiply(va, vb, out=tmp)
+    del va, vb
+    np.sqrt(denom, out=denom)
+    denom[~ok] = 1.0
+    cov /= denom
+    cov[~ok] = 0.0
+    return cov
 
 
 def _runs(mask: BoolArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
@@ -348,7 +365,10 @@ def detect_speech(
     ParameterError
         If ``features`` is not (2, F, T) or a parameter is out of range.
     """
-    feats = np.asarray(features, dtype=np.float64)
+    # Only row 0 drives the decision: no float64 copy of the whole (2, F, T) array.
+    feats = np.asarray(features)
+    if not np.issubdtype(feats.dtype, np.floating):
+        feats = feats.astype(np.float64)
     if feats.ndim != 3 or feats.shape[0] != 2 or feats.shape[1] < 1:
         raise ParameterError(
             f"features must have shape (2, F, T) (frame_features of both channels stacked), "
@@ -375,9 +395,10 @@ def detect_speech(
         raise ParameterError(f"noise_percentile must be in 0-50, got {noise_percentile}")
 
     n_frames = feats.shape[2]
-    energy = feats[:, 0, :]
+    energy = np.array(feats[:, 0, :], dtype=np.float64)  # a copy: never mutate the input
+    del feats
     valid = np.isfinite(energy)
-    energy = np.where(valid, energy, ENERGY_FLOOR_DB)
+    energy[~valid] = ENERGY_FLOOR_DB
     nan2 = np.full(2, np.nan)
     if n_frames == 0 or not valid.any():
         return SpeechActivity(
@@ -433,17 +454,20 @@ def detect_speech(
     ):
         leak_gain[int(np.argmax(leak_gain))] = np.nan
 
+    # Leak thresholds (other_max is not needed after them). The steps below keep the
+    # arithmetic of the plain expressions but work in place and drop arrays as soon as they
+    # are done with, so a long call holds a few (2, T) float64 arrays at a time.
+    leak_thrs = np.full((2, n_frames), -np.inf)
+    for c in (0, 1):
+        if np.isfinite(leak_gain[c]):
+            np.add(other_max[c], leak_gain[c], out=leak_thrs[c])
+            leak_thrs[c] += leak_margin_db
+    del other_max
     high = np.zeros((2, n_frames), dtype=bool)
     low = np.zeros((2, n_frames), dtype=bool)
-    leak_thrs = np.full((2, n_frames), -np.inf)
     own_level = nan2.copy()
     for c in (0, 1):
-        o = 1 - c
-        if np.isfinite(leak_gain[c]):
-            leak_thr = leak_gain[c] + other_max[c] + leak_margin_db
-        else:
-            leak_thr = np.full(n_frames, -np.inf)
-        leak_thrs[c] = leak_thr
+        leak_thr = leak_thrs[c]
         own = active[c] & (energy[c] > leak_thr)
         lvl = _nanpercentile(energy[c][own], 90.0)
         if not np.isfinite(lvl):
@@ -452,10 +476,17 @@ def detect_speech(
         # Onset: above floor + snr, within dynamic_range_db of the speech level, above leak.
         # Continuation: the floor and level thresholds relax by hysteresis_db (the floor one
         # by at most half of snr_db); the leak threshold never relaxes.
-        onset_thr = np.maximum(floor_t[c] + snr_db, lvl - dynamic_range_db)
-        cont_thr = np.maximum(floor_t[c] + 0.5 * snr_db, onset_thr - hysteresis_db)
-        high[c] = valid[c] & (energy[c] > np.maximum(onset_thr, leak_thr))
-        low[c] = valid[c] & (energy[c] > np.maximum(cont_thr, leak_thr - leak_relax_db))
+        onset_thr = floor_t[c] + snr_db
+        np.maximum(onset_thr, lvl - dynamic_range_db, out=onset_thr)
+        cont_thr = floor_t[c] + 0.5 * snr_db
+        tmp = onset_thr - hysteresis_db
+        np.maximum(cont_thr, tmp, out=cont_thr)
+        np.maximum(onset_thr, leak_thr, out=onset_thr)
+        high[c] = valid[c] & (energy[c] > onset_thr)
+        np.subtract(leak_thr, leak_relax_db, out=tmp)
+        np.maximum(cont_thr, tmp, out=cont_thr)
+        low[c] = valid[c] & (energy[c] > cont_thr)
+        del onset_thr, cont_thr, tmp
 
     min_frames = int(round(min_speech_s / HOP_S))
     first = np.stack([_hysteresis(low[c], high[c]) for c in (0, 1)])
@@ -470,18 +501,22 @@ def detect_speech(
     #     while we stay far under our own party's speech level (syllable peaks within
     #     +-window), we carry a third talker, or the other party louder than its usual leak.
     radius = int(round(crosstalk_window_s / HOP_S))
-    audible = energy > floor_t + 0.5 * snr_db
-    unexplained = audible & (energy > leak_thrs) & ~first
-    corr = _local_correlation(np.maximum(energy, floor_t + 0.5 * snr_db), radius=radius)
-    common = corr > crosstalk_corr
-    peak_rel = np.stack([_moving_max(energy[c], radius) for c in (0, 1)]) - own_level[:, None]
-    peak_rel = np.where(np.isfinite(peak_rel), peak_rel, -np.inf)
+    floor_t += 0.5 * snr_db  # from here on: the "audible" line (floor_t is not needed after)
+    audible = energy > floor_t
     not_leak = audible & (energy > leak_thrs)
+    unexplained = not_leak & ~first
+    del leak_thrs
+    envelope = np.maximum(energy, floor_t, out=floor_t)
+    del floor_t
+    common = _local_correlation(envelope, radius=radius) > crosstalk_corr
+    del envelope
     speech = np.zeros((2, n_frames), dtype=bool)
     level = nan2.copy()
     for c in (0, 1):
         o = 1 - c
-        far = peak_rel[c] < -crosstalk_below_db
+        peak_rel = _moving_max(energy[c], radius) - own_level[c]
+        far = np.where(np.isfinite(peak_rel), peak_rel, -np.inf) < -crosstalk_below_db
+        del peak_rel
         third = common & (unexplained[o] | (not_leak[o] & far))
         cont = low[c] & (high[c] | quiet[o] | first[o]) & ~third
         mask = _drop_short(_hysteresis(cont, high[c] & ~third), min_frames)

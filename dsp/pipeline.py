@@ -228,7 +228,12 @@ def frame_tracks(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-    joined = [np.concatenate(p, axis=-1) for p in parts]
+    # Join one track at a time and drop its blocks at once: the peak is the tracks plus one
+    # track, not twice the tracks.
+    joined = []
+    for p in parts:
+        joined.append(np.concatenate(p, axis=-1))
+        p.clear()
     tracks = FrameTracks(*joined)
     return tracks, tally
 

@@ -48,7 +48,7 @@ D. Talkin, "A robust algorithm for pitch tracking (RAPT)", in Speech Coding and 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +60,7 @@ from dsp.errors import ParameterError
 from dsp.frames import HOP_S, frame_count
 
 FloatArray = npt.NDArray[np.float32]
+FloatArray64 = npt.NDArray[np.float64]
 
 __all__ = [
     "PitchCandidates",
@@ -81,6 +82,7 @@ _CHUNK_FRAMES = 2000  # frames analysed per internal batch (bounds memory)
 _VITERBI_CORE = 400  # frames per Viterbi chunk ...
 _VITERBI_MARGIN = 30  # ... plus this context on each side (0.3 s)
 _VITERBI_GROUP = 256  # chunks searched at once (~17 min of frames: bounds memory)
+_SLICE_FRAMES = 1 << 16  # frames per slice when scanning a whole call's candidates
 # speaker-adaptive second path (speaker_f0_path): cost per octave beyond the tolerance
 SPEAKER_CENTRE_COST = 0.3
 SPEAKER_CENTRE_TOLERANCE_OCT = 0.5
@@ -406,25 +408,18 @@ def _candidates(
 
 
 def _viterbi_chunks(
-    strength: npt.NDArray[np.float64],
-    log2_f: npt.NDArray[np.float64],
-    idx: npt.NDArray[np.int64],
-    idx_c: npt.NDArray[np.int64],
+    st: npt.NDArray[np.float32],
+    lf: npt.NDArray[np.float32],
     *,
     octave_jump_cost: float,
     voiced_unvoiced_cost: float,
 ) -> npt.NDArray[np.int64]:
-    """Best states of the chunks whose frame indices are the columns of ``idx`` (L, C):
-    returns (C, core). Columns are independent, so any grouping of chunks gives the same."""
-    n_t, n_s = strength.shape
+    """Best states of chunks searched side by side: ``st`` (L, C, S) strengths with the
+    unvoiced state last, ``lf`` (L, C, S-1) log2 frequencies; returns (C, core). Columns are
+    independent, so any grouping of chunks gives the same."""
+    length, n_live, n_s = st.shape
     k = n_s - 1
     core, margin = _VITERBI_CORE, _VITERBI_MARGIN
-    length = idx.shape[0]
-    outside = (idx < 0) | (idx >= n_t)
-    st = strength[idx_c].astype(np.float32)  # (L, C, S)
-    st[outside] = np.concatenate([np.full(k, -np.inf), [0.0]]).astype(np.float32)
-    lf = log2_f[idx_c].astype(np.float32)  # (L, C, S-1)
-    n_live = st.shape[1]
     # from-state on the leading axis: elementwise maxima over contiguous (C, S) slabs are
     # much cheaper than reductions over a short last axis
     lf_t = np.ascontiguousarray(lf.transpose(0, 2, 1))  # (L, S-1, C)
@@ -465,49 +460,68 @@ def _viterbi_chunks(
     return path[margin : margin + core].T
 
 
-def _viterbi(
-    strength: npt.NDArray[np.float64],
-    log2_f: npt.NDArray[np.float64],
+# Scores of frames for the path search: (rows,) frame indices -> strengths (rows, K + 1),
+# unvoiced state last, and log2 frequencies (rows, K), both float64.
+_ScoreFn = Callable[
+    [npt.NDArray[np.int64]], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+]
+
+
+def _viterbi_f0(
+    n_t: int,
+    k: int,
+    any_voiced: npt.NDArray[np.bool_],
+    scores: _ScoreFn,
     *,
     octave_jump_cost: float,
     voiced_unvoiced_cost: float,
-) -> npt.NDArray[np.int64]:
-    """Best state per frame by dynamic programming (maximum total strength minus costs).
+) -> FloatArray:
+    """f0 (Hz, NaN when unvoiced) of the best path by dynamic programming (maximum total
+    strength minus costs).
 
-    ``strength`` is (T, S) with the unvoiced state last (-inf for missing candidates);
-    ``log2_f`` (T, S-1) holds finite log2 frequencies of the voiced states. The frames are
-    cut into chunks of ``_VITERBI_CORE`` frames, each searched with ``_VITERBI_MARGIN``
-    frames of context on both sides; all chunks are searched at once (vectorised across
-    chunks), and chunks with no voiced candidate at all are skipped.
+    ``scores(frames)`` gives the strengths (unvoiced state last, -inf for missing
+    candidates) and the log2 frequencies of the voiced states of the given frames;
+    ``any_voiced`` (T,) tells which frames have a voiced state at all. The frames are cut
+    into chunks of ``_VITERBI_CORE`` frames, each searched with ``_VITERBI_MARGIN`` frames of
+    context on both sides; chunks are searched side by side (vectorised) in groups of
+    ``_VITERBI_GROUP``, their scores built per group, so the working memory does not grow
+    with the call; chunks with no voiced candidate at all are skipped.
     """
-    n_t, n_s = strength.shape
-    k = n_s - 1
     core, margin = _VITERBI_CORE, _VITERBI_MARGIN
+    f0 = np.full(n_t, np.nan, dtype=np.float32)
     n_chunks = max(1, -(-n_t // core))
     length = core + 2 * margin
-    result = np.full(n_chunks * core, k, dtype=np.int64)
-    # time-major (L, C) layout so each step reads contiguous memory
-    idx = np.arange(length)[:, None] - margin + np.arange(n_chunks)[None, :] * core
-    idx_c = np.clip(idx, 0, n_t - 1)
-    any_voiced = np.asarray(np.isfinite(strength[:, :k]).any(axis=1), dtype=bool)
-    live = any_voiced[idx_c].any(axis=0) & ((idx >= 0) & (idx < n_t)).any(axis=0)
-    if not live.any():
-        return result[:n_t]
-    # Groups of chunks bound the working memory (~10 MB per group instead of ~45 MB per hour
-    # of frames); the per-step Python overhead is paid once per group.
-    chunks = result.reshape(n_chunks, core)
-    live_ids = np.flatnonzero(live)
+    # a chunk is live when a frame of its span (clipped to the call) can be voiced
+    counts = np.concatenate([[0], np.cumsum(any_voiced, dtype=np.int64)])
+    first = np.arange(n_chunks, dtype=np.int64) * core
+    lo = np.clip(first - margin, 0, n_t)
+    hi = np.clip(first + core + margin, 0, n_t)
+    live_ids = np.flatnonzero(counts[hi] > counts[lo])
+    unvoiced_only = np.concatenate([np.full(k, -np.inf), [0.0]]).astype(np.float32)
+    steps = np.arange(length, dtype=np.int64)[:, None] - margin
     for g in range(0, live_ids.size, _VITERBI_GROUP):
         ids = live_ids[g : g + _VITERBI_GROUP]
-        chunks[ids] = _viterbi_chunks(
-            strength,
-            log2_f,
-            idx[:, ids],
-            idx_c[:, ids],
+        # time-major (L, C) layout so each step reads contiguous memory
+        idx = steps + ids[None, :] * core
+        idx_c = np.clip(idx, 0, n_t - 1)
+        strength, log2_f = scores(idx_c.ravel())
+        st = strength.reshape(length, ids.size, k + 1).astype(np.float32)
+        st[(idx < 0) | (idx >= n_t)] = unvoiced_only
+        lf64 = log2_f.reshape(length, ids.size, k)
+        del strength, log2_f
+        state = _viterbi_chunks(
+            st,
+            lf64.astype(np.float32),
             octave_jump_cost=octave_jump_cost,
             voiced_unvoiced_cost=voiced_unvoiced_cost,
-        )
-    return result[:n_t]
+        )  # (C, core)
+        frames = idx[margin : margin + core].T  # (C, core)
+        inside = frames < n_t
+        voiced = (state < k) & inside
+        core_lf = lf64[margin : margin + core].transpose(1, 0, 2)  # (C, core, K)
+        chosen = np.take_along_axis(core_lf, np.minimum(state, k - 1)[..., None], axis=2)
+        f0[frames[voiced]] = np.exp2(chosen[voiced, 0]).astype(np.float32)
+    return f0
 
 
 def _check_range(fmin_hz: float, fmax_hz: float) -> None:
@@ -719,34 +733,48 @@ def f0_path(
     k = candidates.freq_hz.shape[1]
     f0 = np.full(n_frames, np.nan, dtype=np.float32)
     periodicity = np.where(mask, candidates.periodicity, np.float32(0.0)).astype(np.float32)
-    frames = np.flatnonzero(mask & np.isfinite(candidates.freq_hz).any(axis=1))
-    if frames.size == 0:
+    usable = mask & np.isfinite(candidates.freq_hz).any(axis=1)
+    if not usable.any():
         return PitchTrack(f0_hz=f0, periodicity=periodicity)
-    freq = candidates.freq_hz[frames].astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(freq) & (freq >= fmin_hz) & (freq <= fmax_hz)
-        cand_log2 = np.where(ok, np.log2(np.where(ok, freq, 1.0)), 0.0)
-    score = candidates.strength[frames] + octave_cost * (cand_log2 - math.log2(fmin_hz))
-    if use_centre:
-        assert centre_hz is not None
-        far = np.abs(cand_log2 - math.log2(centre_hz)) - centre_tolerance_oct
-        score -= centre_cost * np.maximum(far, 0.0)
-    # path search over all T frames (frames without candidates: only the unvoiced state)
-    strength = np.full((n_frames, k + 1), -np.inf)
-    strength[:, -1] = 0.0
-    strength[frames, :-1] = np.where(ok, score, -np.inf)
-    strength[frames, -1] = voicing_threshold
-    log2_f = np.zeros((n_frames, k))
-    log2_f[frames] = cand_log2
-    state = _viterbi(
-        strength,
-        log2_f,
+    log2_fmin = math.log2(fmin_hz)
+    log2_centre = math.log2(centre_hz) if use_centre and centre_hz is not None else 0.0
+
+    def in_range(rows: npt.NDArray[np.int64]) -> tuple[FloatArray64, npt.NDArray[np.bool_]]:
+        freq = candidates.freq_hz[rows].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(freq) & (freq >= fmin_hz) & (freq <= fmax_hz)
+        return freq, ok
+
+    def scores(rows: npt.NDArray[np.int64]) -> tuple[FloatArray64, FloatArray64]:
+        use = usable[rows]
+        freq, ok = in_range(rows)
+        with np.errstate(invalid="ignore"):
+            cand_log2 = np.where(ok, np.log2(np.where(ok, freq, 1.0)), 0.0)
+        score = candidates.strength[rows] + octave_cost * (cand_log2 - log2_fmin)
+        if use_centre:
+            far = np.abs(cand_log2 - log2_centre) - centre_tolerance_oct
+            score -= centre_cost * np.maximum(far, 0.0)
+        # frames without candidates (or masked out): only the unvoiced state
+        strength = np.full((rows.size, k + 1), -np.inf)
+        strength[:, -1] = 0.0
+        strength[use, :-1] = np.where(ok, score, -np.inf)[use]
+        strength[use, -1] = voicing_threshold
+        log2_f = np.where(use[:, None], cand_log2, 0.0)
+        return strength, log2_f
+
+    # frames with a voiced state, in slices (bounded temporaries)
+    any_voiced = np.zeros(n_frames, dtype=bool)
+    for a in range(0, n_frames, _SLICE_FRAMES):
+        rows = np.arange(a, min(a + _SLICE_FRAMES, n_frames), dtype=np.int64)
+        any_voiced[rows] = usable[rows] & in_range(rows)[1].any(axis=1)
+    f0 = _viterbi_f0(
+        n_frames,
+        k,
+        any_voiced,
+        scores,
         octave_jump_cost=octave_jump_cost,
         voiced_unvoiced_cost=voiced_unvoiced_cost,
     )
-    voiced = state < k
-    chosen = np.take_along_axis(log2_f, np.minimum(state, k - 1)[:, None], axis=1)
-    f0[voiced] = np.exp2(chosen[voiced, 0]).astype(np.float32)
     return PitchTrack(f0_hz=f0, periodicity=periodicity)
 
 
