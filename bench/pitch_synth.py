@@ -119,7 +119,8 @@ def main() -> None:
     for path_name, acc in pooled.items():
         rs = np.asarray(acc["r"], dtype=float)
         print(
-            f"  {path_name:8s} frames {int(acc['n']):7d}  gross {100 * acc['gross'] / acc['n']:5.2f} %"
+            f"  {path_name:8s} frames {int(acc['n']):7d}"
+            f"  gross {100 * acc['gross'] / acc['n']:5.2f} %"
             f"  sub-octave {100 * acc['sub'] / acc['n']:5.2f} %  window r median "
             f"{np.nanmedian(rs):.2f} min {np.nanmin(rs):.2f}"
         )

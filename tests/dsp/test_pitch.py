@@ -518,3 +518,96 @@ def test_speaker_path_on_katie_telephone() -> None:
     med_2, far_2 = far_up(speaker_f0_path(cands).f0_hz)
     assert far_2 < 0.15 and far_2 < far_1 - 0.05
     assert 150.0 <= med_2 <= 165.0
+
+
+# ------------------------------------------------------------- subharmonic check
+
+
+def _sub_octave_trap(sr: int, rng: np.random.Generator) -> tuple[npt.NDArray[np.float32], Array]:
+    """A 225-245 Hz voice in 0.5 s syllables whose every other cycle is 3 % weaker (as
+    espeak-ng voices are): after centre clipping the NCCF at twice the period beats the one
+    at the period, and a path without the subharmonic check reads it an octave low."""
+    syl, gap = int(0.5 * sr), int(0.15 * sr)
+    pieces, truth = [], []
+    for i in range(10):
+        f0 = 235.0 * (1 + 0.05 * np.sin(np.linspace(0, np.pi, syl) + i))
+        phase = 2 * np.pi * np.cumsum(f0) / sr
+        y = sum(
+            np.sin(h * phase + rng.uniform(0, 2 * np.pi)) / h
+            for h in range(1, 14)
+            if h * f0.max() < 0.45 * sr
+        )
+        y = np.asarray(y) * (1 + 0.03 * np.cos(phase / 2))
+        pieces += [y * np.hanning(syl), np.zeros(gap)]
+        frames = np.arange(0, syl + gap, sr // 100)
+        truth.append(np.where(frames < syl, np.interp(frames, np.arange(syl), f0), np.nan))
+    y = np.concatenate(pieces)
+    ref = np.full(frame_count(y.size, sr), np.nan)
+    t = np.concatenate(truth)
+    ref[: t.size] = t[: ref.size]
+    return (0.3 * y / np.abs(y).max()).astype(np.float32), ref
+
+
+@pytest.mark.parametrize("sr", [8000, 16000])
+def test_subharmonic_check_removes_sub_octave_errors(sr: int) -> None:
+    y, ref = _sub_octave_trap(sr, np.random.default_rng(3))
+    if sr == 8000:
+        y = mu_law(telephone_band(y, sr))
+    cands = f0_candidates(y, sr)
+
+    def sub_octave(f: npt.NDArray[np.float32]) -> float:
+        ok = np.isfinite(f) & np.isfinite(ref)
+        assert ok.sum() > 0.9 * np.isfinite(ref).sum()  # voicing is kept
+        return float(np.mean(f[ok] < 0.6 * ref[ok]))
+
+    # the trap works: without the check both paths are an octave low on most frames
+    assert sub_octave(f0_path(cands, subharmonic_cost=0.0).f0_hz) > 0.5
+    assert sub_octave(speaker_f0_path(cands, subharmonic_cost=0.0).f0_hz) > 0.5
+    assert sub_octave(f0_path(cands).f0_hz) < 0.4
+    spk = speaker_f0_path(cands).f0_hz
+    assert sub_octave(spk) < 0.05
+    ok = np.isfinite(spk) & np.isfinite(ref)
+    assert np.median(cents(spk[ok], ref[ok])) < 15
+
+
+def _two_candidates(
+    freq_hz: tuple[float, ...], strength: tuple[float, ...], n: int = 100
+) -> PitchCandidates:
+    k = 4
+    f = np.full((n, k), np.nan, dtype=np.float32)
+    s = np.zeros((n, k), dtype=np.float32)
+    f[:, : len(freq_hz)] = freq_hz
+    s[:, : len(strength)] = strength
+    return PitchCandidates(freq_hz=f, strength=s, periodicity=s.max(axis=1))
+
+
+def test_subharmonic_check_known_answers() -> None:
+    # the octave above the best candidate is lifted to a near tie and wins
+    c = _two_candidates((116.0, 232.0), (0.9, 0.7))
+    before = (c.freq_hz.copy(), c.strength.copy())
+    np.testing.assert_allclose(f0_path(c).f0_hz, 232.0, rtol=1e-5)
+    np.testing.assert_allclose(f0_path(c, subharmonic_cost=0.0).f0_hz, 116.0, rtol=1e-5)
+    # ... but not when the gap is larger than the cost
+    np.testing.assert_allclose(f0_path(c, subharmonic_cost=0.1).f0_hz, 116.0, rtol=1e-5)
+    np.testing.assert_array_equal(c.freq_hz, before[0])  # inputs not mutated
+    np.testing.assert_array_equal(c.strength, before[1])
+    # a candidate that is not an octave above the best one (here 1.5x) is not lifted
+    c = _two_candidates((116.0, 174.0), (0.9, 0.8))
+    np.testing.assert_allclose(f0_path(c).f0_hz, 116.0, rtol=1e-5)
+    # the octave below the best candidate is not lifted either
+    c = _two_candidates((232.0, 116.0), (0.9, 0.85))
+    np.testing.assert_allclose(f0_path(c).f0_hz, 232.0, rtol=1e-5)
+    # the check never makes an unvoiced frame voiced (the best score does not rise)
+    c = _two_candidates((116.0, 232.0), (0.3, 0.29))
+    assert np.all(np.isnan(f0_path(c, voicing_threshold=0.35).f0_hz))
+    # continuity still decides: a lifted octave in a few frames of a steady 116 Hz track
+    # (best 0.9, octave above 0.7) does not make the path jump up and back
+    n = 100
+    f = np.full((n, 4), np.nan, dtype=np.float32)
+    s = np.zeros((n, 4), dtype=np.float32)
+    f[:, 0], s[:, 0] = 116.0, 0.9
+    f[45:50, 1], s[45:50, 1] = 232.0, 0.7
+    c = PitchCandidates(freq_hz=f, strength=s, periodicity=s.max(axis=1))
+    np.testing.assert_allclose(f0_path(c).f0_hz, 116.0, rtol=1e-5)
+    with pytest.raises(ParameterError):
+        f0_path(c, subharmonic_cost=-0.1)
