@@ -199,25 +199,42 @@ def _moving_max(x: FloatArray, radius: int) -> FloatArray:
     return np.asarray(windows.max(axis=1), dtype=np.float64)
 
 
-def _running_floor(
-    energy: FloatArray, valid: BoolArray, *, percentile: float, block: int
-) -> FloatArray:
-    """Noise floor per frame: ``percentile`` of each ``block`` of frames, interpolated (dB)."""
+# Frames per slice of the call-wide decisions: the elementwise steps of detect_speech run on
+# slices of this many frames, so its working memory does not grow with the call.
+_SLICE_FRAMES = 1 << 16
+
+
+def _floor_points(
+    energy: npt.NDArray[np.floating], valid: BoolArray, *, percentile: float, block: int
+) -> tuple[FloatArray, FloatArray]:
+    """Noise floor of one channel: ``percentile`` of each ``block`` of frames (dB).
+
+    Returns interpolation points ``(frames, levels)``: the floor at frame ``t`` is
+    ``np.interp(t, frames, levels)`` (block centres; one point when no block has enough
+    valid frames). Blocks are read a slice at a time (each block's percentile is its own).
+    """
     n = energy.shape[0]
-    x = np.where(valid, energy, np.nan)
     n_blocks = max(1, int(np.ceil(n / block)))
-    padded = np.full(n_blocks * block, np.nan)
-    padded[:n] = x
-    rows = padded.reshape(n_blocks, block)
-    counts = np.sum(np.isfinite(rows), axis=1)
-    ok = counts >= max(1, block // 10)
+    levels = np.full(n_blocks, np.nan)
+    ok = np.zeros(n_blocks, dtype=bool)
+    group = max(1, _SLICE_FRAMES // block)
+    for g0 in range(0, n_blocks, group):
+        g1 = min(n_blocks, g0 + group)
+        lo, hi = g0 * block, min(n, g1 * block)
+        padded = np.full((g1 - g0) * block, np.nan)
+        padded[: hi - lo] = np.where(valid[lo:hi], energy[lo:hi].astype(np.float64), np.nan)
+        rows = padded.reshape(g1 - g0, block)
+        counts = np.sum(np.isfinite(rows), axis=1)
+        ok_g = counts >= max(1, block // 10)
+        ok[g0:g1] = ok_g
+        if ok_g.any():
+            levels[g0:g1][ok_g] = np.nanpercentile(rows[ok_g], percentile, axis=1)
     if not ok.any():
-        value = _nanpercentile(energy[valid], percentile)
-        return np.full(n, value if np.isfinite(value) else ENERGY_FLOOR_DB)
-    levels = np.nanpercentile(rows[ok], percentile, axis=1)
+        value = _nanpercentile(energy[valid].astype(np.float64), percentile)
+        return np.zeros(1), np.array([value if np.isfinite(value) else ENERGY_FLOOR_DB])
     starts = np.arange(n_blocks) * block
     centres = (starts + np.minimum(starts + block, n)) / 2.0
-    return np.asarray(np.interp(np.arange(n), centres[ok], levels), dtype=np.float64)
+    return centres[ok], levels[ok]
 
 
 def _local_correlation(energy: FloatArray, *, radius: int) -> FloatArray:
@@ -266,16 +283,17 @@ def _runs(mask: BoolArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
 
 def _fill_runs(n: int, starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]) -> BoolArray:
     """A length-``n`` mask that is True on ``[starts[k], ends[k])`` for every k (vectorised)."""
-    delta = np.zeros(n + 1, dtype=np.int64)
+    delta = np.zeros(n + 1, dtype=np.int32)
     np.add.at(delta, starts, 1)
     np.add.at(delta, ends, -1)
-    return np.asarray(np.cumsum(delta)[:n] > 0, dtype=bool)
+    return np.asarray(np.cumsum(delta, dtype=np.int32)[:n] > 0, dtype=bool)
 
 
 def _hysteresis(low: BoolArray, high: BoolArray) -> BoolArray:
     """Runs of ``low`` that contain at least one ``high`` frame."""
     starts, ends = _runs(low)
-    counts = np.concatenate([[0], np.cumsum(high & low)])
+    counts = np.zeros(low.shape[0] + 1, dtype=np.int32)
+    np.cumsum(high & low, dtype=np.int32, out=counts[1:])
     keep = counts[ends] - counts[starts] > 0
     return _fill_runs(low.shape[0], starts[keep], ends[keep])
 
@@ -395,10 +413,8 @@ def detect_speech(
         raise ParameterError(f"noise_percentile must be in 0-50, got {noise_percentile}")
 
     n_frames = feats.shape[2]
-    energy = np.array(feats[:, 0, :], dtype=np.float64)  # a copy: never mutate the input
-    del feats
-    valid = np.isfinite(energy)
-    energy[~valid] = ENERGY_FLOOR_DB
+    raw = feats[:, 0, :]
+    valid = np.isfinite(raw)
     nan2 = np.full(2, np.nan)
     if n_frames == 0 or not valid.any():
         return SpeechActivity(
@@ -408,23 +424,43 @@ def detect_speech(
             speech_level_db=nan2.copy(),
             leak_gain_db=nan2.copy(),
         )
+    # Energies stay in the caller's dtype (float32 tracks: no float64 copy of the call); each
+    # slice is taken to float64 before any arithmetic, so the numbers are those of a float64
+    # computation on the whole call.
+    energy = raw if valid.all() else np.where(valid, raw, raw.dtype.type(ENERGY_FLOOR_DB))
+    del raw
+    slices = [(a, min(a + _SLICE_FRAMES, n_frames)) for a in range(0, n_frames, _SLICE_FRAMES)]
+
+    def e64(a: int, b: int) -> FloatArray:
+        return np.asarray(energy[:, a:b], dtype=np.float64)
 
     block = max(1, int(round(noise_block_s / HOP_S)))
-    floor_t = np.stack(
-        [
-            _running_floor(energy[c], valid[c], percentile=noise_percentile, block=block)
-            for c in (0, 1)
-        ]
-    )
-    floor = np.median(floor_t, axis=1)
-    # Frames clearly above the floor: candidates for either own speech or leak.
-    active = (energy > floor_t + snr_db) & valid
-    # A first speech level from all active frames; refined after leak removal.
-    level0 = np.array([_nanpercentile(energy[c][active[c]], 90.0) for c in (0, 1)])
+    floor_pts = [
+        _floor_points(energy[c], valid[c], percentile=noise_percentile, block=block) for c in (0, 1)
+    ]
 
-    radius = int(round(leak_window_s / HOP_S))
-    # other_max[c]: the OTHER channel's loudest energy near each frame.
-    other_max = np.stack([_moving_max(energy[1], radius), _moving_max(energy[0], radius)])
+    def floor_at(a: int, b: int) -> FloatArray:
+        frames = np.arange(a, b)
+        return np.stack([np.interp(frames, *floor_pts[c]) for c in (0, 1)])
+
+    floor = np.array([np.median(floor_at(0, n_frames)[c]) for c in (0, 1)])
+    # Frames clearly above the floor: candidates for either own speech or leak.
+    active = np.zeros((2, n_frames), dtype=bool)
+    for a, b in slices:
+        active[:, a:b] = (e64(a, b) > floor_at(a, b) + snr_db) & valid[:, a:b]
+    # A first speech level from all active frames; refined after leak removal.
+    level0 = np.array(
+        [_nanpercentile(energy[c][active[c]].astype(np.float64), 90.0) for c in (0, 1)]
+    )
+
+    leak_radius = int(round(leak_window_s / HOP_S))
+
+    def other_max(c: int, a: int, b: int) -> FloatArray:
+        """The OTHER channel's loudest energy within +-leak_radius of frames a..b-1."""
+        o = 1 - c
+        lo, hi = max(0, a - leak_radius), min(n_frames, b + leak_radius)
+        wide = _moving_max(np.asarray(energy[o, lo:hi], dtype=np.float64), leak_radius)
+        return wide[a - lo : b - lo]
 
     leak_gain = nan2.copy()
     observable = np.zeros(2, dtype=bool)
@@ -432,17 +468,23 @@ def detect_speech(
         o = 1 - c
         if not np.isfinite(level0[o]):
             continue
-        # Frames where the other party is strongly active (well above its floor, near its level).
-        strong = active[o] & (energy[o] > np.maximum(floor_t[o] + snr_db, level0[o] - 15.0))
-        if strong.sum() < 20:
+        # Frames where the other party is strongly active (well above its floor, near its level):
+        # the noise-corrected leak power on channel c relative to the other channel's power.
+        diffs, above_floor = [], []
+        for a, b in slices:
+            e, fl = e64(a, b), floor_at(a, b)
+            strong = active[o, a:b] & (e[o] > np.maximum(fl[o] + snr_db, level0[o] - 15.0))
+            floor_c = fl[c][strong]
+            excess = _db_to_power(e[c][strong]) - _db_to_power(floor_c)
+            excess_db = 10.0 * np.log10(np.maximum(excess, _EPS))
+            diffs.append(np.where(excess > 0, excess_db, floor_c) - e[o][strong])
+            above_floor.append(e[c][strong] - floor_c)
+        diff = np.concatenate(diffs)
+        if diff.size < 20:
             continue
-        # Noise-corrected leak power on channel c relative to the other channel's power.
-        floor_c = floor_t[c][strong]
-        excess = _db_to_power(energy[c][strong]) - _db_to_power(floor_c)
-        excess_db = 10.0 * np.log10(np.maximum(excess, _EPS))
-        diff = np.where(excess > 0, excess_db, floor_c) - energy[o][strong]
         leak_gain[c] = float(np.percentile(diff, 25.0))
-        observable[c] = float(np.median(energy[c][strong] - floor_c)) > 3.0
+        observable[c] = float(np.median(np.concatenate(above_floor))) > 3.0
+        del diffs, above_floor, diff
     # Consistency: for two real talkers the two leak gains sum to minus both attenuations
     # (channel gains cancel), well below 0 dB. A sum near 0 dB means the "strong" frames of one
     # channel are only the other's leak (that party never talks): its partner's estimate is
@@ -454,46 +496,40 @@ def detect_speech(
     ):
         leak_gain[int(np.argmax(leak_gain))] = np.nan
 
-    # Leak thresholds (other_max is not needed after them). The steps below keep the
-    # arithmetic of the plain expressions but work in place and drop arrays as soon as they
-    # are done with, so a long call holds a few (2, T) float64 arrays at a time.
-    leak_thrs = np.full((2, n_frames), -np.inf)
-    for c in (0, 1):
+    def leak_thr(c: int, a: int, b: int) -> FloatArray:
         if np.isfinite(leak_gain[c]):
-            np.add(other_max[c], leak_gain[c], out=leak_thrs[c])
-            leak_thrs[c] += leak_margin_db
-    del other_max
+            return np.asarray(leak_gain[c] + other_max(c, a, b) + leak_margin_db)
+        return np.full(b - a, -np.inf)
+
     high = np.zeros((2, n_frames), dtype=bool)
     low = np.zeros((2, n_frames), dtype=bool)
     own_level = nan2.copy()
     for c in (0, 1):
-        leak_thr = leak_thrs[c]
-        own = active[c] & (energy[c] > leak_thr)
-        lvl = _nanpercentile(energy[c][own], 90.0)
+        own_energy = []
+        for a, b in slices:
+            e_c = e64(a, b)[c]
+            own_energy.append(e_c[active[c, a:b] & (e_c > leak_thr(c, a, b))])
+        lvl = _nanpercentile(np.concatenate(own_energy), 90.0)
+        del own_energy
         if not np.isfinite(lvl):
             continue
         own_level[c] = lvl
         # Onset: above floor + snr, within dynamic_range_db of the speech level, above leak.
         # Continuation: the floor and level thresholds relax by hysteresis_db (the floor one
         # by at most half of snr_db); the leak threshold never relaxes.
-        onset_thr = floor_t[c] + snr_db
-        np.maximum(onset_thr, lvl - dynamic_range_db, out=onset_thr)
-        cont_thr = floor_t[c] + 0.5 * snr_db
-        tmp = onset_thr - hysteresis_db
-        np.maximum(cont_thr, tmp, out=cont_thr)
-        np.maximum(onset_thr, leak_thr, out=onset_thr)
-        high[c] = valid[c] & (energy[c] > onset_thr)
-        np.subtract(leak_thr, leak_relax_db, out=tmp)
-        np.maximum(cont_thr, tmp, out=cont_thr)
-        low[c] = valid[c] & (energy[c] > cont_thr)
-        del onset_thr, cont_thr, tmp
+        for a, b in slices:
+            e_c, fl_c, lt = e64(a, b)[c], floor_at(a, b)[c], leak_thr(c, a, b)
+            onset_thr = np.maximum(fl_c + snr_db, lvl - dynamic_range_db)
+            cont_thr = np.maximum(fl_c + 0.5 * snr_db, onset_thr - hysteresis_db)
+            high[c, a:b] = valid[c, a:b] & (e_c > np.maximum(onset_thr, lt))
+            low[c, a:b] = valid[c, a:b] & (e_c > np.maximum(cont_thr, lt - leak_relax_db))
+    del active
 
     min_frames = int(round(min_speech_s / HOP_S))
     first = np.stack([_hysteresis(low[c], high[c]) for c in (0, 1)])
     # Room crosstalk from third people reaches both channels at once. A continuation frame
     # (quieter than an onset) is kept only if the other channel is quiet there, or carries
     # its own party's speech (whose leak the leak threshold already handles).
-    quiet = energy < floor_t + snr_db
     # Third talkers in the room reach both channels at once, with one common envelope.
     # (a) Where the other channel carries sound that is neither its party's speech nor our
     #     leak and the envelopes move together, our sound is that third talker too.
@@ -501,28 +537,36 @@ def detect_speech(
     #     while we stay far under our own party's speech level (syllable peaks within
     #     +-window), we carry a third talker, or the other party louder than its usual leak.
     radius = int(round(crosstalk_window_s / HOP_S))
-    floor_t += 0.5 * snr_db  # from here on: the "audible" line (floor_t is not needed after)
-    audible = energy > floor_t
-    not_leak = audible & (energy > leak_thrs)
-    unexplained = not_leak & ~first
-    del leak_thrs
-    envelope = np.maximum(energy, floor_t, out=floor_t)
-    del floor_t
-    common = _local_correlation(envelope, radius=radius) > crosstalk_corr
-    del envelope
+    cont = np.zeros((2, n_frames), dtype=bool)
+    onset = np.zeros((2, n_frames), dtype=bool)
+    for a, b in slices:
+        e, fl = e64(a, b), floor_at(a, b)
+        quiet = e < fl + snr_db
+        audible = e > fl + 0.5 * snr_db
+        not_leak = audible & (e > np.stack([leak_thr(c, a, b) for c in (0, 1)]))
+        unexplained = not_leak & ~first[:, a:b]
+        # envelope correlation over +-radius: computed on the slice plus radius frames of
+        # context each side (the running mean then differs from a whole-call one by rounding
+        # only, ~1e-12)
+        lo, hi = max(0, a - radius), min(n_frames, b + radius)
+        envelope = np.maximum(e64(lo, hi), floor_at(lo, hi) + 0.5 * snr_db)
+        common = _local_correlation(envelope, radius=radius)[a - lo : b - lo] > crosstalk_corr
+        for c in (0, 1):
+            o = 1 - c
+            peak = _moving_max(np.asarray(energy[c, lo:hi], dtype=np.float64), radius)
+            peak_rel = peak[a - lo : b - lo] - own_level[c]
+            far = np.where(np.isfinite(peak_rel), peak_rel, -np.inf) < -crosstalk_below_db
+            third = common & (unexplained[o] | (not_leak[o] & far))
+            cont[c, a:b] = low[c, a:b] & (high[c, a:b] | quiet[o] | first[o, a:b]) & ~third
+            onset[c, a:b] = high[c, a:b] & ~third
+    del low, high, first
     speech = np.zeros((2, n_frames), dtype=bool)
     level = nan2.copy()
     for c in (0, 1):
-        o = 1 - c
-        peak_rel = _moving_max(energy[c], radius) - own_level[c]
-        far = np.where(np.isfinite(peak_rel), peak_rel, -np.inf) < -crosstalk_below_db
-        del peak_rel
-        third = common & (unexplained[o] | (not_leak[o] & far))
-        cont = low[c] & (high[c] | quiet[o] | first[o]) & ~third
-        mask = _drop_short(_hysteresis(cont, high[c] & ~third), min_frames)
+        mask = _drop_short(_hysteresis(cont[c], onset[c]), min_frames)
         speech[c] = mask
         if mask.any():
-            level[c] = _nanpercentile(energy[c][mask], 90.0)
+            level[c] = _nanpercentile(energy[c][mask].astype(np.float64), 90.0)
 
     # Bleed as a signal-to-crosstalk ratio, which channel gains do not affect: the other
     # party's voice on channel c (its level on its own channel plus the leak gain) against

@@ -144,3 +144,30 @@ def test_tally_counts_clipping_and_identical_channels() -> None:
     assert tally.max_abs_diff == pytest.approx(0.5)
     assert tally.power[1] == pytest.approx(0.25 * 8000)
     assert tally.cross == pytest.approx(100 * 0.5)
+
+
+def test_detect_speech_slices_do_not_change_decisions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """detect_speech works on slices of frames (bounded memory): the slice length must not
+    change any decision or estimate, also with NaN frames and a channel gain step."""
+    from dsp import activity
+
+    info, blocks = iter_blocks(AMI_8K, block_s=20.0)
+    params = AnalysisParams(block_s=20.0).validate()
+    tracks, _ = pipeline.frame_tracks(list(blocks), info.sample_rate_hz, params, workers=1)
+    feats = tracks.activity_features.copy()
+    feats[0, :, 1500:1620] = np.nan  # a decoding gap on one channel
+    feats[1, :, 2500:] += np.float32(6.0)  # the customer's gain steps up by 6 dB
+    before = feats.copy()
+    whole = activity.detect_speech(feats)
+    for slice_frames in (997, 64):  # odd sizes: slices cut noise blocks and speech runs
+        monkeypatch.setattr(activity, "_SLICE_FRAMES", slice_frames)
+        sliced = activity.detect_speech(feats)
+        np.testing.assert_array_equal(whole.speech, sliced.speech)
+        for name in ("noise_floor_db", "bleed_db", "speech_level_db", "leak_gain_db"):
+            np.testing.assert_array_equal(getattr(whole, name), getattr(sliced, name), name)
+    np.testing.assert_array_equal(feats, before)  # the input is not modified
+    assert 0.2 < whole.speech.mean() < 0.6 and np.isfinite(whole.leak_gain_db).all()
+    # float64 features of the same values give the same answer (no float32 arithmetic)
+    as64 = activity.detect_speech(feats.astype(np.float64))
+    np.testing.assert_array_equal(whole.speech, as64.speech)
+    np.testing.assert_array_equal(whole.speech_level_db, as64.speech_level_db)
