@@ -590,6 +590,78 @@ def detect_speech(
     )
 
 
+def speech_possible(
+    band_db: npt.ArrayLike,
+    *,
+    first_frame: int = 0,
+    snr_db: float = 10.0,
+    noise_percentile: float = 5.0,
+    noise_block_s: float = 10.0,
+    margin_db: float = 0.5,
+) -> BoolArray:
+    """Frames of a stretch of one channel that :func:`detect_speech` may call speech.
+
+    A cheap, local pre-decision for the costly per-frame work (pitch candidates): speech
+    frames must lie ``snr_db / 2`` above the channel's noise floor, and the floor of
+    :func:`detect_speech` (the ``noise_percentile`` of each ``noise_block_s`` block of the
+    call, interpolated between block centres) is known from the stretch alone wherever the
+    two blocks around a frame lie wholly inside it: it is at least the lower of their two
+    levels. Frames whose floor cannot be bounded from the stretch (near its ends) are kept.
+
+    Parameters
+    ----------
+    band_db : array_like, shape (T,)
+        Row ``band_db`` of :func:`frame_features` for call frames ``first_frame`` ..
+        ``first_frame + T - 1``, exactly as in the whole call's features.
+    first_frame : int
+        Call frame index of ``band_db[0]``.
+    snr_db, noise_percentile, noise_block_s : float
+        As passed to :func:`detect_speech` (its defaults by default).
+    margin_db : float
+        Safety margin under the bound, dB (>= 0).
+
+    Returns
+    -------
+    ndarray of bool, shape (T,)
+        True where the frame may be speech: a superset of that channel's
+        ``detect_speech(...).speech`` on these frames. NaN frames (never speech) are False.
+    """
+    e = np.asarray(band_db, dtype=np.float64)
+    if e.ndim != 1:
+        raise ParameterError(f"band_db must have shape (T,), got {e.shape}")
+    if not (np.isfinite(margin_db) and margin_db >= 0):
+        raise ParameterError(f"margin_db must be a finite number >= 0, got {margin_db}")
+    n = e.shape[0]
+    block = max(1, int(round(noise_block_s / HOP_S)))
+    j0 = -(-first_frame // block)  # blocks j0 .. j1 - 1 lie wholly inside the stretch
+    j1 = (first_frame + n) // block
+    if j1 <= j0:
+        return ~np.isnan(e)
+    rows = e[j0 * block - first_frame : j1 * block - first_frame].reshape(j1 - j0, block)
+    full = np.isfinite(rows).all(axis=1)  # such a block's level is exactly detect_speech's
+    levels = np.full(j1 - j0, np.nan)
+    if full.any():
+        levels[full] = np.percentile(rows[full], noise_percentile, axis=1)
+    frame = first_frame + np.arange(n)
+    j = frame // block
+    # the other block centre around the frame (left of block 0's centre: block 0 alone)
+    partner = np.where(frame < j * block + block / 2.0, j - 1, j + 1)
+    partner = np.maximum(partner, 0)
+
+    def level_of(idx: npt.NDArray[np.int64]) -> FloatArray:
+        out = np.full(n, np.nan)
+        inside = (idx >= j0) & (idx < j1)
+        out[inside] = levels[idx[inside] - j0]
+        return out
+
+    bound = np.minimum(level_of(j), level_of(partner))
+    known = np.isfinite(bound)
+    gate = np.ones(n, dtype=bool)
+    gate[known] = e[known] > bound[known] + 0.5 * snr_db - margin_db
+    gate &= ~np.isnan(e)
+    return gate
+
+
 def ipus(
     speech_mask: npt.ArrayLike,
     *,

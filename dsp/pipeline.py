@@ -110,13 +110,34 @@ class _QualityTally:
         self.spectrum_above_4khz += spectrum[:, freqs >= 4000.0].sum(axis=1)
 
 
+# detect_speech settings shared by stage 1 (which skips pitch where they rule speech out)
+# and stage 2 (which decides)
+ACTIVITY_FLOOR = {"snr_db": 10.0, "noise_percentile": 5.0, "noise_block_s": 10.0}
+
+
 def _channel_tracks(
-    y: npt.NDArray[np.float32], sample_rate_hz: int, params: AnalysisParams
+    y: npt.NDArray[np.float32],
+    sample_rate_hz: int,
+    params: AnalysisParams,
+    *,
+    kept: tuple[int, int] | None = None,
+    first_call_frame: int = 0,
 ) -> tuple[npt.NDArray[np.float32], ...]:
+    """One channel's tracks of a padded block; ``kept`` = (first, count) of the frames the
+    call keeps (call frame ``first_call_frame`` onwards): pitch is skipped elsewhere."""
     level = loudness.level_db(y, sample_rate_hz)
     feats = activity.frame_features(y, sample_rate_hz)
-    # Pitch costs the most: skip frames far below this block's loud frames (cannot be speech).
+    # Pitch costs the most: skip frames far below this block's loud frames (cannot be speech),
+    # frames that are context only, and frames too close to the noise floor for
+    # detect_speech to call them speech (a superset of its speech: same paths).
     gate = level > max(float(np.percentile(level, 95)) - 50.0, -75.0)
+    if kept is not None:
+        first, count = kept
+        possible = np.zeros_like(gate)
+        possible[first : first + count] = activity.speech_possible(
+            feats[0, first : first + count], first_frame=first_call_frame, **ACTIVITY_FLOOR
+        )
+        gate &= possible
     cands = pitch.f0_candidates(
         y, sample_rate_hz, fmin_hz=params.fmin_hz, fmax_hz=params.fmax_hz, frame_mask=gate
     )
@@ -193,6 +214,7 @@ def frame_tracks(
             parts[k].append(stacked[..., first : first + n])
 
     in_flight: tuple[list[Any], int, int, int] | None = None
+    frames_done = 0  # call frames kept so far (the next block's first kept frame)
 
     def finish(futures: list[Any], first: int, n_keep: int, length: int) -> None:
         nonlocal start
@@ -206,9 +228,16 @@ def frame_tracks(
             first = left // hop
             is_last = padded.shape[1] == left + length
             n_keep = frame_count(length, sample_rate_hz) if is_last else length // hop
+            kept, call_frame = (first, n_keep), frames_done
+            frames_done += n_keep
             if pool is None:
                 tally.add(padded[:, left : left + length], sample_rate_hz)
-                per_channel = [_channel_tracks(padded[c], sample_rate_hz, params) for c in (0, 1)]
+                per_channel = [
+                    _channel_tracks(
+                        padded[c], sample_rate_hz, params, kept=kept, first_call_frame=call_frame
+                    )
+                    for c in (0, 1)
+                ]
                 keep(per_channel, first, n_keep)
                 start += length
                 if on_block is not None:
@@ -217,7 +246,15 @@ def frame_tracks(
             # One block in flight: the workers analyse it while this thread tallies it and
             # decodes the next one.
             futures = [
-                pool.submit(_channel_tracks, padded[c], sample_rate_hz, params) for c in (0, 1)
+                pool.submit(
+                    _channel_tracks,
+                    padded[c],
+                    sample_rate_hz,
+                    params,
+                    kept=kept,
+                    first_call_frame=call_frame,
+                )
+                for c in (0, 1)
             ]
             if in_flight is not None:
                 finish(*in_flight)
@@ -554,7 +591,7 @@ def analyze_tracks(
     """Stage 2: decisions on the whole call's tracks (role order from here on)."""
     order = [params.agent_channel, 1 - params.agent_channel]
     duration_s = tally.samples / info.sample_rate_hz
-    act = activity.detect_speech(tracks.activity_features)
+    act = activity.detect_speech(tracks.activity_features, **ACTIVITY_FLOOR)
     speech = act.speech[order]
     ipus = [
         activity.ipus(speech[r], min_pause_s=params.min_pause_s, min_ipu_s=params.min_ipu_s)

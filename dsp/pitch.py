@@ -303,11 +303,14 @@ def _analyse(
     margin = 400 + geo.window + geo.shift + geo.lag_max + 2 * _HOP_A
     margin = -(-margin // _HOP_A) * _HOP_A  # whole hops: the clipping blocks stay on one grid
     edges = np.searchsorted(frames, np.arange(0, int(frames[-1]) + _CHUNK_FRAMES, _CHUNK_FRAMES))
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for batch, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
         if hi <= lo:
             continue
         part = frames[lo:hi]
-        f_first, f_last = int(part[0]), int(part[-1])
+        # The batch's signal starts on the batch grid, not at its first selected frame: the
+        # DC blocker's start-up then does not depend on which frames are selected, so a
+        # frame's candidates do not depend on the mask (a tighter gate changes nothing else).
+        f_first, f_last = batch * _CHUNK_FRAMES, int(part[-1])
         a_start = f_first * _HOP_A - margin  # analysis sample where this batch's signal starts
         a_stop = f_last * _HOP_A + margin
         i_start, i_stop = a_start * q, a_stop * q

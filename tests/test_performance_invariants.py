@@ -171,3 +171,43 @@ def test_detect_speech_slices_do_not_change_decisions(monkeypatch: pytest.Monkey
     as64 = activity.detect_speech(feats.astype(np.float64))
     np.testing.assert_array_equal(whole.speech, as64.speech)
     np.testing.assert_array_equal(whole.speech_level_db, as64.speech_level_db)
+
+
+def test_speech_possible_is_a_superset_of_speech() -> None:
+    """Stage 1 skips pitch where activity.speech_possible rules speech out: that must never
+    drop a frame that detect_speech (on the whole call) calls speech, whatever the blocks."""
+    from dsp import activity
+
+    info, blocks = iter_blocks(AMI_8K, block_s=20.0)
+    params = AnalysisParams(block_s=20.0).validate()
+    tracks, _ = pipeline.frame_tracks(list(blocks), info.sample_rate_hz, params, workers=1)
+    band = tracks.activity_features[:, 0].copy()
+    band[1, 2500:] += np.float32(12.0)  # a gain step: the floor moves within the call
+    feats = np.stack([band, band], axis=1)
+    speech = activity.detect_speech(feats, **pipeline.ACTIVITY_FLOOR).speech
+    n = band.shape[1]
+    for c in (0, 1):
+        for size in (n, 2000, 1234):  # the whole call, the pipeline's block size, odd sizes
+            gate = np.concatenate(
+                [
+                    activity.speech_possible(
+                        band[c, a : a + size], first_frame=a, **pipeline.ACTIVITY_FLOOR
+                    )
+                    for a in range(0, n, size)
+                ]
+            )
+            assert not (speech[c] & ~gate).any(), (c, size)
+        # and it does rule out frames (on this sample ~20-25 % of the non-speech ones: the
+        # other party's bleed stands above the floor and stays in)
+        whole = activity.speech_possible(band[c], **pipeline.ACTIVITY_FLOOR)
+        assert (~whole & ~speech[c]).sum() > 0.1 * (~speech[c]).sum()
+
+
+def test_pitch_candidates_do_not_depend_on_the_mask() -> None:
+    x = decode(AMI_8K).samples[0]
+    full = pitch.f0_candidates(x, 8000)
+    mask = np.random.default_rng(6).random(full.n_frames) < 0.4
+    part = pitch.f0_candidates(x, 8000, frame_mask=mask)
+    np.testing.assert_array_equal(full.freq_hz[mask], part.freq_hz[mask])
+    np.testing.assert_array_equal(full.strength[mask], part.strength[mask])
+    assert np.isnan(part.freq_hz[~mask]).all() and np.isfinite(full.freq_hz[mask]).any()
