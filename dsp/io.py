@@ -92,13 +92,33 @@ def _open(source: Source) -> Any:
         handle = str(path)
     else:
         handle = source
+    options = {"max_size": str(_WAV_PACKET_BYTES)}
+    if _is_riff_wave(source):
+        # The WAV header says all there is to know; FFmpeg's default probe (5 MB) decodes
+        # ~5 packets of 1 MiB first: 0.3 s for a 6-minute 16-bit file, 0.03 s with this.
+        options["probesize"] = "32"
     try:
-        return av.open(handle, mode="r", options={"max_size": str(_WAV_PACKET_BYTES)})
+        return av.open(handle, mode="r", options=options)
     except av.error.FFmpegError as exc:
         raise AudioUndecodable(
             "could not read this as audio "
             f"({exc.__class__.__name__}); send WAV, FLAC, OGG, Opus, WebM, MP3 or M4A"
         ) from None
+
+
+def _is_riff_wave(source: Source) -> bool:
+    """True when ``source`` (bytes or a path) starts with a RIFF/WAVE header."""
+    if isinstance(source, bytes | bytearray):
+        head = bytes(source[:12])
+    elif isinstance(source, str | os.PathLike):
+        try:
+            with Path(source).open("rb") as handle:
+                head = handle.read(12)
+        except OSError:
+            return False
+    else:
+        return False
+    return head[:4] == b"RIFF" and head[8:12] == b"WAVE"
 
 
 def _audio_stream(container: Any) -> Any:
