@@ -12,8 +12,8 @@ call of a folder and scores it against the truth written next to it:
   when none is named) has the planted direction; on ``independent`` calls, a false positive
   when any feature is flagged ``mirrored`` or given a convergence direction.
 
-    python bench/make_calls.py /tmp/calls --n 3 --seed 7 --encoding mulaw
-    python bench/e2e_eval.py /tmp/calls [--batch]
+    python bench/make_calls.py bench/out/calls --n 3 --seed 7 --encoding mulaw
+    python bench/e2e_eval.py bench/out/calls [--batch]
 
 ``--batch`` analyses the folder as one batch, so every call has the others as sham partners.
 """

@@ -1,7 +1,7 @@
 """Octave errors of dsp.pitch on espeak-ng synthetic calls through a telephone band.
 
 Run from the repository root: ``python bench/pitch_synth.py [CALL_DIR] [--names a b ...]``
-(default CALL_DIR /tmp/calls_a, made by ``python bench/make_calls.py``: stereo 8 kHz mu-law,
+(default CALL_DIR bench/out/calls, made by ``python bench/make_calls.py``: stereo 8 kHz mu-law,
 300-3400 Hz, espeak-ng voices; ``<name>.f0.npz`` holds ``f0_hz`` (2, T), pyin on the clean
 voices, and ``<name>.json`` the per-window truth).
 
@@ -106,7 +106,7 @@ def evaluate(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("call_dir", nargs="?", default="/tmp/calls_a")
+    ap.add_argument("call_dir", nargs="?", default="bench/out/calls")
     ap.add_argument("--names", nargs="*", help="call names (default: every *.f0.npz)")
     args = ap.parse_args()
     call_dir = Path(args.call_dir)
