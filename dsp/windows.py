@@ -52,16 +52,27 @@ def window_starts_s(duration_s: float, *, window_s: float, hop_s: float) -> Floa
     return np.arange(0.0, last + 1e-9, hop_s)
 
 
+def _time_inside_before(seg: FloatArray, t_s: FloatArray) -> FloatArray:
+    """Total time of the sorted, disjoint segments ``seg`` ((k, 2)) that lies before ``t_s``."""
+    durations = seg[:, 1] - seg[:, 0]
+    done_before = np.concatenate([[0.0], np.cumsum(durations)])
+    i = np.searchsorted(seg[:, 0], t_s, side="right") - 1  # last segment starting <= t
+    safe = np.clip(i, 0, None)
+    inside = np.clip(t_s - seg[safe, 0], 0.0, durations[safe])
+    return np.where(i >= 0, done_before[safe] + inside, 0.0)
+
+
 def _segments_overlap_s(
     segments_s: FloatArray, starts_s: FloatArray, ends_s: FloatArray
 ) -> FloatArray:
-    """Seconds of ``segments_s`` ((k, 2), sorted, disjoint) inside each [start, end)."""
+    """Seconds of ``segments_s`` ((k, 2), sorted, disjoint) inside each [start, end).
+
+    Prefix sums: O((k + W) log k) time and O(k + W) memory, whatever the call length.
+    """
     seg = np.asarray(segments_s, dtype=np.float64).reshape(-1, 2)
     if seg.shape[0] == 0:
         return np.zeros(len(starts_s))
-    lo = np.maximum(seg[None, :, 0], starts_s[:, None])
-    hi = np.minimum(seg[None, :, 1], ends_s[:, None])
-    return np.clip(hi - lo, 0.0, None).sum(axis=1)
+    return _time_inside_before(seg, ends_s) - _time_inside_before(seg, starts_s)
 
 
 def speaker_windows(
