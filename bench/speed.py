@@ -9,7 +9,7 @@ parselmouth, and openSMILE eGeMAPS frame features (benchmark-only extras:
     python bench/speed.py                    # full run (several minutes)
     python bench/speed.py --minutes 10 60 --repeats 1 --no-opensmile --no-service
 
-Also times the 60-minute call with stage 1 on one thread (``MIRRORLINE_THREADS=1``), and
+Also times the 60-minute call with stage 1 on one thread (``--threads 1``), and
 the HTTP service: p50 of sequential single uploads of a 6-minute call to a warm local
 server (started on 127.0.0.1 as bench/load.py does; needs httpx). The machine's load
 (``os.getloadavg``) is printed with the numbers: on a shared 2-core machine wall times
@@ -201,8 +201,7 @@ def main() -> None:
                 print(rows[-1], flush=True)
 
         if minutes == 60:
-            env = {**os.environ, "MIRRORLINE_THREADS": "1"}
-            t_wall, t_cpu, t_rss = median_of([*cli, str(call)], args.repeats, env)
+            t_wall, t_cpu, t_rss = median_of([*cli, "--threads", "1", str(call)], args.repeats)
             rows.append(
                 f"| mirrorline analyze, stage 1 on one thread | {minutes:g} min | {t_wall:.2f} "
                 f"| {t_cpu:.2f} | {t_rss:.0f} | {minutes * 60 / t_wall:.0f}x "

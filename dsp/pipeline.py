@@ -167,16 +167,12 @@ def _with_context(
 
 
 def stage1_workers() -> int:
-    """Threads for stage 1: one per channel where two cores are free to run them.
+    """Default threads for stage 1: one per channel where there are two cores to run them.
 
-    ``MIRRORLINE_THREADS=1`` forces the sequential path (e.g. when a process pool already
-    keeps every core busy).
+    Callers that already keep every core busy (a process pool) pass ``workers=1``.
     """
     import os
 
-    raw = os.environ.get("MIRRORLINE_THREADS", "")
-    if raw.strip().isdigit():
-        return max(1, min(2, int(raw)))
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
@@ -638,11 +634,13 @@ def analyze(
     *,
     max_duration_s: float | None = None,
     on_progress: Callable[[float, float | None], None] | None = None,
+    workers: int | None = None,
 ) -> AnalysisResult:
     """Analyse one stereo call: decode in blocks, build tracks, measure both speakers.
 
     ``on_progress(done_s, total_s)`` is called after each block (``total_s`` may be None
-    when the container does not declare its duration).
+    when the container does not declare its duration). ``workers``: threads for the
+    per-channel stage (default: 2 on two or more cores; same result either way).
     """
     params = (params or AnalysisParams()).validate()
     info, blocks = iter_blocks(source, block_s=params.block_s, max_duration_s=max_duration_s)
@@ -651,7 +649,9 @@ def analyze(
         if on_progress is not None:
             on_progress(done_s, info.declared_duration_s)
 
-    tracks, tally = frame_tracks(blocks, info.sample_rate_hz, params, on_block=report_block)
+    tracks, tally = frame_tracks(
+        blocks, info.sample_rate_hz, params, on_block=report_block, workers=workers
+    )
     return with_mirroring(analyze_tracks(tracks, info, tally, params))
 
 

@@ -165,32 +165,41 @@ def analyze_source(
     name: str | None = None,
     max_duration_s: float | None = None,
     on_progress: ProgressCallback | None = None,
+    workers: int | None = None,
 ) -> Report:
     """Analyse one recording (path, bytes or file object) into a report."""
     result = pipeline.analyze(
-        source, config.to_params(), max_duration_s=max_duration_s, on_progress=on_progress
+        source,
+        config.to_params(),
+        max_duration_s=max_duration_s,
+        on_progress=on_progress,
+        workers=workers,
     )
     return build_report(result, config, source=name)
 
 
-def analyze_path(path: Path, config: AnalysisConfig, *, progress: bool = False) -> Report:
+def analyze_path(
+    path: Path, config: AnalysisConfig, *, progress: bool = False, workers: int | None = None
+) -> Report:
     """Analyse one file, with a progress bar on stderr when asked."""
     if not progress:
-        return analyze_source(path, config, name=path.name)
+        return analyze_source(path, config, name=path.name, workers=workers)
     update, close = _tqdm_progress(path.name)
     try:
-        return analyze_source(path, config, name=path.name, on_progress=update)
+        return analyze_source(path, config, name=path.name, on_progress=update, workers=workers)
     finally:
         close()
 
 
-def analyze_batch(paths: Sequence[Path], config: AnalysisConfig, *, progress: bool) -> list[Report]:
+def analyze_batch(
+    paths: Sequence[Path], config: AnalysisConfig, *, progress: bool, workers: int | None = None
+) -> list[Report]:
     """Analyse several calls; each call's mirroring is tested against the others as shams."""
     from tqdm import tqdm
 
     params = config.to_params()
     results = [
-        pipeline.analyze(path, params)
+        pipeline.analyze(path, params, workers=workers)
         for path in tqdm(paths, desc="analysing", unit="call", disable=not progress, leave=False)
     ]
     mirrored = [

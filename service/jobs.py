@@ -133,6 +133,7 @@ class JobManager:
             max_workers=self.settings.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=worker.warm_up,
+            initargs=(self.settings.threads,),
         )
 
     async def start(self) -> None:

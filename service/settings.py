@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=2, ge=1, le=64, description="Analyses run at the same time (processes)."
     )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=2,
+        description="Threads per analysis for the per-channel stage (default: 2 on 2+ cores); "
+        "1 when WORKERS processes already keep every core busy.",
+    )
     max_queue: int = Field(
         default=32,
         ge=0,

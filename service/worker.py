@@ -113,7 +113,12 @@ def analyze_file(
         config = AnalysisConfig.model_validate_json(config_json)
         try:
             report = analyze_source(
-                path, config, name=name, max_duration_s=max_duration_s, on_progress=writer
+                path,
+                config,
+                name=name,
+                max_duration_s=max_duration_s,
+                on_progress=writer,
+                workers=_threads,
             )
         except InputError as exc:
             return ("error", exc.code, exc.message)
@@ -150,11 +155,18 @@ def _warm_up_wav(seconds: float = 3.0, rate_hz: int = 8000) -> bytes:
     return buffer.getvalue()
 
 
-def warm_up() -> None:
+# Threads per analysis in this worker process (None: the pipeline's default), set by warm_up.
+_threads: int | None = None
+
+
+def warm_up(threads: int | None = None) -> None:
     """Process-pool initializer: import the pipeline and run it once (JIT, caches).
 
-    Never raises: a failing initializer would break the whole pool.
+    ``threads`` (settings.threads) is kept for this process's analyses. Never raises: a
+    failing initializer would break the whole pool.
     """
+    global _threads
+    _threads = threads
     try:
         from models.params import AnalysisConfig
         from service.analysis import analyze_source
