@@ -50,7 +50,6 @@ should flag as identical channels; a gain change in the middle of a call is not 
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +58,7 @@ import scipy.ndimage
 import scipy.signal
 
 from dsp.errors import ParameterError
+from dsp.filters import bandpass_sos
 from dsp.frames import HOP_S, frame_count, hop_samples, mask_to_segments
 
 FloatArray = npt.NDArray[np.float64]
@@ -137,16 +137,6 @@ def _window_energy_db(x: npt.NDArray[np.float32], hop: int, n_frames: int) -> Fl
     return np.asarray(10.0 * np.log10(np.maximum(window / counts, _EPS)), dtype=np.float64)
 
 
-@functools.lru_cache(maxsize=16)
-def _band_sos(low_hz: float, high_hz: float, sr: int) -> npt.NDArray[np.float32]:
-    """The band-pass design (float32 SOS), cached: designing costs ~2 ms, as much as filtering
-    a minute of audio. Read-only, so the cached array cannot be changed by a caller."""
-    sos = scipy.signal.butter(2, [low_hz, high_hz], btype="band", fs=sr, output="sos")
-    out = np.asarray(sos, dtype=np.float32)
-    out.flags.writeable = False
-    return out
-
-
 def frame_features(y: npt.ArrayLike, sr: int) -> npt.NDArray[np.float32]:
     """Per-frame log-energy features of one channel on the 10 ms clock.
 
@@ -182,7 +172,7 @@ def frame_features(y: npt.ArrayLike, sr: int) -> npt.NDArray[np.float32]:
     if not np.isfinite(x).all():
         x = np.where(np.isfinite(x), x, np.float32(0.0))
     high = min(BAND_HIGH_HZ, 0.45 * sr)
-    sos = _band_sos(float(BAND_LOW_HZ), float(high), sr).copy()  # sosfilt wants it writable
+    sos = bandpass_sos(float(BAND_LOW_HZ), float(high), sr).copy()  # sosfilt wants it writable
     band = scipy.signal.sosfilt(sos, x).astype(np.float32, copy=False) if x.size else x
     out = np.empty((len(FEATURE_NAMES), n_frames), dtype=np.float32)
     out[0] = _window_energy_db(band, hop, n_frames)

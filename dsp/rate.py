@@ -28,7 +28,6 @@ automatically", Behavior Research Methods 41(2), 385-390, 2009.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +35,7 @@ import numpy.typing as npt
 import scipy.signal
 
 from dsp.errors import ParameterError
+from dsp.filters import bandpass_sos
 from dsp.frames import HOP_S, frame_count, hop_samples
 
 __all__ = [
@@ -60,16 +60,6 @@ def _check_1d(x: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
     if arr.ndim != 1:
         raise ParameterError(f"{name} must be one channel, shape (n,), got shape {arr.shape}")
     return arr
-
-
-@functools.lru_cache(maxsize=16)
-def _bandpass_sos(low_hz: float, high_hz: float, sr: int) -> npt.NDArray[np.float32]:
-    """The vowel-band design (float32 SOS), cached: designing costs ~2 ms, as much as filtering
-    a minute of audio. Read-only, so the cached array cannot be changed by a caller."""
-    sos = scipy.signal.butter(2, [low_hz, high_hz], btype="bandpass", fs=sr, output="sos")
-    out = np.asarray(sos, dtype=np.float32)
-    out.flags.writeable = False
-    return out
 
 
 def syllable_intensity_db(
@@ -131,7 +121,7 @@ def syllable_intensity_db(
     x32 = np.asarray(x, dtype=np.float32)
     if n and not np.isfinite(x32).all():
         x32 = np.where(np.isfinite(x32), x32, np.float32(0.0))
-    sos = _bandpass_sos(low_hz, high_hz, int(sr)).copy()  # sosfilt wants it writable
+    sos = bandpass_sos(low_hz, high_hz, int(sr)).copy()  # sosfilt wants it writable
     filtered = scipy.signal.sosfilt(sos, x32) if n else np.zeros(0, np.float32)
     # Frame i is centred on sample i*hop: its bin is [i*hop - hop//2, i*hop - hop//2 + hop).
     half = hop // 2
