@@ -115,9 +115,9 @@ def main() -> None:
     calls = sorted(p for p in args.folder.glob("*.wav"))
     if not calls:
         sys.exit(f"no .wav calls in {args.folder}: make them with bench/make_calls.py")
-    results = [pipeline.analyze(p) for p in calls]
-    if args.batch:
-        results = [pipeline.with_mirroring(r, shams=results) for r in results]
+    results = [pipeline.analyze(p, mirror=False) for p in calls]
+    shams = results if args.batch else []
+    results = [pipeline.with_mirroring(r, shams=shams) for r in results]
     rows = []
     for path, result in zip(calls, results, strict=True):
         truth = json.loads(path.with_suffix(".json").read_text())

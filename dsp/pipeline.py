@@ -26,9 +26,12 @@ import scipy.fft
 
 from dsp import activity, loudness, pitch, rate, turns, windows
 from dsp import mirroring as mirror_metrics
+from dsp.activity import SpeechActivity
 from dsp.frames import HOP_S, frame_count, hop_samples
 from dsp.io import AudioInfo, Source, iter_blocks
 from dsp.params import AnalysisParams
+from dsp.rate import RateStats
+from dsp.turns import TurnTaking
 
 FloatArray = npt.NDArray[np.float64]
 ROLES = ("agent", "customer")
@@ -40,7 +43,9 @@ CLIP_LEVEL = 0.999
 
 
 @dataclass(frozen=True)
-class Warning_:
+class QualityWarning:
+    """A problem with the recording that does not stop the analysis (``code`` is stable)."""
+
     code: str
     message: str
 
@@ -281,7 +286,7 @@ class SpeakerAnalysis:
     f0_hz: FloatArray
     level_db: FloatArray
     nuclei_s: FloatArray
-    rate: Any
+    rate: RateStats
     pitch: dict[str, float]
     loudness: dict[str, float]
     median_pause_s: float
@@ -296,10 +301,10 @@ class AnalysisResult:
     duration_s: float
     params: AnalysisParams
     speakers: dict[str, SpeakerAnalysis]
-    turn_taking: Any
+    turn_taking: TurnTaking
     windows: windows.Windows
-    warnings: list[Warning_]
-    activity: Any
+    warnings: list[QualityWarning]
+    activity: SpeechActivity
     mirroring: mirror_metrics.MirroringResult | None = None
 
     def window_series(self) -> mirror_metrics.WindowSeries:
@@ -430,17 +435,17 @@ def _warnings(
     tally: _QualityTally,
     info: AudioInfo,
     speech: npt.NDArray[np.bool_],
-    act: Any,
+    act: SpeechActivity,
     agent_channel: int,
-) -> list[Warning_]:
-    out: list[Warning_] = []
+) -> list[QualityWarning]:
+    out: list[QualityWarning] = []
     n = max(tally.samples, 1)
     channel_names = {agent_channel: "agent", 1 - agent_channel: "customer"}
     if tally.max_abs_diff < 1e-4 or (
         tally.power.min() > 0 and tally.cross / np.sqrt(tally.power.prod()) > 0.995
     ):
         out.append(
-            Warning_(
+            QualityWarning(
                 "channels.identical",
                 "both channels carry the same signal (fake stereo): turn-taking and mirroring "
                 "need one party per channel",
@@ -450,7 +455,7 @@ def _warnings(
         role_row = 0 if c == agent_channel else 1
         if speech[role_row].sum() * HOP_S < 1.0:
             out.append(
-                Warning_(
+                QualityWarning(
                     "channel.silent",
                     f"channel {c} ({channel_names[c]}) has less than 1 s of speech",
                 )
@@ -458,7 +463,7 @@ def _warnings(
         clipped = tally.clipped[c] / n
         if clipped > 0.001:
             out.append(
-                Warning_(
+                QualityWarning(
                     "audio.clipping",
                     f"channel {c} ({channel_names[c]}) is clipped on {100 * clipped:.2f}% of "
                     "samples: pitch and loudness may be distorted",
@@ -467,7 +472,7 @@ def _warnings(
         bleed = float(act.bleed_db[c]) if np.isfinite(act.bleed_db[c]) else None
         if bleed is not None and bleed < 10.0:
             out.append(
-                Warning_(
+                QualityWarning(
                     "channel.heavy_bleed",
                     f"the other party is only {bleed:.0f} dB quieter on channel {c} "
                     f"({channel_names[c]}): speech detection there is less certain",
@@ -477,7 +482,7 @@ def _warnings(
         high_share = tally.spectrum_above_4khz.sum() / tally.spectrum_total.sum()
         if high_share < 1e-4:
             out.append(
-                Warning_(
+                QualityWarning(
                     "audio.narrowband",
                     f"the file is {info.native_rate_hz} Hz but carries almost nothing above "
                     "4 kHz (upsampled telephone audio): results are those of a phone line",
@@ -485,7 +490,7 @@ def _warnings(
             )
     if info.sample_rate_hz < 16000:
         out.append(
-            Warning_(
+            QualityWarning(
                 "audio.narrowband",
                 f"{info.native_rate_hz} Hz audio (telephone band): analysed natively, "
                 "nothing above 4 kHz",
@@ -635,12 +640,14 @@ def analyze(
     max_duration_s: float | None = None,
     on_progress: Callable[[float, float | None], None] | None = None,
     workers: int | None = None,
+    mirror: bool = True,
 ) -> AnalysisResult:
     """Analyse one stereo call: decode in blocks, build tracks, measure both speakers.
 
     ``on_progress(done_s, total_s)`` is called after each block (``total_s`` may be None
     when the container does not declare its duration). ``workers``: threads for the
     per-channel stage (default: 2 on two or more cores; same result either way).
+    ``mirror=False`` skips the mirroring step (a batch adds it later with sham partners).
     """
     params = (params or AnalysisParams()).validate()
     info, blocks = iter_blocks(source, block_s=params.block_s, max_duration_s=max_duration_s)
@@ -652,7 +659,8 @@ def analyze(
     tracks, tally = frame_tracks(
         blocks, info.sample_rate_hz, params, on_block=report_block, workers=workers
     )
-    return with_mirroring(analyze_tracks(tracks, info, tally, params))
+    result = analyze_tracks(tracks, info, tally, params)
+    return with_mirroring(result) if mirror else result
 
 
 __all__ = [

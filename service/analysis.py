@@ -199,7 +199,7 @@ def analyze_batch(
 
     params = config.to_params()
     results = [
-        pipeline.analyze(path, params, workers=workers)
+        pipeline.analyze(path, params, workers=workers, mirror=False)
         for path in tqdm(paths, desc="analysing", unit="call", disable=not progress, leave=False)
     ]
     mirrored = [
@@ -257,7 +257,9 @@ TRACK_COLUMNS = (
 
 def tracks_csv(path: Path, *, agent_channel: int = 0) -> str:
     """Frame-level tracks (10 ms) of one call as CSV; f0 empty where unvoiced or not speech."""
-    result = pipeline.analyze(path, pipeline.AnalysisParams(agent_channel=agent_channel))
+    result = pipeline.analyze(
+        path, pipeline.AnalysisParams(agent_channel=agent_channel), mirror=False
+    )
     agent, customer = result.speakers["agent"], result.speakers["customer"]
     n_frames = len(agent.speech)
     buffer = io.StringIO()

@@ -11,8 +11,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dsp.errors import InputError
+
+if TYPE_CHECKING:
+    from models.params import AnalysisConfig
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".webm", ".mp3", ".m4a", ".aac", ".mp4"}
 EXIT_BAD_INPUT = 2
@@ -90,7 +94,7 @@ def _expand(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def _config(args: argparse.Namespace) -> object:
+def _config(args: argparse.Namespace) -> AnalysisConfig:
     from pydantic import ValidationError
 
     from dsp.errors import ParameterError
@@ -117,7 +121,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     files = _expand(args.files)
     progress = not args.no_progress and sys.stderr.isatty()
     if len(files) == 1:
-        report = analyze_path(files[0], config, progress=progress, workers=args.threads)  # type: ignore[arg-type]
+        report = analyze_path(files[0], config, progress=progress, workers=args.threads)
         text = report.model_dump_json(indent=2)
         if args.output:
             Path(args.output).write_text(text + "\n")
@@ -128,7 +132,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         return 0
     if args.csv:
         raise InputError("--csv takes one file; with several files use -o FOLDER")
-    reports = analyze_batch(files, config, progress=not args.no_progress, workers=args.threads)  # type: ignore[arg-type]
+    reports = analyze_batch(files, config, progress=not args.no_progress, workers=args.threads)
     if args.output:
         out_dir = Path(args.output)
         out_dir.mkdir(parents=True, exist_ok=True)
