@@ -310,7 +310,7 @@ def detect_speech(
     snr_db: float = 10.0,
     dynamic_range_db: float = 25.0,
     leak_margin_db: float = 10.0,
-    hysteresis_db: float = 15.0,
+    hysteresis_db: float = 10.0,
     leak_window_s: float = 0.02,
     noise_percentile: float = 5.0,
     min_speech_s: float = 0.05,

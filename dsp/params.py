@@ -16,6 +16,7 @@ class AnalysisParams:
     hop_s: float = 10.0
     min_pause_s: float = 0.2
     min_ipu_s: float = 0.1
+    segment_join_s: float = 1.0
     backchannel_max_s: float = 1.0
     silence_threshold_s: float = 3.0
     fmin_hz: float = 60.0
@@ -33,6 +34,7 @@ class AnalysisParams:
             (self.hop_s <= self.window_s, f"hop_s ({self.hop_s}) must not exceed window_s"),
             (0.05 <= self.min_pause_s <= 2.0, "min_pause_s must be within 0.05-2 s"),
             (0.0 <= self.min_ipu_s <= 1.0, "min_ipu_s must be within 0-1 s"),
+            (0.0 <= self.segment_join_s <= 3.0, "segment_join_s must be within 0-3 s"),
             (0.1 <= self.backchannel_max_s <= 5.0, "backchannel_max_s must be within 0.1-5 s"),
             (self.silence_threshold_s > 0, "silence_threshold_s must be > 0"),
             (

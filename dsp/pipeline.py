@@ -282,6 +282,8 @@ class SpeakerAnalysis:
 
     speech: npt.NDArray[np.bool_]
     ipus_s: FloatArray
+    # Turn-level speech segments: IPUs joined across pauses inside the speaker's own turn.
+    segments_s: FloatArray
     turns_s: FloatArray
     f0_hz: FloatArray
     level_db: FloatArray
@@ -548,6 +550,7 @@ def _speaker(
     ipus_s: FloatArray,
     per_speaker: turns.SpeakerTurns,
     *,
+    segments_s: FloatArray,
     f0_track_hz: npt.NDArray[np.float32],
     level_track_db: npt.NDArray[np.float32],
     syllable_track_db: npt.NDArray[np.float32],
@@ -564,6 +567,7 @@ def _speaker(
     return SpeakerAnalysis(
         speech=speech,
         ipus_s=ipus_s,
+        segments_s=segments_s,
         turns_s=turns_s,
         f0_hz=f0,
         level_db=level,
@@ -610,6 +614,9 @@ def analyze_tracks(
             speech[row],
             ipus[row],
             taking.agent if row == 0 else taking.customer,
+            segments_s=turns.join_turn_pauses(
+                ipus[row], ipus[1 - row], max_pause_s=params.segment_join_s
+            ),
             f0_track_hz=pitch.speaker_f0_path(
                 tracks.pitch_candidates(order[row]),
                 speech=speech[row],

@@ -20,6 +20,15 @@ class AnalysisConfig(BaseModel):
     min_pause_s: float = Field(
         0.2, ge=0.05, le=2.0, description="Silences shorter than this do not split an IPU, s."
     )
+    segment_join_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=3.0,
+        description=(
+            "Pauses shorter than this inside a speaker's turn (the partner silent) are joined "
+            "in the report's speech segments, s; 0 lists the IPUs."
+        ),
+    )
     backchannel_max_s: float = Field(
         1.0,
         ge=0.1,

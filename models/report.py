@@ -95,6 +95,9 @@ class Conversation(_Model):
 
 
 class SpeakerSegments(_Model):
+    """Each party's speech at the turn level: IPUs joined across pauses shorter than
+    ``config.segment_join_s`` inside the party's own turn (the partner silent)."""
+
     agent: list[Segment]
     customer: list[Segment]
 

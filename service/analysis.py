@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from dsp import pipeline
-from dsp.frames import HOP_S, mask_to_segments
+from dsp.frames import HOP_S
 from dsp.io import Source
 from models.params import AnalysisConfig
 from models.report import (
@@ -134,8 +134,8 @@ def build_report(
             silences=_segments(taking.silences),
         ),
         segments=SpeakerSegments(
-            agent=_segments(mask_to_segments(result.speakers["agent"].speech)),
-            customer=_segments(mask_to_segments(result.speakers["customer"].speech)),
+            agent=_segments(result.speakers["agent"].segments_s),
+            customer=_segments(result.speakers["customer"].segments_s),
         ),
         windows=_windows(result),
         mirroring=None if result.mirroring is None else _rounded(result.mirroring.to_dict()),

@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--hop-s", type=float, default=10.0, help="window step, s")
     analyze.add_argument("--min-pause-s", type=float, default=0.2, help="pause that splits IPUs")
     analyze.add_argument(
+        "--segment-join-s",
+        type=float,
+        default=1.0,
+        help="pauses shorter than this inside a turn are joined in the report's segments (0: IPUs)",
+    )
+    analyze.add_argument(
         "--silence-threshold-s", type=float, default=3.0, help="silences listed from this length"
     )
     analyze.add_argument(
@@ -106,6 +112,7 @@ def _config(args: argparse.Namespace) -> AnalysisConfig:
             window_s=args.window_s,
             hop_s=args.hop_s,
             min_pause_s=args.min_pause_s,
+            segment_join_s=args.segment_join_s,
             silence_threshold_s=args.silence_threshold_s,
         )
     except ValidationError as exc:

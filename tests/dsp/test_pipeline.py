@@ -133,3 +133,31 @@ def test_real_sample_speakers_and_turns() -> None:
     assert 18.0 < customer.longest_monologue_s < 26.0
     for role in pipeline.ROLES:
         assert 140 < result.speakers[role].pitch["median_hz"] < 220  # two women
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason="bundled sample missing")
+def test_real_sample_segments_match_reference_turns() -> None:
+    """The report's segments against the hand-made reference turns (issue target: >= 93% of
+    10 ms frames agree once pauses under 0.5 s are bridged on both sides, <= 5% false alarms
+    over reference non-speech). FEE013's reference turn holds 0.6-0.9 s thinking pauses: the
+    turn-level joining of segments is what closes them; raw IPUs agree on only ~0.91."""
+    from dsp.activity import ipus
+    from dsp.frames import segments_to_mask
+
+    result = pipeline.analyze(SAMPLE)
+    n = result.speakers["agent"].speech.shape[0]
+    reference = {"FEE016": "agent", "FEE013": "customer"}  # channel 0 = agent
+    refs = {role: np.zeros(n, dtype=bool) for role in pipeline.ROLES}
+    for line in SAMPLE.with_name("ami_two_party.rttm").read_text().splitlines():
+        f = line.split()
+        start, dur = float(f[3]), float(f[4])
+        refs[reference[f[7]]] |= segments_to_mask(np.array([[start, start + dur]]), n)
+
+    def bridged(mask: np.ndarray) -> np.ndarray:
+        return segments_to_mask(ipus(mask, min_pause_s=0.5, min_ipu_s=0.0), n)
+
+    for role in pipeline.ROLES:
+        hyp = bridged(segments_to_mask(result.speakers[role].segments_s, n))
+        ref = bridged(refs[role])
+        assert (hyp == ref).mean() >= 0.93, role
+        assert (hyp & ~ref).sum() / (~ref).sum() <= 0.05, role

@@ -10,7 +10,7 @@ import pytest
 from dsp.activity import ipus
 from dsp.errors import ParameterError
 from dsp.frames import segments_to_mask
-from dsp.turns import TurnTaking, turn_taking
+from dsp.turns import TurnTaking, join_turn_pauses, turn_taking
 
 # A 25 s call with every phenomenon once:
 #   A holds 0-8 s (pause 5.0-5.5 inside), B backchannels at 3.0-3.4 (overlapping A),
@@ -158,3 +158,22 @@ def test_from_frame_masks_via_ipus() -> None:
     r = turn_taking(agent, customer, duration_s=25.0)
     np.testing.assert_allclose(r.agent.turn_segments, [[0.0, 8.0], [11.5, 15.0], [20.8, 22.0]])
     assert r.agent.interruptions == 1 and r.customer.backchannels == 1
+
+
+def test_join_turn_pauses_joins_only_pauses_inside_own_turn() -> None:
+    own = np.array([[0.0, 1.0], [1.8, 3.0], [3.9, 5.0], [7.0, 8.0], [8.5, 9.0]])
+    # The partner backchannels in the 3.0-3.9 pause and speaks in the long 5.0-7.0 pause.
+    partner = np.array([[3.2, 3.5], [5.5, 6.5]])
+    joined = join_turn_pauses(own, partner, max_pause_s=1.0)
+    np.testing.assert_allclose(joined, [[0.0, 3.0], [3.9, 5.0], [7.0, 9.0]])
+    # Pauses as long as the limit stay apart; 0 returns the IPUs; no partner at all.
+    np.testing.assert_allclose(
+        join_turn_pauses(own, partner, max_pause_s=0.8), own[[0, 1, 2]].tolist() + [[7.0, 9.0]]
+    )
+    np.testing.assert_allclose(join_turn_pauses(own, partner, max_pause_s=0.0), own)
+    np.testing.assert_allclose(
+        join_turn_pauses(own, np.empty((0, 2)), max_pause_s=2.5), [[0.0, 9.0]]
+    )
+    assert join_turn_pauses(np.empty((0, 2)), partner, max_pause_s=1.0).shape == (0, 2)
+    with pytest.raises(ParameterError):
+        join_turn_pauses(own, partner, max_pause_s=-1.0)
