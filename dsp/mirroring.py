@@ -72,22 +72,9 @@ Convergence
     toward this partner also moves toward or away from any stranger, which would bury
     real convergence in the baseline's spread. Not computed for
     loudness (channel gains unknown: only movements are comparable).
-    **Unit-level test (off by default, ``_UNIT_CONVERGENCE``; when on it replaces
-    ``value``, ``p`` and ``sham_z``):** a
-    4-minute call has only ~8 non-overlapping 30 s windows, so the trend is instead
-    fitted per speaker on that speaker's IPU values (per-turn values for per-turn
-    features), a linear trend on relative call time by OLS whose slope variance uses an
-    AR(1)-plus-measurement-noise error model (``phi = acf(2) / acf(1)`` of the residuals,
-    bias-corrected, clipped to ``_TREND_PHI_MAX``). The distance closes when the slopes
-    point toward each other: ``closing = -sign(d) (slope_a - slope_c)``, ``t = closing /
-    sqrt(se_a^2 + se_c^2)`` (speakers independent under the null), Welch df. When the two
-    fitted lines cross inside the call the window-level test above is kept. With shams the
-    same closing is computed for sham pairs (an agent and a customer of two other calls)
-    and ``p`` is the larger of the two p-values. Known weakness: slow wandering with an
-    IPU-level AR coefficient near 1 (bench scenario ``strong_ac``) on short calls is
-    read as a trend: with it on, bench/mirroring_eval.py --calls 200 flags 31.5 % of
-    strong_ac and 9 % of drift calls (5 % / 3.5 % before), so it stays off until its error
-    model handles near-unit-root wandering (e2e converge/diverge 2/6 with it, 0/6 without).
+    (A unit-level alternative, per-speaker IPU trends with an AR(1)-plus-noise error
+    model, had more power on short calls but read slow near-unit-root wandering as a trend:
+    it flagged 31.5 % of bench/mirroring_eval.py ``strong_ac`` calls, so it was dropped.)
 Local proximity (Levitan & Hirschberg 2011)
     Per exchange, ``-|y - x|`` (adjacent) minus the mean of ``-|y - x_j|`` over the
     leader's non-adjacent turns 2..``proximity_offsets`` turns away on either side (close
@@ -160,7 +147,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -642,7 +629,6 @@ class _Turns:
     initial: dict[str, FloatArray]  # name -> (T,)
     final: dict[str, FloatArray]
     mean: dict[str, FloatArray]
-    tail: dict[str, FloatArray]  # mean of the speaker's last few IPU values up to turn end
 
 
 def _canonical(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -681,13 +667,11 @@ def _speaker_turns(units: SpeakerUnits, role: int, names: Sequence[str]) -> _Tur
     initial: dict[str, FloatArray] = {}
     final: dict[str, FloatArray] = {}
     mean: dict[str, FloatArray] = {}
-    tail: dict[str, FloatArray] = {}
     tlabels = None if units.turn_labels is None else np.asarray(units.turn_labels).ravel()
     for name in names:
         ini = np.full(n_turns, np.nan)
         fin = np.full(n_turns, np.nan)
         avg = np.full(n_turns, np.nan)
-        tl = np.full(n_turns, np.nan)
         if name in tfeats and tlabels is not None:
             tv = np.asarray(tfeats[name], dtype=np.float64).ravel()
             if tv.size != tlabels.size:
@@ -697,18 +681,16 @@ def _speaker_turns(units: SpeakerUnits, role: int, names: Sequence[str]) -> _Tur
             lookup = dict(zip(tlabels.tolist(), tv.tolist(), strict=True))
             vals = np.array([lookup.get(int(lab), np.nan) for lab in labels], dtype=np.float64)
             ini, fin, avg = vals, vals.copy(), vals.copy()
-            tl = vals.copy()
         elif name in feats:
             v = np.asarray(feats[name], dtype=np.float64)[idx]
-            ini, fin, avg, tl = _turn_stats(v, bounds, _TAIL_IPUS)
-        initial[name], final[name], mean[name], tail[name] = ini, fin, avg, tl
+            ini, fin, avg = _turn_stats(v, bounds)
+        initial[name], final[name], mean[name] = ini, fin, avg
     return _Turns(
         speaker=np.full(n_turns, role, dtype=np.int64),
         start_s=np.asarray(turn_start, dtype=np.float64),
         initial=initial,
         final=final,
         mean=mean,
-        tail=tail,
     )
 
 
@@ -723,17 +705,15 @@ def _trailing_mean(values: FloatArray, ends: IntArray, span: int) -> FloatArray:
     return np.where(m > 0, out, np.nan)
 
 
-def _turn_stats(
-    v: FloatArray, bounds: IntArray, tail_span: int
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """First / last / mean finite value of each turn ``v[bounds[t]:bounds[t+1]]`` and the
-    mean of the last ``tail_span`` finite values up to each turn's end (vectorised)."""
+def _turn_stats(v: FloatArray, bounds: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """First / last / mean finite value of each turn ``v[bounds[t]:bounds[t+1]]``
+    (vectorised)."""
     n_turns = bounds.size - 1
     ini = np.full(n_turns, np.nan)
     fin = np.full(n_turns, np.nan)
     avg = np.full(n_turns, np.nan)
     if n_turns <= 0:
-        return ini, fin, avg, np.full(0, np.nan)
+        return ini, fin, avg
     pos = np.flatnonzero(np.isfinite(v))
     turn_of = np.searchsorted(bounds, pos, side="right") - 1
     if pos.size:
@@ -745,7 +725,7 @@ def _turn_stats(
         counts = np.bincount(turn_of, minlength=n_turns)
         hit = counts > 0
         avg[hit] = sums[hit] / counts[hit]
-    return ini, fin, avg, _trailing_mean(v, bounds[1:], tail_span)
+    return ini, fin, avg
 
 
 def _merge_turns(a: _Turns, b: _Turns, names: Sequence[str]) -> _Turns:
@@ -757,7 +737,6 @@ def _merge_turns(a: _Turns, b: _Turns, names: Sequence[str]) -> _Turns:
         initial={n: np.concatenate([a.initial[n], b.initial[n]])[order] for n in names},
         final={n: np.concatenate([a.final[n], b.final[n]])[order] for n in names},
         mean={n: np.concatenate([a.mean[n], b.mean[n]])[order] for n in names},
-        tail={n: np.concatenate([a.tail[n], b.tail[n]])[order] for n in names},
     )
 
 
@@ -824,27 +803,8 @@ def _impute(x: FloatArray) -> FloatArray:
     return np.where(ok, x, fill)
 
 
-#: Covariates of the directional test (see :func:`_directional_sync`).
+#: Turns in the follower's slow-level covariate of the directional test.
 _SYNC_HISTORY_SPAN = 4
-_SYNC_LEADER_PAST = False  # measured: adding the leader's past cost power, no FPR gain
-_TAIL_IPUS = 3
-_SYNC_TREND = False
-_SYNC_FULL_PAST = False
-_SYNC_BARTLETT = False
-_SYNC_HISTORY = True
-_SYNC_AR_DF = False
-_AR_DF_MIN = 0.0
-
-
-def _lag1_n_eff(u: FloatArray, v: FloatArray) -> float:
-    """``n / (1 + 2 rho_u(1) rho_v(1))`` when both lag-1 autocorrelations exceed
-    ``_AR_DF_MIN`` (same sign), else ``n``."""
-    n = u.size
-    ru = float(_acf(u, 1)[0])
-    rv = float(_acf(v, 1)[0])
-    if ru > _AR_DF_MIN and rv > _AR_DF_MIN:
-        return float(np.clip(n / (1.0 + 2.0 * ru * rv), 3.0, n))
-    return float(n)
 
 
 def _directional_sync(
@@ -856,12 +816,13 @@ def _directional_sync(
     min_exchanges: int,
     residuals: dict[str, tuple[IntArray, FloatArray, FloatArray]] | None = None,
 ) -> DirectionalSync:
-    """Partial correlation of follower-initial with leader-final given both speakers' past.
+    """Partial correlation of follower-initial with leader-final given the follower's past.
 
-    Covariates: the follower's previous turn-final value and turn mean, the mean of the
-    follower's last few turns (slow component), the leader's previous turn-final value
-    (so that the leader's own autocorrelation cannot carry the follower's past into
-    ``x``) and a linear time trend.
+    Covariates: the follower's previous turn-final value (short memory) and the mean of
+    the follower's last :data:`_SYNC_HISTORY_SPAN` turn means (slow level). Measured and
+    left out: the leader's previous value and a time trend (cost power, no false-alarm
+    gain), Bartlett or AR(1) effective sample sizes (the covariates already absorb the
+    follower's persistence).
     """
     y = _take(turns.initial[name], ex.follower_turn)
     x = _take(turns.final[name], ex.leader_turn)
@@ -877,19 +838,7 @@ def _directional_sync(
     yy, xx = y[ok], x[ok]
     if _is_constant(yy) or _is_constant(xx):
         return none("constant values")
-    cols = [z1[ok]]
-    if _SYNC_TREND:
-        cols.append(_take(turns.start_s, ex.follower_turn)[ok])
-    if _SYNC_FULL_PAST:
-        cols.append(_impute(_take(turns.mean[name], ex.prev_turn)[ok]))
-        if _SYNC_HISTORY_SPAN > 1:
-            cols.append(_impute(_take(history, ex.prev_turn)[ok]))
-        if _TAIL_IPUS > 1:
-            cols.append(_impute(_take(turns.tail[name], ex.prev_turn)[ok]))
-    if _SYNC_LEADER_PAST:
-        cols.append(_impute(_take(turns.final[name], ex.leader_prev_turn)[ok]))
-    if _SYNC_HISTORY:
-        cols.append(_impute(_take(history, ex.prev_turn)[ok]))
+    cols = [z1[ok], _impute(_take(history, ex.prev_turn)[ok])]
     cov = np.column_stack(cols)
     # Keep only linearly independent covariates (1-IPU turns make mean == final).
     keep: list[int] = []
@@ -903,9 +852,7 @@ def _directional_sync(
     r = _corr(u, v)
     if not math.isfinite(r):
         return none("no variation left after controlling for the speakers' past")
-    n_eff = _bartlett_n_eff(u, v) if _SYNC_BARTLETT else float(n)
-    if _SYNC_AR_DF:
-        n_eff = _lag1_n_eff(u, v)
+    n_eff = float(n)
     df = n_eff - 2.0 - cov.shape[1]
     if df < 3:
         return none(f"too few effective exchanges ({n_eff:.1f})")
@@ -1104,9 +1051,6 @@ def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, fl
     idx = np.arange(v.size, dtype=np.float64)
     v = v - np.polyval(np.polyfit(idx, v, 1), idx)
     r1, r2 = (float(x) for x in _acf(v, 2))
-    if _PERSIST_BIAS:  # Marriott-Pope: a detrended short series' acf is biased low
-        r1 += (1.0 + 3.0 * max(r1, 0.0)) / v.size
-        r2 += (1.0 + 3.0 * max(r2, 0.0)) / v.size
     phi = max(r1, 0.0) if r1 <= 0.05 else float(np.clip(r2 / r1, r1, 0.995))
     span = float(t[-1] - t[0])
     return phi, (v.size / span if span > 0 else 0.0)
@@ -1190,10 +1134,6 @@ def _convergence_stat(
     return value, p, -_corr(tc, np.abs(diff))
 
 
-_RHO_FLOOR_MAX = True
-_PERSIST_BIAS = False
-
-
 def _unit_series(units: SpeakerUnits, name: str) -> tuple[FloatArray, FloatArray | None]:
     """A speaker's per-IPU values of ``name`` with start times, or its per-turn values
     (at each turn's first IPU start) when the feature is given per turn only."""
@@ -1211,145 +1151,6 @@ def _unit_series(units: SpeakerUnits, name: str) -> tuple[FloatArray, FloatArray
     return start, None if vals is None else np.asarray(vals, dtype=np.float64)
 
 
-#: Convergence from unit-level (IPU / turn) trends rather than non-overlapping windows.
-_UNIT_CONVERGENCE = False
-#: Fewest finite unit values per speaker for the unit-level convergence trend.
-_MIN_UNIT_VALUES = 12
-#: Largest AR(1) coefficient the unit-level trend's error model may use.
-_TREND_PHI_MAX = 0.99
-
-
-@dataclass(frozen=True)
-class _SpeakerTrend:
-    """One speaker's linear trend over relative call time (0..1) with AR(1) errors."""
-
-    level: float  # fitted value at relative time 0.5
-    slope: float  # change over the whole call (per unit of relative time)
-    se: float  # standard error of ``slope``
-    df: float
-
-
-def _speaker_trend(times_s: FloatArray, values: FloatArray, span_s: float) -> _SpeakerTrend | None:
-    """Prais-Winsten trend of one speaker's unit values on relative time ``t / span_s``.
-
-    The AR(1) coefficient is the bias-corrected lag-1 autocorrelation of the OLS residuals
-    between consecutive units (clipped to ``[0, 0.98]``).
-    """
-    ok = np.isfinite(times_s) & np.isfinite(values)
-    if ok.sum() < _MIN_UNIT_VALUES or span_s <= 0:
-        return None
-    order = np.argsort(times_s[ok], kind="stable")
-    tc = times_s[ok][order] / span_s - 0.5
-    y = values[ok][order]
-    if np.ptp(tc) <= 0 or _is_constant(y):
-        return None
-    n = y.size
-    x = np.column_stack([np.ones(n), tc])
-    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
-    resid = y - x @ beta
-    var = float(np.dot(resid, resid)) / max(n - 2, 1)
-    if var <= 0:
-        return None
-    r1, r2 = (float(v) for v in _acf(resid, 2))
-    # residual = AR(1) latent (phi) + white measurement noise: acf(k) = share * phi^k
-    r1 = r1 + (1.0 + 3.0 * max(r1, 0.0)) / n  # Marriott-Pope bias of a detrended acf
-    if r1 <= 0.05:
-        phi, share = 0.0, 0.0
-    else:
-        phi = float(np.clip((r2 + (1.0 + 3.0 * max(r2, 0.0)) / n) / r1, r1, _TREND_PHI_MAX))
-        share = float(np.clip(r1 / phi, 0.0, 1.0))
-    lag = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
-    corr = share * phi**lag + (1.0 - share) * (lag == 0)
-    xtx_inv = np.linalg.inv(x.T @ x)
-    cov_beta = var * xtx_inv @ (x.T @ corr @ x) @ xtx_inv
-    se = math.sqrt(max(float(cov_beta[1, 1]), 0.0))
-    if se <= 0 or not math.isfinite(se):
-        return None
-    # effective df: n shrunk by the variance inflation of the slope
-    infl = float(cov_beta[1, 1]) / (var * float(xtx_inv[1, 1]))
-    df = max(n / max(infl, 1.0) - 2.0, 2.0)
-    return _SpeakerTrend(float(beta[0]), float(beta[1]), se, df)
-
-
-def _pair_convergence(a: _SpeakerTrend, c: _SpeakerTrend) -> tuple[float, float, float] | None:
-    """(closing over the call, positive = closer; its t; df) from two speaker trends, or
-    None when the fitted lines cross inside the call (then the sign of closing is not
-    defined by the slopes alone)."""
-    d0 = (a.level - 0.5 * a.slope) - (c.level - 0.5 * c.slope)
-    d1 = (a.level + 0.5 * a.slope) - (c.level + 0.5 * c.slope)
-    if d0 * d1 <= 0:
-        return None
-    sign = 1.0 if d0 > 0 else -1.0
-    closing = -sign * (a.slope - c.slope)
-    se = math.sqrt(a.se**2 + c.se**2)
-    if se <= 0:
-        return None
-    # Welch-Satterthwaite degrees of freedom of the slope difference
-    df = se**4 / (a.se**4 / a.df + c.se**4 / c.df)
-    return closing, closing / se, df
-
-
-def _unit_convergence(
-    agent: SpeakerUnits,
-    customer: SpeakerUnits,
-    name: str,
-    span_s: float,
-    shams: Sequence[tuple[SpeakerUnits, SpeakerUnits]],
-) -> tuple[float, float, float | None] | None:
-    """Unit-level convergence: rate per minute (positive = closer), p, sham z (or None).
-
-    Each speaker's IPU values (per-turn values for per-turn features) are fitted with a
-    linear trend on call time with AR(1) errors; the distance closes when the slopes point
-    toward each other. ``t = closing / sqrt(se_a^2 + se_c^2)`` (speakers independent under
-    the null), Welch df. With sham calls (``(agent, customer)`` of other calls, on relative
-    time) the closing is also compared with sham pairs (an agent and a customer of two
-    different other calls) and ``p`` becomes the larger of the two p-values.
-    """
-    ta = _speaker_trend(*_unit_series_pair(agent, name), span_s)
-    tc = _speaker_trend(*_unit_series_pair(customer, name), span_s)
-    if ta is None or tc is None:
-        return None
-    pc = _pair_convergence(ta, tc)
-    if pc is None:
-        return None
-    closing, t, df = pc
-    p = float(2.0 * _t_sf(abs(t), max(df, 1.0)))
-    sham_z = None
-    trends_a: list[_SpeakerTrend] = []
-    trends_c: list[_SpeakerTrend] = []
-    for sa, sc in shams:
-        for units, out in ((sa, trends_a), (sc, trends_c)):
-            times, vals = _unit_series_pair(units, name)
-            ok = np.isfinite(times)
-            sspan = float(np.ptp(times[ok])) if ok.sum() > 1 else 0.0
-            tr = _speaker_trend(times - (times[ok].min() if ok.any() else 0.0), vals, sspan)
-            if tr is not None:
-                out.append(tr)
-    m = min(len(trends_a), len(trends_c))
-    sham_vals: list[float] = []
-    for k in range(m):
-        for j in range(1, min(m, _MAX_SHAM_OFFSETS + 1)):
-            sp = _pair_convergence(trends_a[k], trends_c[(k + j) % m])
-            if sp is not None:
-                sham_vals.append(sp[0])
-    if len(sham_vals) >= 3:
-        sv = np.asarray(sham_vals)
-        sd = float(sv.std(ddof=1))
-        if sd > 0:
-            sham_z = (closing - float(sv.mean())) / sd
-            k_sh = sv.size
-            p_sham = float(2.0 * _t_sf(abs(sham_z) / math.sqrt(1.0 + 1.0 / k_sh), k_sh - 1))
-            p = max(p, p_sham)
-    return closing / (span_s / 60.0), p, sham_z
-
-
-def _unit_series_pair(units: SpeakerUnits, name: str) -> tuple[FloatArray, FloatArray]:
-    times, vals = _unit_series(units, name)
-    if vals is None:
-        return np.zeros(0), np.zeros(0)
-    return np.asarray(times, dtype=np.float64), vals
-
-
 #: Sham pairs per sham call (agent of call k with customers of calls k+1..k+this).
 _MAX_SHAM_OFFSETS = 4
 
@@ -1363,8 +1164,9 @@ def _window_rho(
     step_s: float,
 ) -> float:
     """Lag-1 autocorrelation of ``a - c`` between windows ``step_s`` apart implied by the
-    speakers' IPU-level persistence (variance-weighted over the two speakers)."""
-    num = den = top = 0.0
+    speakers' IPU-level persistence: the larger of the two speakers' (measured: a
+    variance-weighted mix let one wandering speaker's drift through as a trend)."""
+    top = 0.0
     for units, row in ((agent, a_row), (customer, c_row)):
         times, vals = _unit_series(units, name)
         if vals is None:
@@ -1374,13 +1176,8 @@ def _window_rho(
         if est is None or finite.size < 2:
             continue
         phi, rate = est
-        var = float(np.var(finite))
-        num += var * _block_corr(phi, rate * step_s)
-        den += var
         top = max(top, _block_corr(phi, rate * step_s))
-    if _RHO_FLOOR_MAX:
-        return top
-    return num / den if den > 0 else 0.0
+    return top
 
 
 def _align(row: FloatArray, w: int) -> FloatArray:
@@ -1606,7 +1403,6 @@ def analyze_mirroring(
                 f"window values {name!r} must have shape (2, {w}), got {np.shape(val)}"
             )
 
-    call_span_s = _call_span_s(agent, customer, starts, float(windows.window_s))
     warnings: list[str] = []
     if turns.speaker.size == 0:
         warnings.append("no turns: no exchange-level statistics")
@@ -1710,16 +1506,6 @@ def analyze_mirroring(
                     agent, customer, name, a_row, c_row, float(windows.window_s) * stride
                 ),
             )
-            if _UNIT_CONVERGENCE and conv[name].reason is None:
-                unit = _unit_convergence(
-                    agent,
-                    customer,
-                    name,
-                    call_span_s,
-                    [(sh.agent, sh.customer) for sh in shams],
-                )
-                if unit is not None:
-                    conv[name] = replace(conv[name], value=unit[0], p=unit[1], sham_z=unit[2])
             va, vc = _unit_series(agent, name)[1], _unit_series(customer, name)[1]
             ma = None if va is None else _nanmean(va)
             mc = None if vc is None else _nanmean(vc)
@@ -1848,19 +1634,6 @@ def analyze_mirroring(
         correction=CORRECTION,
         warnings=tuple(warnings),
     )
-
-
-def _call_span_s(
-    agent: SpeakerUnits, customer: SpeakerUnits, starts_s: FloatArray, window_s: float
-) -> float:
-    """Length of the call in seconds: the window clock's span, or the IPUs' when longer."""
-    ends = [float(starts_s[-1]) + window_s] if starts_s.size else []
-    for u in (agent, customer):
-        e = np.asarray(u.end_s, dtype=np.float64)
-        e = e[np.isfinite(e)]
-        if e.size:
-            ends.append(float(e.max()))
-    return max(ends) if ends else 0.0
 
 
 def _nanmean(x: FloatArray) -> float | None:

@@ -530,59 +530,6 @@ def test_planted_following_found_on_short_call() -> None:
     assert hits >= 4, hits
 
 
-def _trend_units(
-    rng: np.random.Generator, n: int, level: float, slope_per_call: float, span_s: float
-) -> SpeakerUnits:
-    start = np.sort(rng.uniform(0.0, span_s - 2.0, n))
-    val = level + slope_per_call * (start / span_s - 0.5) + 0.5 * _ar1(rng, n, 0.7)
-    return SpeakerUnits(
-        start_s=start,
-        end_s=start + 1.5,
-        turn_index=np.arange(n),
-        features={"pitch_level": val},
-    )
-
-
-def test_unit_convergence_known_rate_and_null() -> None:
-    from dsp.mirroring import _unit_convergence
-
-    rng = np.random.default_rng(5)
-    span = 300.0
-    # agent 10 st falling by 3 st, customer 4 st rising by 1 st: closes 4 st in 5 min
-    a = _trend_units(rng, 90, 10.0, -3.0, span)
-    c = _trend_units(rng, 90, 4.0, 1.0, span)
-    out = _unit_convergence(a, c, "pitch_level", span, [])
-    assert out is not None
-    rate, p, sham_z = out
-    assert rate == pytest.approx(4.0 / 5.0, abs=0.25)  # per minute
-    assert p < 0.005 and sham_z is None
-    # diverging: the same with slopes reversed
-    a = _trend_units(rng, 90, 10.0, 3.0, span)
-    c = _trend_units(rng, 90, 4.0, -1.0, span)
-    out = _unit_convergence(a, c, "pitch_level", span, [])
-    assert out is not None and out[0] < 0 and out[1] < 0.005
-    # no trend: p roughly uniform (most calls not significant)
-    ps = []
-    for _ in range(60):
-        a = _trend_units(rng, 90, 10.0, 0.0, span)
-        c = _trend_units(rng, 90, 4.0, 0.0, span)
-        res = _unit_convergence(a, c, "pitch_level", span, [])
-        if res is not None:
-            ps.append(res[1])
-    assert len(ps) >= 55
-    assert float(np.mean(np.asarray(ps) < 0.05)) <= 0.12
-    # lines that cross inside the call: no slope-only answer
-    a = _trend_units(rng, 90, 5.0, 6.0, span)
-    c = _trend_units(rng, 90, 5.0, -6.0, span)
-    assert _unit_convergence(a, c, "pitch_level", span, []) is None
-    # too few values
-    few = _trend_units(rng, 5, 5.0, 0.0, span)
-    assert _unit_convergence(few, c, "pitch_level", span, []) is None
-
-
-# ---------------------------------------------------------------- round 3: reasons, scores
-
-
 def test_feature_reason_lists_each_reason_once() -> None:
     call = _call(7, scenario="independent", duration_s=40.0)
     for f in _run(call).features:
