@@ -40,6 +40,10 @@ ANALYSIS_VERSION = "0.1.0"
 # Seconds of audio added on each side of a block so frame-local features see whole windows.
 CONTEXT_S = 0.2
 CLIP_LEVEL = 0.999
+# A header declaring more than this is not trusted to size the tracks (they grow instead).
+MAX_EXPECTED_S = 24 * 3600.0
+# A header declaring more than this is not trusted to size the tracks (they grow instead).
+MAX_EXPECTED_S = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,61 @@ def _with_context(
         yield np.concatenate([left, current], axis=1), left.shape[1], current.shape[1]
 
 
+# Per-channel outputs of _channel_tracks, in FrameTracks field order: their shapes without
+# the time axis (level, activity features, f0 candidates, strengths, periodicity, syllable).
+def _track_shapes() -> list[tuple[int, ...]]:
+    k = pitch._N_CANDIDATES
+    return [(), (len(activity.FEATURE_NAMES),), (k,), (k,), (), ()]
+
+
+class _TrackStore:
+    """The (2, ..., T) float32 tracks of stage 1, filled block by block in place.
+
+    Allocated once for ``expected_frames`` when that is known; otherwise (or when more frames
+    come) grown by copying one track at a time, and trimmed at the end if fewer came.
+    """
+
+    def __init__(self, expected_frames: int | None) -> None:
+        self.capacity = expected_frames if expected_frames is not None else 0
+        self.exact = expected_frames is not None
+        self.n = 0
+        self.arrays = [
+            np.empty((2, *shape, self.capacity), dtype=np.float32) for shape in _track_shapes()
+        ]
+
+    def _grow(self, needed: int) -> None:
+        # a wrong header: what is needed plus 10 %; an unknown length: geometric growth
+        capacity = needed + needed // 10 if self.exact else max(needed, (self.capacity * 3) // 2)
+        for i, old in enumerate(self.arrays):
+            new = np.empty((*old.shape[:-1], capacity), dtype=np.float32)
+            new[..., : self.n] = old[..., : self.n]
+            self.arrays[i] = new
+            del old
+        self.capacity = capacity
+
+    def put(
+        self, per_channel: Sequence[tuple[npt.NDArray[np.float32], ...]], first: int, n: int
+    ) -> None:
+        """Append frames ``first .. first + n - 1`` of both channels' block tracks."""
+        if self.n + n > self.capacity:
+            self._grow(self.n + n)
+        for i, out in enumerate(self.arrays):
+            for c in (0, 1):
+                out[c, ..., self.n : self.n + n] = per_channel[c][i][..., first : first + n]
+        self.n += n
+
+    def tracks(self) -> list[npt.NDArray[np.float32]]:
+        """The filled tracks (a copy of one track at a time where the capacity was larger)."""
+        out = []
+        for i in range(len(self.arrays)):
+            arr = self.arrays[i]
+            if arr.shape[-1] != self.n:
+                arr = arr[..., : self.n].copy()
+                self.arrays[i] = arr
+            out.append(arr)
+        return out
+
+
 def stage1_workers() -> int:
     """Default threads for stage 1: one per channel where there are two cores to run them.
 
@@ -188,8 +247,15 @@ def frame_tracks(
     *,
     on_block: Callable[[float], None] | None = None,
     workers: int | None = None,
+    expected_samples: int | None = None,
 ) -> tuple[FrameTracks, _QualityTally]:
     """Stage 1: per-frame tracks of both channels, computed block by block.
+
+    ``expected_samples`` (samples per channel the blocks will carry, e.g. from the header's
+    duration) lets the tracks be allocated once at their final size and each block written
+    into them: no per-block pieces to join at the end (which held the tracks twice). A
+    wrong or missing value only costs copies (the tracks grow, or are trimmed, as needed);
+    the tracks are the same.
 
     With ``workers=2`` (the default on two or more cores) the channels run on two threads
     (numpy and scipy release the GIL in their loops) while the main thread decodes the next
@@ -197,7 +263,10 @@ def frame_tracks(
     """
     hop = hop_samples(sample_rate_hz)
     context = int(round(CONTEXT_S / HOP_S)) * hop
-    parts: list[list[npt.NDArray[np.float32]]] = [[] for _ in range(6)]
+    expected = None
+    if expected_samples is not None and 0 <= expected_samples <= MAX_EXPECTED_S * sample_rate_hz:
+        expected = frame_count(expected_samples, sample_rate_hz)
+    store = _TrackStore(expected)
     tally = _QualityTally()
     start = 0
     n_workers = stage1_workers() if workers is None else max(1, int(workers))
@@ -210,9 +279,7 @@ def frame_tracks(
     def keep(
         per_channel: Sequence[tuple[npt.NDArray[np.float32], ...]], first: int, n: int
     ) -> None:
-        for k in range(6):
-            stacked = np.stack([per_channel[0][k], per_channel[1][k]])
-            parts[k].append(stacked[..., first : first + n])
+        store.put(per_channel, first, n)
 
     in_flight: tuple[list[Any], int, int, int] | None = None
     frames_done = 0  # call frames kept so far (the next block's first kept frame)
@@ -266,13 +333,7 @@ def frame_tracks(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-    # Join one track at a time and drop its blocks at once: the peak is the tracks plus one
-    # track, not twice the tracks.
-    joined = []
-    for p in parts:
-        joined.append(np.concatenate(p, axis=-1))
-        p.clear()
-    tracks = FrameTracks(*joined)
+    tracks = FrameTracks(*store.tracks())
     return tracks, tally
 
 
@@ -663,8 +724,14 @@ def analyze(
         if on_progress is not None:
             on_progress(done_s, info.declared_duration_s)
 
+    declared = info.declared_duration_s
     tracks, tally = frame_tracks(
-        blocks, info.sample_rate_hz, params, on_block=report_block, workers=workers
+        blocks,
+        info.sample_rate_hz,
+        params,
+        on_block=report_block,
+        workers=workers,
+        expected_samples=None if declared is None else int(round(declared * info.sample_rate_hz)),
     )
     result = analyze_tracks(tracks, info, tally, params)
     return with_mirroring(result) if mirror else result

@@ -83,6 +83,7 @@ _VITERBI_CORE = 400  # frames per Viterbi chunk ...
 _VITERBI_MARGIN = 30  # ... plus this context on each side (0.3 s)
 _VITERBI_GROUP = 256  # chunks searched at once (~17 min of frames: bounds memory)
 _SLICE_FRAMES = 1 << 16  # frames per slice when scanning a whole call's candidates
+_SCORE_ROWS = 1 << 14  # frames scored at once for the path search (float64 temporaries)
 # speaker-adaptive second path (speaker_f0_path): cost per octave beyond the tolerance
 SPEAKER_CENTRE_COST = 0.3
 SPEAKER_CENTRE_TOLERANCE_OCT = 0.5
@@ -499,30 +500,32 @@ def _viterbi_f0(
     f0 = np.full(n_t, np.nan, dtype=np.float32)
     n_chunks = max(1, -(-n_t // core))
     length = core + 2 * margin
-    # a chunk is live when a frame of its span (clipped to the call) can be voiced
-    counts = np.concatenate([[0], np.cumsum(any_voiced, dtype=np.int64)])
-    first = np.arange(n_chunks, dtype=np.int64) * core
-    lo = np.clip(first - margin, 0, n_t)
-    hi = np.clip(first + core + margin, 0, n_t)
-    live_ids = np.flatnonzero(counts[hi] > counts[lo])
+    live_ids = _live_chunks(any_voiced, n_chunks)
     unvoiced_only = np.concatenate([np.full(k, -np.inf), [0.0]]).astype(np.float32)
     steps = np.arange(length, dtype=np.int64)[:, None] - margin
     for g in range(0, live_ids.size, _VITERBI_GROUP):
         ids = live_ids[g : g + _VITERBI_GROUP]
         # time-major (L, C) layout so each step reads contiguous memory
         idx = steps + ids[None, :] * core
-        idx_c = np.clip(idx, 0, n_t - 1)
-        strength, log2_f = scores(idx_c.ravel())
-        st = strength.reshape(length, ids.size, k + 1).astype(np.float32)
+        rows = np.clip(idx, 0, n_t - 1).ravel()
+        # scores built in slices of rows straight into the search's float32 strengths (and
+        # the float64 log2 frequencies the chosen f0 is read from): the float64 temporaries
+        # of scoring stay small whatever the group size
+        st = np.empty((rows.size, k + 1), dtype=np.float32)
+        lf64 = np.empty((rows.size, k), dtype=np.float64)
+        for a in range(0, rows.size, _SCORE_ROWS):
+            st[a : a + _SCORE_ROWS], lf64[a : a + _SCORE_ROWS] = scores(rows[a : a + _SCORE_ROWS])
+        del rows
+        st = st.reshape(length, ids.size, k + 1)
         st[(idx < 0) | (idx >= n_t)] = unvoiced_only
-        lf64 = log2_f.reshape(length, ids.size, k)
-        del strength, log2_f
+        lf64 = lf64.reshape(length, ids.size, k)
         state = _viterbi_chunks(
             st,
             lf64.astype(np.float32),
             octave_jump_cost=octave_jump_cost,
             voiced_unvoiced_cost=voiced_unvoiced_cost,
         )  # (C, core)
+        del st
         frames = idx[margin : margin + core].T  # (C, core)
         inside = frames < n_t
         voiced = (state < k) & inside
@@ -530,6 +533,19 @@ def _viterbi_f0(
         chosen = np.take_along_axis(core_lf, np.minimum(state, k - 1)[..., None], axis=2)
         f0[frames[voiced]] = np.exp2(chosen[voiced, 0]).astype(np.float32)
     return f0
+
+
+def _live_chunks(any_voiced: npt.NDArray[np.bool_], n_chunks: int) -> npt.NDArray[np.int64]:
+    """Chunks (``_VITERBI_CORE`` frames plus ``_VITERBI_MARGIN`` each side, clipped to the
+    call) holding a frame of ``any_voiced``, without a call-long cumulative count."""
+    core, margin = _VITERBI_CORE, _VITERBI_MARGIN
+    padded = np.zeros(n_chunks * core, dtype=bool)
+    padded[: any_voiced.size] = any_voiced
+    blocks = padded.reshape(n_chunks, core)
+    live: npt.NDArray[np.bool_] = np.asarray(blocks.any(axis=1))
+    live[1:] |= blocks[:-1, core - margin :].any(axis=1)  # the previous chunk's tail
+    live[:-1] |= blocks[1:, :margin].any(axis=1)  # the next chunk's head
+    return np.flatnonzero(live).astype(np.int64)
 
 
 def _check_range(fmin_hz: float, fmax_hz: float) -> None:
@@ -788,11 +804,18 @@ def f0_path(
     n_frames = candidates.n_frames
     mask = _frame_mask(frame_mask, n_frames, "(one per candidate frame)")
     k = candidates.freq_hz.shape[1]
-    f0 = np.full(n_frames, np.nan, dtype=np.float32)
-    periodicity = np.where(mask, candidates.periodicity, np.float32(0.0)).astype(np.float32)
-    usable = mask & np.isfinite(candidates.freq_hz).any(axis=1)
+
+    def periodicity() -> FloatArray:  # made last: it is not needed during the search
+        return np.where(mask, candidates.periodicity, np.float32(0.0)).astype(np.float32)
+
+    usable = np.zeros(n_frames, dtype=bool)
+    for a in range(0, n_frames, _SLICE_FRAMES):
+        b = min(a + _SLICE_FRAMES, n_frames)
+        usable[a:b] = mask[a:b] & np.isfinite(candidates.freq_hz[a:b]).any(axis=1)
     if not usable.any():
-        return PitchTrack(f0_hz=f0, periodicity=periodicity)
+        return PitchTrack(
+            f0_hz=np.full(n_frames, np.nan, dtype=np.float32), periodicity=periodicity()
+        )
     log2_fmin = math.log2(fmin_hz)
     log2_centre = math.log2(centre_hz) if use_centre and centre_hz is not None else 0.0
 
@@ -833,7 +856,7 @@ def f0_path(
         octave_jump_cost=octave_jump_cost,
         voiced_unvoiced_cost=voiced_unvoiced_cost,
     )
-    return PitchTrack(f0_hz=f0, periodicity=periodicity)
+    return PitchTrack(f0_hz=f0, periodicity=periodicity())
 
 
 def speaker_f0_path(
@@ -890,9 +913,11 @@ def speaker_f0_path(
     voiced = first.f0_hz[np.isfinite(first.f0_hz)]
     if voiced.size < max(1, min_voiced_frames) or centre_cost <= 0:
         return first
+    centre_hz = float(np.median(voiced))
+    del first, voiced  # not needed while the second path is searched
     return f0_path(
         candidates,
-        centre_hz=float(np.median(voiced)),
+        centre_hz=centre_hz,
         centre_cost=centre_cost,
         centre_tolerance_oct=centre_tolerance_oct,
         frame_mask=speech,

@@ -104,6 +104,10 @@ def test_viterbi_groups_do_not_change_paths(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(pitch, "_VITERBI_GROUP", 2)
     grouped = pitch.f0_path(cands).f0_hz
     np.testing.assert_array_equal(whole, grouped)
+    monkeypatch.setattr(pitch, "_SCORE_ROWS", 77)  # scores built in odd slices of rows
+    sliced = pitch.speaker_f0_path(cands).f0_hz
+    monkeypatch.setattr(pitch, "_SCORE_ROWS", 1 << 20)
+    np.testing.assert_array_equal(sliced, pitch.speaker_f0_path(cands).f0_hz)
     assert np.isfinite(whole).mean() > 0.2
 
 
@@ -243,3 +247,48 @@ def test_riff_check_is_false_for_other_formats(tmp_path: Path) -> None:
     assert not dsp_io._is_riff_wave(flac)
     assert not dsp_io._is_riff_wave(b"RIFF")
     assert not dsp_io._is_riff_wave(tmp_path / "missing.wav")
+
+
+@pytest.mark.parametrize("expected", [None, 0, 7 * 8000, 23 * 8000, 23 * 8000 + 5, 40 * 8000])
+def test_stage1_tracks_same_whatever_the_expected_length(expected: int | None) -> None:
+    """Stage 1 writes blocks into tracks sized from the header: a missing, short, exact or
+    long declared length gives the same tracks (grown or trimmed as needed)."""
+    rate = 8000
+    x = _speechlike(np.random.default_rng(6), rate, 23.0)
+    blocks = [x[:, i : i + 5 * rate] for i in range(0, x.shape[1], 5 * rate)]
+    params = AnalysisParams(block_s=5.0).validate()
+    ref, _ = pipeline.frame_tracks(blocks, rate, params, workers=1, expected_samples=x.shape[1])
+    got, _ = pipeline.frame_tracks(blocks, rate, params, workers=2, expected_samples=expected)
+    for name in ref.__dataclass_fields__:
+        a, b = getattr(ref, name), getattr(got, name)
+        assert b.shape[-1] == 1 + x.shape[1] // 80 and b.flags.c_contiguous, name
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert np.isfinite(ref.f0_candidates_hz).any(axis=1).mean() > 0.2
+
+
+def test_live_viterbi_chunks_match_a_cumulative_count() -> None:
+    """A chunk is searched when a frame of its span (core plus margins, clipped) can be
+    voiced: the block-wise test equals the prefix-count definition."""
+    rng = np.random.default_rng(7)
+    core, margin = pitch._VITERBI_CORE, pitch._VITERBI_MARGIN
+    for n_t in (1, core - 1, core, 5 * core + 17):
+        for density in (0.0, 0.0005, 0.01, 0.5):
+            any_voiced = rng.random(n_t) < density
+            any_voiced[rng.integers(n_t)] |= density > 0.2
+            n_chunks = max(1, -(-n_t // core))
+            counts = np.concatenate([[0], np.cumsum(any_voiced)])
+            first = np.arange(n_chunks) * core
+            lo, hi = np.clip(first - margin, 0, n_t), np.clip(first + core + margin, 0, n_t)
+            want = np.flatnonzero(counts[hi] > counts[lo])
+            np.testing.assert_array_equal(pitch._live_chunks(any_voiced, n_chunks), want)
+    # frames just inside a neighbour's margin make that neighbour live, one frame further not
+    n_t = 3 * core
+    for frame, live in (
+        (core - margin, [0, 1]),
+        (core - margin - 1, [0]),
+        (2 * core + margin - 1, [1, 2]),
+        (2 * core + margin, [2]),
+    ):
+        mask = np.zeros(n_t, dtype=bool)
+        mask[frame] = True
+        assert pitch._live_chunks(mask, 3).tolist() == live, frame
