@@ -112,12 +112,18 @@ def simulate_call(
     nan_rate: float = 0.08,
     window_s: float = 16.0,
     hop_s: float = 8.0,
+    plant: str = "edge",
 ) -> SimCall:
     """One synthetic call (see the module docstring for the scenarios).
 
     ``duration_s`` defaults to a uniform draw in 3-15 minutes; ``phi`` (IPU-level AR(1)
-    coefficient) defaults to 0.97 for ``strong_ac`` and 0.7 otherwise.
+    coefficient) defaults to 0.97 for ``strong_ac`` and 0.7 otherwise. ``plant`` (follow):
+    ``"edge"`` mixes the leader's turn-final value into the follower's first IPU only;
+    ``"turn"`` mixes the leader's turn-mean value into every IPU of the follower's turn
+    (the follower's whole turn copies the leader's previous turn).
     """
+    if plant not in ("edge", "turn"):
+        raise ValueError(f"plant must be 'edge' or 'turn', got {plant!r}")
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {SCENARIOS}")
     if duration_s is None:
@@ -167,6 +173,9 @@ def simulate_call(
         started = np.zeros(2, dtype=bool)
         latent = np.zeros(k)
         last_final_dev = np.zeros(2)
+        turn_sum = np.zeros(2)
+        turn_n = np.zeros(2)
+        last_mean_dev = np.zeros(2)
         for i in range(k):
             s = int(spk[i])
             if not started[s]:
@@ -178,13 +187,19 @@ def simulate_call(
                 scenario == "follow"
                 and name == feature
                 and s == follower_role
-                and is_first[i]
+                and (is_first[i] or plant == "turn")
                 and started[1 - s]
             ):
-                dev[s] = (1.0 - strength) * dev[s] + strength * last_final_dev[1 - s]
+                lead = last_final_dev[1 - s] if plant == "edge" else last_mean_dev[1 - s]
+                dev[s] = (1.0 - strength) * dev[s] + strength * lead
             latent[i] = mean_t[i, s] + dev[s]
+            if is_first[i]:
+                turn_sum[s], turn_n[s] = 0.0, 0.0
+            turn_sum[s] += dev[s]
+            turn_n[s] += 1.0
             if is_last[i]:
                 last_final_dev[s] = dev[s]
+                last_mean_dev[s] = turn_sum[s] / turn_n[s]
         obs = latent + rng.normal(0.0, noise, k)
         if name == "pitch_variability":
             obs = np.maximum(obs, 0.2)

@@ -558,7 +558,8 @@ def _duplicated_rate(call: SimCall) -> SimCall:
 def test_score_does_not_double_count_a_duplicated_feature() -> None:
     """Two identical measurements of one thing give the score of one, not sqrt(2) z."""
     call = _duplicated_rate(
-        _call(21, scenario="follow", feature="speaking_rate", follower="agent", strength=0.5,
+        # weak following: z well above 0 but far from saturating the 0-100 scale
+        _call(21, scenario="follow", feature="speaking_rate", follower="agent", strength=0.25,
               duration_s=420.0)
     )  # fmt: skip
     res = _run(call)
@@ -593,3 +594,14 @@ def test_import_does_not_load_scipy_stats() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_whole_turn_following_is_found() -> None:
+    """A follower whose whole turn copies the leader's previous turn (not only its edge)."""
+    hits = 0
+    for seed in range(6):
+        call = _call(1200 + seed, scenario="follow", feature="pitch_level", follower="customer",
+                     strength=0.8, duration_s=360.0, plant="turn")  # fmt: skip
+        f = _run(call).feature("pitch_level")
+        hits += f.follower == "customer" and bool(f.mirrored)
+    assert hits >= 5, hits
