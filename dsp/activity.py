@@ -50,6 +50,7 @@ should flag as identical channels; a gain change in the middle of a call is not 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,7 +138,9 @@ def _window_energy_db(x: npt.NDArray[np.float32], hop: int, n_frames: int) -> Fl
     return np.asarray(10.0 * np.log10(np.maximum(window / counts, _EPS)), dtype=np.float64)
 
 
-def frame_features(y: npt.ArrayLike, sr: int) -> npt.NDArray[np.float32]:
+def frame_features(
+    y: npt.ArrayLike, sr: int, *, names: Sequence[str] = FEATURE_NAMES
+) -> npt.NDArray[np.float32]:
     """Per-frame log-energy features of one channel on the 10 ms clock.
 
     Parameters
@@ -146,11 +149,14 @@ def frame_features(y: npt.ArrayLike, sr: int) -> npt.NDArray[np.float32]:
         One channel, float samples in [-1, 1].
     sr : int
         Sample rate in Hz (8000-48000).
+    names : sequence of str, optional
+        Which rows to compute, in this order (names from :data:`FEATURE_NAMES`, default all).
+        :func:`detect_speech` reads only ``band_db``: a long call keeps just that row.
 
     Returns
     -------
     ndarray of float32, shape (F, T)
-        ``T = dsp.frames.frame_count(n, sr)``; rows named in :data:`FEATURE_NAMES`:
+        ``F = len(names)``, ``T = dsp.frames.frame_count(n, sr)``; the rows:
         ``band_db`` mean-square energy (dBFS) of the 300-3400 Hz band (4th-order Butterworth
         band-pass, hum and hiss outside the telephone band removed) and ``full_db`` of the raw
         signal, both over 30 ms centred on the frame (frame-local: 15 ms either side, plus the
@@ -163,6 +169,11 @@ def frame_features(y: npt.ArrayLike, sr: int) -> npt.NDArray[np.float32]:
     """
     if not isinstance(sr, int | np.integer) or not 8000 <= int(sr) <= 192000:
         raise ParameterError(f"sr must be an integer sample rate in 8000-192000 Hz, got {sr!r}")
+    unknown = [name for name in names if name not in FEATURE_NAMES]
+    if unknown or isinstance(names, str):
+        raise ParameterError(
+            f"names must be a sequence of {', '.join(FEATURE_NAMES)}, got {names!r}"
+        )
     x = np.asarray(y, dtype=np.float32)
     if x.ndim != 1:
         raise ParameterError(f"y must be one channel of shape (n,), got shape {x.shape}")
@@ -171,12 +182,15 @@ def frame_features(y: npt.ArrayLike, sr: int) -> npt.NDArray[np.float32]:
     n_frames = frame_count(x.shape[0], sr)
     if not np.isfinite(x).all():
         x = np.where(np.isfinite(x), x, np.float32(0.0))
-    high = min(BAND_HIGH_HZ, 0.45 * sr)
-    sos = bandpass_sos(float(BAND_LOW_HZ), float(high), sr).copy()  # sosfilt wants it writable
-    band = scipy.signal.sosfilt(sos, x).astype(np.float32, copy=False) if x.size else x
-    out = np.empty((len(FEATURE_NAMES), n_frames), dtype=np.float32)
-    out[0] = _window_energy_db(band, hop, n_frames)
-    out[1] = _window_energy_db(x, hop, n_frames)
+    out = np.empty((len(names), n_frames), dtype=np.float32)
+    for row, name in enumerate(names):
+        if name == "band_db":
+            high = min(BAND_HIGH_HZ, 0.45 * sr)
+            sos = bandpass_sos(float(BAND_LOW_HZ), float(high), sr).copy()  # sosfilt: writable
+            band = scipy.signal.sosfilt(sos, x).astype(np.float32, copy=False) if x.size else x
+            out[row] = _window_energy_db(band, hop, n_frames)
+        else:
+            out[row] = _window_energy_db(x, hop, n_frames)
     return out
 
 

@@ -54,24 +54,41 @@ class QualityWarning:
     message: str
 
 
+# The activity features stage 1 keeps: detect_speech reads only the speech-band energy.
+TRACK_FEATURES = ("band_db",)
+
+
 @dataclass(frozen=True)
 class FrameTracks:
-    """Per-frame tracks of both channels (channel order, not role order)."""
+    """Per-frame tracks of both channels (channel order, not role order), float32."""
 
     level_db: npt.NDArray[np.float32]  # (2, T)
-    activity_features: npt.NDArray[np.float32]  # (2, F, T)
+    activity_features: npt.NDArray[np.float32]  # (2, F, T), rows TRACK_FEATURES
     f0_candidates_hz: npt.NDArray[np.float32]  # (2, K, T) pitch candidates, NaN where none
-    f0_strength: npt.NDArray[np.float32]  # (2, K, T) their NCCF heights
-    periodicity: npt.NDArray[np.float32]  # (2, T)
+    f0_strength: npt.NDArray[np.float32]  # (2, K, T) their NCCF heights, 0 where none
     syllable_db: npt.NDArray[np.float32]  # (2, T)
+
+    @property
+    def periodicity(self) -> npt.NDArray[np.float32]:
+        """(2, T) highest NCCF of each frame in [0, 1] (0 where not analysed), made on
+        demand from the strengths (exactly :func:`dsp.pitch.f0_candidates`' periodicity)."""
+        return np.stack([_periodicity(self.f0_strength[c]) for c in (0, 1)])
 
     def pitch_candidates(self, channel: int) -> pitch.PitchCandidates:
         """One channel's f0 candidates (the path through them is chosen per speaker)."""
         return pitch.PitchCandidates(
             freq_hz=self.f0_candidates_hz[channel].T,
             strength=self.f0_strength[channel].T,
-            periodicity=self.periodicity[channel],
+            periodicity=_periodicity(self.f0_strength[channel]),
         )
+
+
+def _periodicity(strength: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """(K, T) candidate strengths -> (T,) periodicity: the best clipped to [0, 1] (missing
+    candidates have strength 0, and a frame's periodicity is its best candidate's height)."""
+    if strength.shape[0] == 0:
+        return np.zeros(strength.shape[1], dtype=np.float32)
+    return np.clip(strength.max(axis=0), np.float32(0.0), np.float32(1.0))
 
 
 # Hann-windowed segments of this many samples estimate the share of energy above 4 kHz
@@ -135,7 +152,7 @@ def _channel_tracks(
     """One channel's tracks of a padded block; ``kept`` = (first, count) of the frames the
     call keeps (call frame ``first_call_frame`` onwards): pitch is skipped elsewhere."""
     level = loudness.level_db(y, sample_rate_hz)
-    feats = activity.frame_features(y, sample_rate_hz)
+    feats = activity.frame_features(y, sample_rate_hz, names=TRACK_FEATURES)
     # Pitch costs the most: skip frames far below this block's loud frames (cannot be speech),
     # frames that are context only, and frames too close to the noise floor for
     # detect_speech to call them speech (a superset of its speech: same paths).
@@ -144,14 +161,16 @@ def _channel_tracks(
         first, count = kept
         possible = np.zeros_like(gate)
         possible[first : first + count] = activity.speech_possible(
-            feats[0, first : first + count], first_frame=first_call_frame, **ACTIVITY_FLOOR
+            feats[TRACK_FEATURES.index("band_db"), first : first + count],
+            first_frame=first_call_frame,
+            **ACTIVITY_FLOOR,
         )
         gate &= possible
     cands = pitch.f0_candidates(
         y, sample_rate_hz, fmin_hz=params.fmin_hz, fmax_hz=params.fmax_hz, frame_mask=gate
     )
     syllable = rate.syllable_intensity_db(y, sample_rate_hz)
-    return level, feats, cands.freq_hz.T, cands.strength.T, cands.periodicity, syllable
+    return level, feats, cands.freq_hz.T, cands.strength.T, syllable
 
 
 def _with_context(
@@ -176,10 +195,10 @@ def _with_context(
 
 
 # Per-channel outputs of _channel_tracks, in FrameTracks field order: their shapes without
-# the time axis (level, activity features, f0 candidates, strengths, periodicity, syllable).
+# the time axis (level, activity features, f0 candidates, strengths, syllable).
 def _track_shapes() -> list[tuple[int, ...]]:
     k = pitch._N_CANDIDATES
-    return [(), (len(activity.FEATURE_NAMES),), (k,), (k,), (), ()]
+    return [(), (len(TRACK_FEATURES),), (k,), (k,), ()]
 
 
 class _TrackStore:

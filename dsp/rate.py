@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import scipy.ndimage
 import scipy.signal
 
 from dsp.errors import ParameterError
@@ -156,12 +157,17 @@ def _smooth_power(
         return np.where(valid, power, np.nan)
     offsets = np.arange(-half, half + 1, dtype=np.float64) * HOP_S
     kernel = np.where(np.abs(offsets) < width_s / 2, np.cos(np.pi * offsets / width_s) ** 2, 0.0)
-    weights = valid.astype(np.float64)
     n = power.shape[0]
+    # in place where possible: a handful of (T,) float64 arrays on an hour-long call
     num = np.convolve(np.where(valid, power, 0.0), kernel)[half : half + n]
-    den = np.convolve(weights, kernel)[half : half + n]
+    den = np.convolve(valid.astype(np.float64), kernel)[half : half + n]
+    defined = den > 1e-9
+    np.maximum(den, 1e-300, out=den)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 1e-9, num / np.maximum(den, 1e-300), np.nan)
+        num /= den
+    del den
+    num[~defined] = np.nan
+    return num
 
 
 def syllable_nuclei(
@@ -244,7 +250,8 @@ def syllable_nuclei(
     ParameterError
         On shape mismatches or out-of-range parameters.
     """
-    level = np.asarray(_check_1d(intensity_db, "intensity_db"), dtype=np.float64)
+    # a float64 copy (never the caller's array): it becomes the power track in place
+    level = np.array(_check_1d(intensity_db, "intensity_db"), dtype=np.float64)
     n_frames = level.shape[0]
     voiced_mask = _optional_mask(voiced, n_frames, "voiced")
     speech_mask = _optional_mask(speech, n_frames, "speech")
@@ -278,16 +285,29 @@ def syllable_nuclei(
         return np.zeros(0, dtype=np.int64)
     if voiced_mask is None:
         near_voiced = np.ones(n_frames, dtype=bool)
-    else:
+    else:  # a voiced frame within the tolerance (a running maximum of the 0/1 mask)
         reach = int(round(voiced_tolerance_s / HOP_S))
-        window = np.ones(2 * reach + 1)
-        near_voiced = np.convolve(voiced_mask.astype(np.float64), window, "same") > 0.5
-    power = np.where(finite, 10.0 ** (np.where(finite, level, 0.0) / 10.0), 0.0)
+        near_voiced = (
+            scipy.ndimage.maximum_filter1d(
+                voiced_mask.view(np.uint8), 2 * reach + 1, mode="constant", cval=0
+            )
+            > 0
+        )
+    # power = 10 ** (level / 10), 0 where NaN: computed in place of the float64 copy
+    power = level
+    power[~finite] = 0.0
+    power /= 10.0
+    np.power(10.0, power, out=power)
+    power[~finite] = 0.0
 
     def detect(scale: float) -> npt.NDArray[np.int64]:
-        smoothed = _smooth_power(power, finite, smooth_s * scale)
-        defined = np.isfinite(smoothed)
-        contour = 10.0 * np.log10(np.where(defined, smoothed, 0.0) + _POWER_FLOOR)
+        contour = _smooth_power(power, finite, smooth_s * scale)
+        defined = np.isfinite(contour)
+        # 10 log10(smoothed + floor), 0 + floor where undefined: in place
+        contour[~defined] = 0.0
+        contour += _POWER_FLOOR
+        np.log10(contour, out=contour)
+        contour *= 10.0
         speech_levels = contour[usable]
         median_db = float(np.median(speech_levels))
         top_db = float(np.quantile(speech_levels, 0.99))

@@ -292,3 +292,31 @@ def test_live_viterbi_chunks_match_a_cumulative_count() -> None:
         mask = np.zeros(n_t, dtype=bool)
         mask[frame] = True
         assert pitch._live_chunks(mask, 3).tolist() == live, frame
+
+
+def test_periodicity_is_made_exactly_from_the_strengths() -> None:
+    """Stage 1 keeps no periodicity track: it is each frame's best strength clipped to
+    [0, 1], bit for bit what f0_candidates reports (also with a frame mask and silence)."""
+    x = decode(AMI_8K).samples[0, : 8000 * 12].copy()
+    x[8000 * 3 : 8000 * 4] = 0.0  # digital silence
+    mask = np.random.default_rng(8).random(1 + x.size // 80) < 0.7
+    for frame_mask in (None, mask):
+        cands = pitch.f0_candidates(x, 8000, frame_mask=frame_mask)
+        derived = pipeline._periodicity(np.ascontiguousarray(cands.strength.T))
+        assert derived.dtype == np.float32
+        np.testing.assert_array_equal(derived, cands.periodicity)
+        assert (cands.periodicity > 0.5).mean() > 0.2 and (cands.periodicity == 0).any()
+
+
+def test_frame_features_rows_by_name() -> None:
+    """Stage 1 keeps only the band energy row; computed alone it is the same row."""
+    from dsp import activity
+
+    x = decode(AMI_8K).samples[1, : 8000 * 5]
+    both = activity.frame_features(x, 8000)
+    np.testing.assert_array_equal(activity.frame_features(x, 8000, names=("band_db",)), both[:1])
+    swapped = activity.frame_features(x, 8000, names=("full_db", "band_db"))
+    np.testing.assert_array_equal(swapped, both[::-1])
+    assert not np.array_equal(both[0], both[1])
+    with pytest.raises(activity.ParameterError):
+        activity.frame_features(x, 8000, names=("band",))
