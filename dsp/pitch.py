@@ -361,7 +361,14 @@ def _candidates(
     """
     h = geo.half_blocks
     offs = np.arange(-h, h + 1)
-    needed = np.unique((frames[:, None] + offs[None, :]).ravel())
+    # hop blocks the frames' windows cover, and where each frame's blocks sit among them
+    # (frames are sorted: a mark per block, no sort-based unique / searchsorted)
+    base = int(frames[0]) - h
+    covered = np.zeros(int(frames[-1]) + h - base + 1, dtype=bool)
+    for o in offs:
+        covered[frames + (o - base)] = True
+    needed = np.flatnonzero(covered) + base
+    rank = np.cumsum(covered, dtype=np.int64) - 1
     seg_len = _HOP_A + geo.lag_max + 1
     # block b starts at 40 b - 20 - shift (plus the padding)
     starts = needed * _HOP_A - _HOP_A // 2 - geo.shift + pad
@@ -370,7 +377,7 @@ def _candidates(
     spec_seg = scipy.fft.rfft(seg, n=geo.n_fft, axis=1)
     spec_blk = scipy.fft.rfft(seg[:, :_HOP_A], n=geo.n_fft, axis=1)
     prod = spec_seg * np.conj(spec_blk)
-    pos = np.searchsorted(needed, frames[:, None] + offs[None, :])
+    pos = rank[frames[:, None] + (offs[None, :] - base)]
     acc = prod[pos[:, 0]]
     for j in range(1, pos.shape[1]):
         acc += prod[pos[:, j]]

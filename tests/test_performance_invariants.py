@@ -320,3 +320,38 @@ def test_frame_features_rows_by_name() -> None:
     assert not np.array_equal(both[0], both[1])
     with pytest.raises(activity.ParameterError):
         activity.frame_features(x, 8000, names=("band",))
+
+
+def _level_by_cumsum(y: np.ndarray, rate: int, window_s: float) -> np.ndarray:
+    """The straightforward level: a cumulative sum of squares over the padded signal."""
+    hop, win = rate // 100, max(rate // 100, int(round(window_s * rate)))
+    n_frames, half = 1 + y.size // hop, win // 2
+    padded = np.zeros(y.size + 2 * half + hop)
+    padded[half : half + y.size] = y
+    cumsum = np.concatenate([[0.0], np.cumsum(padded * padded)])
+    starts = np.arange(n_frames) * hop
+    energy = (cumsum[starts + win] - cumsum[starts]) / win
+    with np.errstate(divide="ignore"):
+        return np.maximum(10 * np.log10(energy), -120.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 11025])
+@pytest.mark.parametrize("window_s", [0.03, 0.025, 0.1, 0.0137])
+def test_level_by_block_sums_equals_cumulative_sums(rate: int, window_s: float) -> None:
+    """loudness.level_db adds short block sums (cheaper than a cumulative sum): the same
+    float32 levels (to the last bit on nearly every frame), silence and edges included."""
+    from dsp import loudness
+
+    x = decode(AMI_8K).samples[0, : 8000 * 20].astype(np.float64)
+    if rate != 8000:
+        import scipy.signal
+
+        x = scipy.signal.resample_poly(x, rate, 8000)
+    x[rate * 2 : rate * 3] = 0.0  # digital silence
+    x = x[: x.size - 37]  # a length off the hop grid
+    got = loudness.level_db(x.astype(np.float32), rate, window_s=window_s)
+    want = _level_by_cumsum(x.astype(np.float32), rate, window_s)
+    assert got.shape == want.shape == (1 + x.size // (rate // 100),)
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    assert np.mean(got == want) > 0.99
+    assert (got == -120.0).sum() > 50 and got.max() > -40.0
