@@ -273,12 +273,15 @@ def _dc_block(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 def _center_clip(x: npt.NDArray[np.float32], level: float) -> npt.NDArray[np.float32]:
     """Centre clipping (Sondhi 1968) at ``level`` times the local peak (max |x| over ~30 ms)."""
     n_blk = x.size // _HOP_A
-    peak = np.abs(x[: n_blk * _HOP_A]).reshape(n_blk, _HOP_A).max(axis=1)
+    mag = np.abs(x)
+    peak = mag[: n_blk * _HOP_A].reshape(n_blk, _HOP_A).max(axis=1)
     peak = np.maximum(peak, np.maximum(np.roll(peak, 1), np.roll(peak, -1)))
-    thr = np.repeat(peak * np.float32(level), _HOP_A)
-    thr = np.concatenate([thr, np.full(x.size - thr.size, thr[-1] if thr.size else 0, np.float32)])
-    mag = np.abs(x) - thr
-    return np.where(mag > 0, np.sign(x) * mag, np.float32(0.0)).astype(np.float32)
+    thr = peak * np.float32(level)
+    # |x| minus the threshold of its block (the last block's beyond the whole blocks)
+    mag[: n_blk * _HOP_A].reshape(n_blk, _HOP_A)[...] -= thr[:, None]
+    mag[n_blk * _HOP_A :] -= thr[-1] if thr.size else np.float32(0.0)
+    out = np.where(mag > 0, np.sign(x) * mag, np.float32(0.0))
+    return out.astype(np.float32, copy=False)
 
 
 def _analyse(
@@ -381,24 +384,30 @@ def _candidates(
     acc = prod[pos[:, 0]]
     for j in range(1, pos.shape[1]):
         acc += prod[pos[:, j]]
-    r = scipy.fft.irfft(acc, n=geo.n_fft, axis=1)[:, : geo.lag_max + 1]
+    # only the lags a peak in range can use (its neighbours included), and lag 0 (energy)
+    lag_first = max(1, math.floor(lag_lo))
+    lag_last = min(geo.lag_max - 1, math.ceil(lag_hi))
+    r = scipy.fft.irfft(acc, n=geo.n_fft, axis=1)[:, lag_first - 1 : lag_last + 2]
+    del acc
     # window energies at each lag: energy[k] = sum of xp[k : k + window] ** 2
     w_start = (frames - h) * _HOP_A - _HOP_A // 2 - geo.shift + pad
-    e = np.lib.stride_tricks.sliding_window_view(energy, geo.lag_max + 1)[w_start]
+    e0 = energy[w_start][:, None]
+    e = np.lib.stride_tricks.sliding_window_view(energy, lag_last - lag_first + 3)[
+        w_start + (lag_first - 1)
+    ]
     floor = np.float32(geo.window * 1e-10)  # below about -100 dBFS: treat as silence
-    denom = np.sqrt(e[:, :1] * e)
+    denom = np.sqrt(e0 * e)
     np.maximum(denom, floor, out=denom)
     nccf = r / denom
-    nccf[e[:, 0] <= floor] = 0.0
-    a, b, c = nccf[:, :-2], nccf[:, 1:-1], nccf[:, 2:]
-    lag_idx = np.arange(1, geo.lag_max)
-    in_range = (lag_idx >= math.floor(lag_lo)) & (lag_idx <= math.ceil(lag_hi))
-    is_peak = (b > a) & (b >= c) & (b > 0) & in_range[None, :]
+    nccf[e0[:, 0] <= floor] = 0.0
+    a, b, c = nccf[:, :-2], nccf[:, 1:-1], nccf[:, 2:]  # b: lags lag_first .. lag_last
+    lag_idx = np.arange(lag_first, lag_last + 1)
+    is_peak = (b > a) & (b >= c) & (b > 0)
     # rank peaks by height plus the octave bonus, as the path search will score them: a
     # periodic signal has (nearly) equal peaks at every multiple of its period
     bonus = (-octave_cost * np.log2(lag_idx)).astype(np.float32)
     vals = np.where(is_peak, b + bonus[None, :], np.float32(-np.inf))
-    k = min(_N_CANDIDATES, vals.shape[1])
+    k = min(_N_CANDIDATES, geo.lag_max - 1)
     rows = np.arange(vals.shape[0])
     top = np.empty((vals.shape[0], k), dtype=np.int64)
     valid = np.empty((vals.shape[0], k), dtype=bool)
@@ -414,7 +423,7 @@ def _candidates(
     with np.errstate(invalid="ignore", divide="ignore"):
         delta = np.where(valid & (curv < 0), 0.5 * (pa - pc) / curv, 0.0)
     delta = np.clip(delta, -0.5, 0.5)
-    lags = top + 1 + delta
+    lags = np.asarray(top + lag_first + delta, dtype=np.float64)
     heights = np.minimum(pb - 0.25 * (pa - pc) * delta, 1.0)
     ok = valid & (lags >= lag_lo) & (lags <= lag_hi)
     lags = np.where(ok, lags, np.nan)
@@ -833,7 +842,14 @@ def f0_path(
         return freq, ok
 
     def scores(rows: npt.NDArray[np.int64]) -> tuple[FloatArray64, FloatArray64]:
+        # frames without candidates (or masked out): only the unvoiced state
+        strength = np.full((rows.size, k + 1), -np.inf)
+        strength[:, -1] = 0.0
+        log2_f = np.zeros((rows.size, k))
         use = usable[rows]
+        if not use.any():
+            return strength, log2_f
+        rows = rows[use]  # score only these (row by row: the same numbers)
         freq, ok = in_range(rows)
         with np.errstate(invalid="ignore"):
             cand_log2 = np.where(ok, np.log2(np.where(ok, freq, 1.0)), 0.0)
@@ -842,12 +858,9 @@ def f0_path(
         if use_centre:
             far = np.abs(cand_log2 - log2_centre) - centre_tolerance_oct
             score -= centre_cost * np.maximum(far, 0.0)
-        # frames without candidates (or masked out): only the unvoiced state
-        strength = np.full((rows.size, k + 1), -np.inf)
-        strength[:, -1] = 0.0
-        strength[use, :-1] = np.where(ok, score, -np.inf)[use]
+        strength[use, :-1] = np.where(ok, score, -np.inf)
         strength[use, -1] = voicing_threshold
-        log2_f = np.where(use[:, None], cand_log2, 0.0)
+        log2_f[use] = cand_log2
         return strength, log2_f
 
     # frames with a voiced state, in slices (bounded temporaries)
