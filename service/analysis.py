@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from dsp import mirroring as mirror_metrics
 from dsp import pipeline
 from dsp.frames import HOP_S
 from dsp.io import Source
@@ -19,6 +20,7 @@ from models.report import (
     Audio,
     Conversation,
     Loudness,
+    Mirroring,
     Pitch,
     Rate,
     Report,
@@ -194,24 +196,41 @@ def analyze_path(
 def analyze_batch(
     paths: Sequence[Path], config: AnalysisConfig, *, progress: bool, workers: int | None = None
 ) -> list[Report]:
-    """Analyse several calls; each call's mirroring is tested against the others as shams."""
+    """Analyse several calls; each call's mirroring is tested against the others as shams.
+
+    Memory stays small per call: once a call is analysed only its report (without
+    mirroring) and its sham data (IPU values and window series) are kept, not its frame
+    tracks, so a batch of thousands of calls fits where one call does.
+    """
     from tqdm import tqdm
 
     params = config.to_params()
-    results = [
-        pipeline.analyze(path, params, workers=workers, mirror=False)
-        for path in tqdm(paths, desc="analysing", unit="call", disable=not progress, leave=False)
-    ]
-    mirrored = [
-        pipeline.with_mirroring(result, shams=results)
-        for result in tqdm(
-            results, desc="mirroring", unit="call", disable=not progress, leave=False
+    reports: list[Report] = []
+    shams: list[mirror_metrics.ShamCall] = []
+    for path in tqdm(paths, desc="analysing", unit="call", disable=not progress, leave=False):
+        result = pipeline.analyze(path, params, workers=workers, mirror=False)
+        reports.append(build_report(result, config, source=path.name))
+        shams.append(result.as_sham())
+        del result  # frame tracks go now, not at the end of the batch
+    out = []
+    for i, (report, own) in enumerate(
+        tqdm(
+            list(zip(reports, shams, strict=True)),
+            desc="mirroring",
+            unit="call",
+            disable=not progress,
+            leave=False,
         )
-    ]
-    return [
-        build_report(result, config, source=path.name)
-        for path, result in zip(paths, mirrored, strict=True)
-    ]
+    ):
+        measured = mirror_metrics.analyze_mirroring(
+            own.agent,
+            own.customer,
+            own.windows,
+            shams=[sham for j, sham in enumerate(shams) if j != i],
+        )
+        mirroring = Mirroring.model_validate(_rounded(measured.to_dict()))
+        out.append(report.model_copy(update={"mirroring": mirroring}))
+    return out
 
 
 WINDOW_COLUMNS = (
