@@ -81,7 +81,7 @@ _N_CANDIDATES = 4
 _CHUNK_FRAMES = 2000  # frames analysed per internal batch (bounds memory)
 _VITERBI_CORE = 400  # frames per Viterbi chunk ...
 _VITERBI_MARGIN = 30  # ... plus this context on each side (0.3 s)
-_VITERBI_GROUP = 256  # chunks searched at once (~17 min of frames: bounds memory)
+_VITERBI_GROUP = 512  # chunks searched at once (~34 min of frames: bounds memory; 256: 20 % slower)
 _SLICE_FRAMES = 1 << 16  # frames per slice when scanning a whole call's candidates
 _SCORE_ROWS = 1 << 14  # frames scored at once for the path search (float64 temporaries)
 # speaker-adaptive second path (speaker_f0_path): cost per octave beyond the tolerance
