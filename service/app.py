@@ -47,6 +47,7 @@ from service.schemas import (
 from service.settings import Settings, get_settings
 from service.store import Job, Store, decode_cursor, encode_cursor
 from service.uploads import Upload, receive_upload
+from service.webhooks import refused_destination
 
 log = logging.getLogger("mirrorline.api")
 
@@ -123,7 +124,7 @@ def _parse_bool(name: str, raw: str | None) -> bool:
     raise Problem("request.invalid", f"{name} must be true or false, not {raw!r}")
 
 
-def _check_callback(url: str, settings: Settings) -> str:
+async def _check_callback(url: str, settings: Settings) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
         raise Problem("request.invalid", f"callback_url must be an http(s) URL, not {url!r}")
@@ -133,6 +134,14 @@ def _check_callback(url: str, settings: Settings) -> str:
             "this server has no MIRRORLINE_WEBHOOK_SECRET, so it cannot sign webhooks; "
             "omit callback_url and poll GET /v1/analyses/{id}",
         )
+    if not settings.webhook_allow_private:
+        refused = await refused_destination(url.strip())
+        if refused is not None:
+            raise Problem(
+                "callback.not_allowed",
+                f"{refused}; callbacks go to public addresses only "
+                "(MIRRORLINE_WEBHOOK_ALLOW_PRIVATE=true lifts this on a trusted network)",
+            )
     return url.strip()
 
 
@@ -509,7 +518,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             keep = _parse_bool("keep_audio", fields.pop("keep_audio", None))
             config = _parse_config(fields)
             if callback:
-                callback = _check_callback(callback, settings)
+                callback = await _check_callback(callback, settings)
             fingerprint = hashlib.sha256(
                 json.dumps([upload.sha256, config.model_dump(mode="json"), callback, keep]).encode()
             ).hexdigest()

@@ -120,6 +120,7 @@ class JobManager:
             max_attempts=settings.webhook_max_attempts,
             backoff_s=settings.webhook_backoff_s,
             timeout_s=settings.webhook_timeout_s,
+            allow_private=settings.webhook_allow_private,
             on_attempt=lambda result: metrics.webhooks.labels(result).inc(),
         )
         self._wake = asyncio.Event()

@@ -27,6 +27,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "request.invalid": (422, "Invalid request parameters"),
     "config.invalid": (422, "Invalid analysis parameters"),
     "callback.not_configured": (422, "Callbacks are not enabled on this server"),
+    "callback.not_allowed": (422, "Callback URL not allowed"),
     "idempotency.key_reused": (422, "Idempotency-Key reused with a different request"),
     # audio (dsp.errors codes)
     "audio.empty": (422, "Empty audio"),

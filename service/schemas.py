@@ -225,7 +225,8 @@ def upload_body(*, with_job_fields: bool) -> dict[str, Any]:
         properties["callback_url"] = {
             "type": "string",
             "format": "uri",
-            "description": "Webhook called on completion or failure (needs a server secret).",
+            "description": "Webhook called on completion or failure (needs a server secret; "
+            "public addresses only unless the server allows private ones).",
         }
         properties["keep_audio"] = {
             "type": "boolean",

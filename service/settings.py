@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="First retry delay, s; doubled after each failed attempt."
     )
     webhook_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one delivery, s.")
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow callback URLs on loopback, private, link-local or reserved "
+        "addresses (off: callers cannot make the server reach its own network).",
+    )
     result_ttl_s: float = Field(
         default=7 * 86400.0,
         gt=0,

@@ -13,11 +13,14 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -74,6 +77,31 @@ def event_body(*, job_id: str, status: str, result_url: str, error: dict[str, st
     return json.dumps(payload, separators=(",", ":"))
 
 
+async def refused_destination(url: str) -> str | None:
+    """Why ``url`` may not receive webhooks (None: it may).
+
+    Every address the host resolves to must be a public one: loopback, private,
+    link-local (cloud metadata at 169.254.169.254), shared, multicast and reserved ranges
+    are refused, so a caller cannot make the server reach services on its own network.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError) as exc:
+        return f"host {host!r} does not resolve ({exc})"
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if not address.is_global or address.is_multicast:
+            if host.strip("[]") in (str(address), str(info[4][0])):
+                return f"{address} is not a public address"
+            return f"host {host!r} resolves to the non-public address {address}"
+    return None
+
+
 def new_message_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
@@ -89,9 +117,11 @@ class WebhookSender:
         max_attempts: int,
         backoff_s: float,
         timeout_s: float,
+        allow_private: bool = False,
         on_attempt: Any = None,
     ) -> None:
         self.store = store
+        self.allow_private = allow_private
         self.secret = secret
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
@@ -145,13 +175,18 @@ class WebhookSender:
         if self.secret:
             headers["webhook-signature"] = sign(self.secret, message_id, timestamp, body)
         error: str | None
-        try:
-            response = await client.post(delivery["url"], content=body, headers=headers)
-            ok = 200 <= response.status_code < 300
-            gone = response.status_code == 410
-            error = None if ok else f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            ok, gone, error = False, False, f"{exc.__class__.__name__}: {exc}"
+        # checked again at delivery: DNS may have changed since the job was accepted
+        refused = None if self.allow_private else await refused_destination(delivery["url"])
+        if refused is not None:
+            ok, gone, error = False, False, f"destination refused: {refused}"
+        else:
+            try:
+                response = await client.post(delivery["url"], content=body, headers=headers)
+                ok = 200 <= response.status_code < 300
+                gone = response.status_code == 410
+                error = None if ok else f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                ok, gone, error = False, False, f"{exc.__class__.__name__}: {exc}"
         attempts = int(delivery["attempts"]) + 1
         if ok:
             status, next_at = "delivered", time.time()

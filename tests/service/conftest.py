@@ -148,6 +148,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "MIRRORLINE_MAX_UPLOAD_MB": "2",
             "MIRRORLINE_SYNC_MAX_DURATION_S": "60",
             "MIRRORLINE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            # the test webhook receiver listens on 127.0.0.1
+            "MIRRORLINE_WEBHOOK_ALLOW_PRIVATE": "true",
             "MIRRORLINE_WEBHOOK_BACKOFF_S": "0.2",
             "MIRRORLINE_WEBHOOK_TIMEOUT_S": "2",
         },

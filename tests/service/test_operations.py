@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.service.audio import long_flac, stereo_wav
+from tests.service.conftest import WEBHOOK_SECRET
 from tests.service.test_api import assert_problem
 from tests.service.test_jobs import submit, wait_done
 
@@ -161,3 +162,28 @@ def test_saturation_gives_503_with_retry_after_and_loop_stays_responsive(make_se
             assert waiting.result().status_code == 200
         for job_id in (running, queued):
             assert wait_done(client, job_id, timeout_s=180)["status"] == "completed"
+
+
+INTERNAL_CALLBACKS = (
+    "http://127.0.0.1:9/hook",
+    "http://localhost/hook",
+    "http://10.0.0.7/hook",
+    "http://169.254.169.254/latest/meta-data",  # cloud metadata
+    "http://[::1]/hook",
+    "http://[::ffff:192.168.1.1]/hook",
+    "http://nonexistent.invalid/hook",
+)
+
+
+def test_callbacks_to_internal_addresses_are_refused(make_server: Any) -> None:
+    server = make_server({"MIRRORLINE_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    with server.client() as client:
+        for url in INTERNAL_CALLBACKS:
+            body = assert_problem(
+                submit(client, stereo_wav(3.0), callback_url=url), 422, "callback.not_allowed"
+            )
+            assert "MIRRORLINE_WEBHOOK_ALLOW_PRIVATE" in str(body["detail"]), url
+        # nothing was queued, and a public callback is still taken
+        assert client.get("/v1/analyses").json()["items"] == []
+        job = submit(client, stereo_wav(3.0), callback_url="https://93.184.216.34/hook").json()
+        assert job["callback_url"] == "https://93.184.216.34/hook"

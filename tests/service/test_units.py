@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from dsp import errors
 from service.problems import STATUS, problem_body, status_of
 from service.settings import Settings
-from service.store import decode_cursor, encode_cursor
-from service.webhooks import event_body, sign, verify
+from service.store import Store, decode_cursor, encode_cursor
+from service.webhooks import WebhookSender, event_body, refused_destination, sign, verify
+from tests.service.test_jobs import Receiver
 
 
 def test_signature_matches_standard_webhooks_reference_vector() -> None:
@@ -99,3 +103,56 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_cursor_round_trip_and_garbage() -> None:
     assert decode_cursor(encode_cursor(12.5, "an_x")) == (12.5, "an_x")
     assert decode_cursor("not-a-cursor!") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("https://93.184.216.34/hook", False),
+        ("http://8.8.8.8:8080/x", False),
+        ("http://127.0.0.1:9/hook", True),
+        ("http://10.1.2.3/", True),
+        ("http://172.16.0.1/", True),
+        ("http://192.168.0.10/", True),
+        ("http://100.64.0.1/", True),  # carrier-grade NAT
+        ("http://169.254.169.254/", True),  # cloud metadata
+        ("http://0.0.0.0/", True),
+        ("http://224.0.0.1/", True),
+        ("http://[::1]/", True),
+        ("http://[fd00::1]/", True),
+        ("http://[::ffff:127.0.0.1]/", True),
+        ("http://localhost/", True),
+    ],
+)
+def test_callback_destinations(url: str, refused: bool) -> None:
+    reason = asyncio.run(refused_destination(url))
+    assert (reason is not None) == refused, reason
+
+
+def test_delivery_rechecks_the_destination(tmp_path: Path) -> None:
+    """A queued webhook whose host is (now) internal is never posted, with the reason kept."""
+    receiver = Receiver()
+    store = Store(tmp_path / "jobs.db")
+    try:
+
+        async def deliver(allow_private: bool) -> None:
+            sender = WebhookSender(
+                store, secret="s", max_attempts=1, backoff_s=0.1, timeout_s=2.0,
+                allow_private=allow_private,
+            )  # fmt: skip
+            async with httpx.AsyncClient() as client:
+                for due in store.due_webhooks(time.time() + 1.0, limit=10):
+                    await sender._deliver(client, due)
+
+        store.add_webhook("msg_1", "job_1", receiver.url, "{}")
+        asyncio.run(deliver(allow_private=False))
+        (row,) = store.webhooks_of("job_1")
+        assert row["status"] == "failed" and "not a public address" in row["last_error"]
+        assert receiver.calls == []
+        store.add_webhook("msg_2", "job_2", receiver.url, "{}")
+        asyncio.run(deliver(allow_private=True))  # a trusted network: delivered
+        assert store.webhooks_of("job_2")[0]["status"] == "delivered"
+        assert len(receiver.calls) == 1
+    finally:
+        receiver.close()
+        store.close()
