@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.params import AnalysisConfig
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: ``skipped``
 
 Segment = tuple[float, float]
 
@@ -188,6 +188,14 @@ class Warning(_Model):
     message: str
 
 
+class SkippedMetric(_Model):
+    metric: str = Field(
+        description="Dotted path, in the report, of the metric that is null "
+        "(e.g. speakers.customer.pitch, mirroring.features.pitch_level.convergence)."
+    )
+    reason: str = Field(description="Why it could not be measured.")
+
+
 class Report(_Model):
     schema_version: str = SCHEMA_VERSION
     analysis_version: str
@@ -200,4 +208,9 @@ class Report(_Model):
     windows: list[Window]
     mirroring: Mirroring | None = None
     warnings: list[Warning]
+    skipped: list[SkippedMetric] = Field(
+        default_factory=list,
+        description="Every summary metric that is null, with why (too little speech, too "
+        "few exchanges or windows, ...); per-window values are not listed.",
+    )
     config: AnalysisConfig

@@ -25,6 +25,7 @@ from models.report import (
     Rate,
     Report,
     Roles,
+    SkippedMetric,
     Speaker,
     Speakers,
     SpeakerSegments,
@@ -32,6 +33,7 @@ from models.report import (
     Window,
     WindowSpeaker,
 )
+from service.schemas import skipped_metrics
 
 ProgressCallback = Callable[[float, float | None], None]
 
@@ -116,7 +118,7 @@ def build_report(
     """The typed report of one analysis (NaN -> null, seconds rounded to 10 ms)."""
     taking = result.turn_taking
     agent_channel = config.agent_channel
-    return Report(
+    report = Report(
         analysis_version=pipeline.ANALYSIS_VERSION,
         source=source,
         audio=Audio(
@@ -144,6 +146,13 @@ def build_report(
         warnings=[Warning(code=w.code, message=w.message) for w in result.warnings],
         config=config,
     )
+    return with_skipped(report)
+
+
+def with_skipped(report: Report) -> Report:
+    """``report`` with ``skipped`` listing its null metrics and why."""
+    found = skipped_metrics(report.model_dump(mode="json"))
+    return report.model_copy(update={"skipped": [SkippedMetric(**item) for item in found]})
 
 
 def _tqdm_progress(name: str) -> tuple[ProgressCallback, Callable[[], None]]:
@@ -229,7 +238,7 @@ def analyze_batch(
             shams=[sham for j, sham in enumerate(shams) if j != i],
         )
         mirroring = Mirroring.model_validate(_rounded(measured.to_dict()))
-        out.append(report.model_copy(update={"mirroring": mirroring}))
+        out.append(with_skipped(report.model_copy(update={"mirroring": mirroring})))
     return out
 
 

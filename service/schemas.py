@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.params import AnalysisConfig
-from models.report import Report
+from models.report import Report, SkippedMetric
 
 JobStatus = Literal["queued", "processing", "completed", "failed"]
 
@@ -16,14 +16,6 @@ JobStatus = Literal["queued", "processing", "completed", "failed"]
 class JobError(BaseModel):
     code: str = Field(description="Stable error code, e.g. audio.not_stereo, job.interrupted.")
     message: str
-
-
-class SkippedMetric(BaseModel):
-    metric: str = Field(
-        description="Dotted path, in the report, of the metric that is null "
-        "(e.g. speakers.customer.pitch, mirroring.features.pitch_level.convergence)."
-    )
-    reason: str = Field(description="Why it could not be measured.")
 
 
 class JobOut(BaseModel):

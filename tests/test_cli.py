@@ -88,6 +88,13 @@ def test_analyze_sample_prints_report(tmp_path: Path) -> None:
     for role in ("agent", "customer"):
         assert report["speakers"][role]["talk_time_s"] > 5
         assert report["segments"][role]
+    # the 40 s sample has too few exchanges for synchrony: each null says why, in the report
+    skipped = {item["metric"]: item["reason"] for item in report["skipped"]}
+    for name, feature in report["mirroring"]["features"].items():
+        for direction in ("agent_follows_customer", "customer_follows_agent"):
+            if feature["synchrony"][direction]["r"] is None:
+                reason = skipped[f"mirroring.features.{name}.synchrony.{direction}"]
+                assert "exchanges" in reason
     # swapping roles swaps the speakers
     swapped = json.loads(run_cli("analyze", str(SAMPLE), "--agent-channel", "1").stdout)
     assert (
@@ -157,7 +164,9 @@ def test_batch_folder_writes_one_report_per_call(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     reports = sorted(out_dir.glob("*.json"))
     assert [p.name for p in reports] == ["a.json", "b.json"]
-    assert json.loads(reports[0].read_text())["source"] == "a.wav"
+    first = json.loads(reports[0].read_text())
+    assert first["source"] == "a.wav"
+    assert first["mirroring"] is not None and first["skipped"]  # listed after batch mirroring
     # without -o: one JSON document per line
     lines = run_cli("analyze", str(calls / "a.wav"), str(calls / "b.wav")).stdout.splitlines()
     assert [json.loads(line)["source"] for line in lines] == ["a.wav", "b.wav"]
