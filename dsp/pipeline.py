@@ -42,8 +42,12 @@ CONTEXT_S = 0.2
 CLIP_LEVEL = 0.999
 # A header declaring more than this is not trusted to size the tracks (they grow instead).
 MAX_EXPECTED_S = 24 * 3600.0
+# Frames per further segment of the stage-1 tracks (10 minutes) when the length is not known.
+_SEGMENT_FRAMES = 60_000
 # A header declaring more than this is not trusted to size the tracks (they grow instead).
 MAX_EXPECTED_S = 24 * 3600.0
+# Frames per further segment of the stage-1 tracks (10 minutes) when the length is not known.
+_SEGMENT_FRAMES = 60_000
 
 
 @dataclass(frozen=True)
@@ -204,48 +208,60 @@ def _track_shapes() -> list[tuple[int, ...]]:
 class _TrackStore:
     """The (2, ..., T) float32 tracks of stage 1, filled block by block in place.
 
-    Allocated once for ``expected_frames`` when that is known; otherwise (or when more frames
-    come) grown by copying one track at a time, and trimmed at the end if fewer came.
+    Segments of preallocated tracks: the first holds ``expected_frames`` when that is known
+    (then, with a right header, it is the result: no copy), further ones ``_SEGMENT_FRAMES``
+    each. Several segments, or one not filled, are joined at the end one track at a time
+    (peak: the tracks plus one track, as joining per-block pieces used to be).
     """
 
     def __init__(self, expected_frames: int | None) -> None:
-        self.capacity = expected_frames if expected_frames is not None else 0
-        self.exact = expected_frames is not None
+        self.segments: list[list[npt.NDArray[np.float32]]] = []
+        self.used: list[int] = []
         self.n = 0
-        self.arrays = [
-            np.empty((2, *shape, self.capacity), dtype=np.float32) for shape in _track_shapes()
-        ]
+        if expected_frames is not None and expected_frames > 0:
+            self._add_segment(expected_frames)
 
-    def _grow(self, needed: int) -> None:
-        # a wrong header: what is needed plus 10 %; an unknown length: geometric growth
-        capacity = needed + needed // 10 if self.exact else max(needed, (self.capacity * 3) // 2)
-        for i, old in enumerate(self.arrays):
-            new = np.empty((*old.shape[:-1], capacity), dtype=np.float32)
-            new[..., : self.n] = old[..., : self.n]
-            self.arrays[i] = new
-            del old
-        self.capacity = capacity
+    def _add_segment(self, capacity: int) -> None:
+        self.segments.append(
+            [np.empty((2, *shape, capacity), dtype=np.float32) for shape in _track_shapes()]
+        )
+        self.used.append(0)
 
     def put(
         self, per_channel: Sequence[tuple[npt.NDArray[np.float32], ...]], first: int, n: int
     ) -> None:
         """Append frames ``first .. first + n - 1`` of both channels' block tracks."""
-        if self.n + n > self.capacity:
-            self._grow(self.n + n)
-        for i, out in enumerate(self.arrays):
-            for c in (0, 1):
-                out[c, ..., self.n : self.n + n] = per_channel[c][i][..., first : first + n]
+        done = 0
+        while done < n:
+            if not self.segments or self.used[-1] == self.segments[-1][0].shape[-1]:
+                self._add_segment(max(_SEGMENT_FRAMES, n - done))
+            at, room = self.used[-1], self.segments[-1][0].shape[-1] - self.used[-1]
+            take = min(room, n - done)
+            lo = first + done
+            for i, out in enumerate(self.segments[-1]):
+                for c in (0, 1):
+                    out[c, ..., at : at + take] = per_channel[c][i][..., lo : lo + take]
+            self.used[-1] += take
+            done += take
         self.n += n
 
     def tracks(self) -> list[npt.NDArray[np.float32]]:
-        """The filled tracks (a copy of one track at a time where the capacity was larger)."""
+        """The filled tracks (the store gives up its segments)."""
+        segments, used = self.segments, self.used
+        self.segments, self.used = [], []
+        if len(segments) == 1 and used[0] == segments[0][0].shape[-1]:
+            return segments[0]
         out = []
-        for i in range(len(self.arrays)):
-            arr = self.arrays[i]
-            if arr.shape[-1] != self.n:
-                arr = arr[..., : self.n].copy()
-                self.arrays[i] = arr
-            out.append(arr)
+        for i, shape in enumerate(_track_shapes()):
+            pieces = [seg[i][..., :u] for seg, u in zip(segments, used, strict=True)]
+            out.append(
+                np.concatenate(pieces, axis=-1)
+                if pieces
+                else np.empty((2, *shape, 0), dtype=np.float32)
+            )
+            del pieces
+            for seg in segments:  # this track's segments are no longer needed
+                seg[i] = np.empty(0, dtype=np.float32)
         return out
 
 

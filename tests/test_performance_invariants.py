@@ -249,10 +249,14 @@ def test_riff_check_is_false_for_other_formats(tmp_path: Path) -> None:
     assert not dsp_io._is_riff_wave(tmp_path / "missing.wav")
 
 
+@pytest.mark.parametrize("segment", [60_000, 333])
 @pytest.mark.parametrize("expected", [None, 0, 7 * 8000, 23 * 8000, 23 * 8000 + 5, 40 * 8000])
-def test_stage1_tracks_same_whatever_the_expected_length(expected: int | None) -> None:
+def test_stage1_tracks_same_whatever_the_expected_length(
+    expected: int | None, segment: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Stage 1 writes blocks into tracks sized from the header: a missing, short, exact or
-    long declared length gives the same tracks (grown or trimmed as needed)."""
+    long declared length gives the same tracks (further segments joined, or trimmed)."""
+    monkeypatch.setattr(pipeline, "_SEGMENT_FRAMES", segment)
     rate = 8000
     x = _speechlike(np.random.default_rng(6), rate, 23.0)
     blocks = [x[:, i : i + 5 * rate] for i in range(0, x.shape[1], 5 * rate)]
