@@ -13,7 +13,8 @@ Also times the 60-minute call with stage 1 on one thread (``--threads 1``), and
 the HTTP service: p50 of sequential single uploads of a 6-minute call to a warm local
 server (started on 127.0.0.1 as bench/load.py does; needs httpx). The machine's load
 (``os.getloadavg``) is printed with the numbers: on a shared 2-core machine wall times
-move with it. Prints a Markdown table and writes it to bench/results/speed.md.
+move with it. Prints a Markdown table; a full run (the defaults) writes it to
+bench/results/speed.md, a partial one only with ``--results FILE``.
 """
 
 from __future__ import annotations
@@ -148,7 +149,20 @@ def main() -> None:
     parser.add_argument(
         "--workdir", default=os.path.join(tempfile.gettempdir(), "mirrorline-bench")
     )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="where to write the table (default: bench/results/speed.md on a full run, "
+        "nowhere on a partial one, so a quick check does not replace the committed table)",
+    )
     args = parser.parse_args()
+    full = (
+        sorted(args.minutes) == [10, 60, 120]
+        and args.repeats >= 3
+        and not (args.no_praat or args.no_service)
+    )
+    results = args.results or (RESULTS if full else None)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     cli = [sys.executable, "-m", "service.cli", "analyze", "--no-progress", "-o", os.devnull]
@@ -242,10 +256,12 @@ def main() -> None:
         f"sample; whole cold processes, median of {args.repeats} runs (references: 1 run).\n\n"
     )
     text = header + table + "\n\n" + "\n".join(notes) + "\n"
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
     print()
     print(text)
+    if results is not None:
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(text)
+        print(f"written to {results}")
 
 
 if __name__ == "__main__":
