@@ -1052,7 +1052,8 @@ def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, fl
     """IPU-level AR(1) coefficient of a speaker's values, robust to measurement noise.
 
     The series (finite values in time order, linearly detrended) is read as AR(1) plus
-    white measurement noise, whose ``phi`` is ``acf(2) / acf(1)``. Returns ``(phi, rate)``
+    white measurement noise, whose ``phi`` is ``acf(2) / acf(1)``, bias-corrected by
+    ``(1 + 3 phi) / n``. Returns ``(phi, rate)``
     with ``rate`` the speaker's finite values per second, or None with too few values.
     """
     ok = np.isfinite(values) & np.isfinite(start_s)
@@ -1065,6 +1066,9 @@ def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, fl
     v = v - np.polyval(np.polyfit(idx, v, 1), idx)
     r1, r2 = (float(x) for x in _acf(v, 2))
     phi = max(r1, 0.0) if r1 <= 0.05 else float(np.clip(r2 / r1, r1, 0.995))
+    # A short detrended series reads persistence low (Marriott & Pope 1954): without this,
+    # slowly wandering speakers (bench/mirroring_eval.py strong_ac) were called converging.
+    phi = min(phi + (1.0 + 3.0 * phi) / v.size, 0.995)
     span = float(t[-1] - t[0])
     return phi, (v.size / span if span > 0 else 0.0)
 
