@@ -44,10 +44,6 @@ CLIP_LEVEL = 0.999
 MAX_EXPECTED_S = 24 * 3600.0
 # Frames per further segment of the stage-1 tracks (10 minutes) when the length is not known.
 _SEGMENT_FRAMES = 60_000
-# A header declaring more than this is not trusted to size the tracks (they grow instead).
-MAX_EXPECTED_S = 24 * 3600.0
-# Frames per further segment of the stage-1 tracks (10 minutes) when the length is not known.
-_SEGMENT_FRAMES = 60_000
 
 
 @dataclass(frozen=True)
