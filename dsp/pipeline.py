@@ -411,7 +411,8 @@ class AnalysisResult:
         )
 
     def as_sham(self) -> mirror_metrics.ShamCall:
-        """This call as a sham partner source for other calls of a batch."""
+        """This call's mirroring inputs: its own (:func:`measure_mirroring`) and, for other
+        calls of a batch, a sham partner source."""
         return mirror_metrics.ShamCall(
             agent=self.speakers["agent"].units,
             customer=self.speakers["customer"].units,
@@ -506,13 +507,18 @@ def with_mirroring(
     result: AnalysisResult, *, shams: Sequence[AnalysisResult] = ()
 ) -> AnalysisResult:
     """``result`` with its mirroring statistics, other calls of a batch as sham partners."""
-    measured = mirror_metrics.analyze_mirroring(
-        result.speakers["agent"].units,
-        result.speakers["customer"].units,
-        result.window_series(),
-        shams=[other.as_sham() for other in shams if other is not result],
+    measured = measure_mirroring(
+        result.as_sham(), shams=[other.as_sham() for other in shams if other is not result]
     )
     return replace(result, mirroring=measured)
+
+
+def measure_mirroring(
+    call: mirror_metrics.ShamCall, *, shams: Sequence[mirror_metrics.ShamCall] = ()
+) -> mirror_metrics.MirroringResult:
+    """Mirroring of one call from its mirroring inputs (``AnalysisResult.as_sham()``: IPU
+    values and window series), other calls as sham partners; a batch keeps only these."""
+    return mirror_metrics.analyze_mirroring(call.agent, call.customer, call.windows, shams=shams)
 
 
 def _median_pause_s(ipus_s: FloatArray, turn_index: npt.NDArray[np.int_]) -> float:

@@ -116,9 +116,16 @@ def build_report(
     result: pipeline.AnalysisResult, config: AnalysisConfig, *, source: str | None = None
 ) -> Report:
     """The typed report of one analysis (NaN -> null, seconds rounded to 10 ms)."""
+    return _with_skipped(_report(result, config, source=source))
+
+
+def _report(
+    result: pipeline.AnalysisResult, config: AnalysisConfig, *, source: str | None
+) -> Report:
+    """The report without ``skipped`` (a batch adds mirroring first)."""
     taking = result.turn_taking
     agent_channel = config.agent_channel
-    report = Report(
+    return Report(
         analysis_version=pipeline.ANALYSIS_VERSION,
         source=source,
         audio=Audio(
@@ -142,14 +149,17 @@ def build_report(
             customer=_segments(result.speakers["customer"].segments_s),
         ),
         windows=_windows(result),
-        mirroring=None if result.mirroring is None else _rounded(result.mirroring.to_dict()),
+        mirroring=None if result.mirroring is None else _mirroring(result.mirroring),
         warnings=[Warning(code=w.code, message=w.message) for w in result.warnings],
         config=config,
     )
-    return with_skipped(report)
 
 
-def with_skipped(report: Report) -> Report:
+def _mirroring(measured: mirror_metrics.MirroringResult) -> Mirroring:
+    return Mirroring.model_validate(_rounded(measured.to_dict()))
+
+
+def _with_skipped(report: Report) -> Report:
     """``report`` with ``skipped`` listing its null metrics and why."""
     found = skipped_metrics(report.model_dump(mode="json"))
     return report.model_copy(update={"skipped": [SkippedMetric(**item) for item in found]})
@@ -215,30 +225,17 @@ def analyze_batch(
 
     params = config.to_params()
     reports: list[Report] = []
-    shams: list[mirror_metrics.ShamCall] = []
+    calls: list[mirror_metrics.ShamCall] = []
     for path in tqdm(paths, desc="analysing", unit="call", disable=not progress, leave=False):
         result = pipeline.analyze(path, params, workers=workers, mirror=False)
-        reports.append(build_report(result, config, source=path.name))
-        shams.append(result.as_sham())
+        reports.append(_report(result, config, source=path.name))
+        calls.append(result.as_sham())
         del result  # frame tracks go now, not at the end of the batch
     out = []
-    for i, (report, own) in enumerate(
-        tqdm(
-            list(zip(reports, shams, strict=True)),
-            desc="mirroring",
-            unit="call",
-            disable=not progress,
-            leave=False,
-        )
-    ):
-        measured = mirror_metrics.analyze_mirroring(
-            own.agent,
-            own.customer,
-            own.windows,
-            shams=[sham for j, sham in enumerate(shams) if j != i],
-        )
-        mirroring = Mirroring.model_validate(_rounded(measured.to_dict()))
-        out.append(with_skipped(report.model_copy(update={"mirroring": mirroring})))
+    for i in tqdm(range(len(calls)), desc="mirroring", disable=not progress, leave=False):
+        measured = pipeline.measure_mirroring(calls[i], shams=calls[:i] + calls[i + 1 :])
+        report = reports[i].model_copy(update={"mirroring": _mirroring(measured)})
+        out.append(_with_skipped(report))
     return out
 
 

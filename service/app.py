@@ -125,7 +125,8 @@ def _parse_bool(name: str, raw: str | None) -> bool:
 
 
 async def _check_callback(url: str, settings: Settings) -> str:
-    parts = urlsplit(url.strip())
+    url = url.strip()
+    parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
         raise Problem("request.invalid", f"callback_url must be an http(s) URL, not {url!r}")
     if not settings.webhook_secret:
@@ -135,14 +136,14 @@ async def _check_callback(url: str, settings: Settings) -> str:
             "omit callback_url and poll GET /v1/analyses/{id}",
         )
     if not settings.webhook_allow_private:
-        refused = await refused_destination(url.strip())
+        refused = await refused_destination(url)
         if refused is not None:
             raise Problem(
                 "callback.not_allowed",
                 f"{refused}; callbacks go to public addresses only "
                 "(MIRRORLINE_WEBHOOK_ALLOW_PRIVATE=true lifts this on a trusted network)",
             )
-    return url.strip()
+    return url
 
 
 def _base_url(request: Request, settings: Settings) -> str:
@@ -190,7 +191,7 @@ def _job_out(job: Job, report: str | None = None) -> dict[str, Any]:
     }
     if report is not None:
         parsed = json.loads(report)
-        out["skipped"] = skipped_metrics(parsed)
+        out["skipped"] = parsed["skipped"] if "skipped" in parsed else skipped_metrics(parsed)
         out["report"] = parsed
     return out
 

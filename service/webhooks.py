@@ -96,7 +96,7 @@ async def refused_destination(url: str) -> str | None:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         if not address.is_global or address.is_multicast:
-            if host.strip("[]") in (str(address), str(info[4][0])):
+            if host in (str(address), str(info[4][0])):
                 return f"{address} is not a public address"
             return f"host {host!r} resolves to the non-public address {address}"
     return None
