@@ -4,6 +4,7 @@ Run from the repository root::
 
     python bench/activity_ami.py            # everything
     python bench/activity_ami.py --quick    # skip the 60-minute speed run
+    python bench/activity_ami.py --quick --segment-join-s 0.7   # segments joined less
 
 Reads ``../shared/corpus`` relative to the repository (the shared real-speech corpus; see its
 SOURCES.md for licences). Prints, per file and channel, after bridging pauses shorter than
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -284,9 +286,17 @@ def speed() -> None:
 
 
 def main() -> int:
+    global PARAMS  # the report's settings, as scored by report_segments
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 60-minute speed run")
+    parser.add_argument(
+        "--segment-join-s",
+        type=float,
+        default=PARAMS.segment_join_s,
+        help="pauses inside a turn joined in the scored segments (the report's setting)",
+    )
     args = parser.parse_args()
+    PARAMS = replace(PARAMS, segment_join_s=args.segment_join_s).validate()
     if not AMI.is_dir():
         print(f"corpus not found at {CORPUS} (expected ../shared/corpus next to the repo)")
         return 1

@@ -7,10 +7,15 @@ call of a folder and scores it against the truth written next to it:
   phonation) and the utterance spans (what the pipeline's IPU talk time measures);
 - windowed pitch, loudness and articulation rate vs the true window values (Pearson r,
   16 s windows every 8 s, pooled per call) on every call with enough windows;
+- the report's ``segments`` against the utterance spans (both bridged at 0.5 s, as the
+  activity target scores them): frame agreement and false alarms per channel;
 - mirroring: on ``follow`` calls, detected when the planted feature is ``mirrored`` with the
-  planted follower; on ``converge``/``diverge`` calls, when the planted feature (any feature
-  when none is named) has the planted direction; on ``independent`` calls, a false positive
-  when any feature is flagged ``mirrored`` or given a convergence direction.
+  planted follower; next to it, how much of the planted relation the rendered speech still
+  carries (``truth_r``: the same lag-1 partial correlation on the truth measured from each
+  clean utterance) and what the pipeline measured (``r``); on ``converge``/``diverge``
+  calls, detected when the planted feature (any feature when none is named) has the
+  planted direction; on ``independent`` calls, a false positive when any feature is flagged
+  ``mirrored`` or given a convergence direction.
 
     python bench/make_calls.py bench/out/calls --n 3 --seed 7 --encoding mulaw
     python bench/e2e_eval.py bench/out/calls [--batch]
@@ -32,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dsp import pipeline  # noqa: E402
+from dsp.activity import ipus  # noqa: E402
 from dsp.frames import HOP_S, segments_to_mask  # noqa: E402
 
 ROLES = ("agent", "customer")
@@ -40,6 +46,46 @@ WINDOW_PAIRS = {
     "loudness_db": "level_db",
     "articulation_rate_syl_per_s": "rate_per_s",
 }
+
+
+# truth value of each feature per utterance (speaking rate: per turn)
+TRUTH_KEYS = {
+    "pitch_level": "f0_median_st",
+    "pitch_variability": "f0_sd_st",
+    "loudness": "level_db",
+    "articulation_rate": "articulation_rate_per_s",
+}
+
+
+def truth_follow_r(truth: dict, feature: str, follower: int) -> float:
+    """Partial r of the follower's turn-initial truth value with the leader's turn-final
+    one given the follower's previous turn-final value: the planted relation as rendered."""
+    turns = [t for t in truth["turns"] if not t["backchannel"]]
+    utterances = truth["utterances"]
+
+    def value(turn: dict, edge: int) -> float:
+        if feature == "speaking_rate":
+            return float(turn["speaking_rate_per_s"])
+        return float(utterances[turn["utterances"][edge]][TRUTH_KEYS[feature]])
+
+    rows = [
+        (value(t, 0), value(lead, -1), value(own, -1))
+        for own, lead, t in zip(turns, turns[1:], turns[2:], strict=False)
+        if t["speaker"] == follower and lead["speaker"] != follower and own["speaker"] == follower
+    ]
+    data = np.asarray(rows, dtype=float).reshape(-1, 3)
+    data = data[np.isfinite(data).all(axis=1)]
+    if data.shape[0] < 5:
+        return float("nan")
+    y, x, z = data.T
+    design = np.column_stack([np.ones_like(z), z])
+    ry = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    rx = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+    return _corr(ry, rx)
+
+
+def _bridged(mask: np.ndarray) -> np.ndarray:
+    return segments_to_mask(ipus(mask, min_pause_s=0.5, min_ipu_s=0.0), mask.shape[0])
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -69,6 +115,10 @@ def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
         utt_mask = segments_to_mask(np.asarray(spans, dtype=float).reshape(-1, 2), n_frames)
         utt_talk = utt_mask.sum() * HOP_S
         out[f"{role}_talk_err_utt"] = abs(talk / utt_talk - 1.0) if utt_talk else float("nan")
+        hyp = _bridged(segments_to_mask(result.speakers[role].segments_s, n_frames))
+        ref = _bridged(utt_mask)
+        out[f"{role}_seg_agree"] = float((hyp == ref).mean())
+        out[f"{role}_seg_fa"] = float((hyp & ~ref).sum() / max(1, (~ref).sum()))
     # windowed tracking, on the truth's 16 s / 8 s clock
     truth_w = truth["windows_16_8"]
     params = pipeline.replace(result.params, window_s=16.0, hop_s=8.0)
@@ -91,6 +141,14 @@ def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
         f = features[relation["feature"]]
         out["detected"] = bool(f.mirrored) and f.follower == relation["follower"]
         out["flag"] = f"{f.follower}/{f.mirrored}"
+        follows = (
+            f.agent_follows_customer
+            if relation["follower"] == "agent"
+            else f.customer_follows_agent
+        )
+        out["r"] = follows.r
+        follower = ROLES.index(relation["follower"])
+        out["truth_r"] = truth_follow_r(truth, relation["feature"], follower)
     elif kind in ("converge", "diverge"):
         want = "converging" if kind == "converge" else "diverging"
         names = [relation["feature"]] if relation.get("feature") else list(features)
@@ -137,6 +195,13 @@ def main() -> None:
         f"| talk time error vs utterance spans, worst / median | {np.nanmax(talk_u):.3f} / "
         f"{np.nanmedian(talk_u):.3f} | <= 0.15 |"
     )
+    agree = [r[f"{role}_seg_agree"] for r in rows for role in ROLES]
+    fa = [r[f"{role}_seg_fa"] for r in rows for role in ROLES]
+    print(
+        f"| segments vs utterance spans (0.5 s bridged): agreement min / FA max, channels "
+        f"with FA > 5% | {min(agree):.3f} / {max(fa):.3f}, {sum(x > 0.05 for x in fa)}/"
+        f"{len(fa)} | >= 0.93 / <= 0.05 |"
+    )
     for name, target in (
         ("pitch_median_st", 0.85),
         ("loudness_db", 0.9),
@@ -154,7 +219,12 @@ def main() -> None:
             by_kind[r["variant"]].append(r["detected"])
     planted = [d for v in by_kind.values() for d in v]
     for variant, hits in sorted(by_kind.items()):
-        print(f"| detected {variant} | {sum(hits)}/{len(hits)} | |")
+        rs = [r for r in rows if r["variant"] == variant and "truth_r" in r]
+        how = ""
+        if rs:
+            how = "truth r " + ", ".join(f"{r['truth_r']:.2f}" for r in rs) + "; pipeline r "
+            how += ", ".join("-" if r["r"] is None else f"{r['r']:.2f}" for r in rs)
+        print(f"| detected {variant} | {sum(hits)}/{len(hits)} | {how} |")
     if planted:
         print(
             f"| planted relations detected (all) | {np.mean(planted):.2f} "
