@@ -27,10 +27,10 @@ The turn-final value is the mean of the turn's last finite IPU value and the tur
 the turn-initial value likewise with the first IPU (the per-turn value when
 ``SpeakerUnits.turn_features`` has it). Why half edge, half turn: following shows at the
 turn boundary, but one IPU is a noisy measurement, and a partner may copy a whole turn
-rather than its last phrase. Measured (bench/mirroring_eval.py --strength 0.8 --only
-follow, 100 calls per row, mean right-follower rate over the 10 rows): planted at the edge
-IPUs 80.9 % (edge values) -> 82.0 % (half and half); planted on whole turns (``--plant
-turn``) 72.1 % -> 82.8 %; espeak calls (bench/e2e_eval.py) 14/36 -> 17/36.
+rather than its last phrase. Measured (bench/mirroring_eval.py --calls 100 --strength 0.8
+--only follow [--plant turn], mean right-follower rate over the 10 rows; before =
+``_EDGE_WEIGHT = 1``): planted at the edge IPUs 80.0 % -> 81.3 %; planted on whole turns
+71.9 % -> 82.8 %; espeak calls (bench/e2e_eval.py bench/out/calls) 14/36 -> 17/36.
 
 Directional synchrony (``agent_follows_customer``, ``customer_follows_agent``)
     Partial correlation of the follower's turn-initial value ``y`` with the leader's
@@ -833,9 +833,9 @@ def _directional_sync(
     Covariates: the follower's previous turn-final value (short memory) and the mean of
     the follower's last :data:`_SYNC_HISTORY_SPAN` turn means (slow level). Measured and
     left out: a time trend and Bartlett or AR(1) effective sample sizes (cost power, no
-    false-alarm gain); the leader's previous turn-final value, which lowers false alarms
-    only on very persistent speakers (bench/mirroring_eval.py strong_ac, seed 1, 300
-    calls: synchrony flags 20 -> 12) and costs 2-8 points of power on every feature.
+    false-alarm gain); the leader's previous turn-final value, which in one-off runs of
+    bench/mirroring_eval.py lowered false alarms only on very persistent speakers
+    (``strong_ac``) and cost power on every feature.
     """
     y = _take(turns.initial[name], ex.follower_turn)
     x = _take(turns.final[name], ex.leader_turn)
