@@ -68,7 +68,11 @@ Convergence
     AR(1) coefficient is the larger of the bias-corrected residual estimate and the
     window-to-window correlation implied by each speaker's IPU-level persistence (far
     more values than windows; the larger of the two speakers), so slow wandering is not
-    called a trend. Half/half: ``first_half_distance`` / ``second_half_distance`` between
+    called a trend. That persistence is a Whittle fit of AR(1) plus measurement noise to
+    the speaker's detrended IPU series (bench/mirroring_eval.py, against the former ratio
+    of the lag-2 and lag-1 autocorrelations: convergence found 55-74 % -> 62-75 % of
+    planted calls, strongly autocorrelated independent calls flagged 9.3 % -> 6.8 %).
+    Half/half: ``first_half_distance`` / ``second_half_distance`` between
     the speakers' means, and how far each speaker moved toward the other's first-half mean
     (``agent_moved``, ``customer_moved``; positive = toward). With sham calls the real
     value is also compared with sham pairs, the agent of one sham call with the customer
@@ -1048,13 +1052,39 @@ def _block_corr(phi: float, k: float) -> float:
     return across / within if within > 0 else 0.0
 
 
+#: Grids of the AR(1) coefficient and of the AR(1) share of the variance searched by
+#: :func:`_whittle_ar1_noise` (finer near 1, where window-level persistence changes fast).
+_WHITTLE_PHI = np.concatenate([np.linspace(0.0, 0.9, 46), np.linspace(0.905, 0.995, 19)])
+_WHITTLE_SIGNAL_SHARE = np.linspace(0.05, 1.0, 20)
+
+
+def _whittle_ar1_noise(v: FloatArray) -> float:
+    """AR(1) coefficient of an AR(1)-plus-white-noise series, by Whittle's likelihood.
+
+    The periodogram is fitted with the model's spectrum ``share * (1 - phi^2) /
+    |1 - phi e^{-iw}|^2 + (1 - share)`` (scale profiled out) over the grids above. Uses
+    every lag at once, unlike a ratio of two sample autocorrelations, whose noise on
+    ~100 values sent a ``phi`` of 0.7 to 0.9+ in one series in ten.
+    """
+    n = v.size
+    periodogram = np.abs(np.fft.rfft(v - v.mean())[1 : (n + 1) // 2]) ** 2 / n
+    cos_w = np.cos(2.0 * np.pi * np.arange(1, periodogram.size + 1) / n)
+    phi = _WHITTLE_PHI[:, None, None]
+    share = _WHITTLE_SIGNAL_SHARE[None, :, None]
+    spectrum = share * (1.0 - phi**2) / (1.0 - 2.0 * phi * cos_w + phi**2) + (1.0 - share)
+    scale = np.mean(periodogram / spectrum, axis=-1)
+    log_lik = -periodogram.size * np.log(scale) - np.sum(np.log(spectrum), axis=-1)
+    best, _ = np.unravel_index(int(np.argmax(log_lik)), log_lik.shape)
+    return float(_WHITTLE_PHI[best])
+
+
 def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, float] | None:
     """IPU-level AR(1) coefficient of a speaker's values, robust to measurement noise.
 
     The series (finite values in time order, linearly detrended) is read as AR(1) plus
-    white measurement noise, whose ``phi`` is ``acf(2) / acf(1)``, bias-corrected by
-    ``(1 + 3 phi) / n``. Returns ``(phi, rate)``
-    with ``rate`` the speaker's finite values per second, or None with too few values.
+    white measurement noise, whose ``phi`` is fitted by :func:`_whittle_ar1_noise` and
+    bias-corrected by ``(1 + 3 phi) / n``. Returns ``(phi, rate)`` with ``rate`` the
+    speaker's finite values per second, or None with too few values.
     """
     ok = np.isfinite(values) & np.isfinite(start_s)
     if ok.sum() < 20:
@@ -1064,8 +1094,7 @@ def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, fl
     t = start_s[ok][order]
     idx = np.arange(v.size, dtype=np.float64)
     v = v - np.polyval(np.polyfit(idx, v, 1), idx)
-    r1, r2 = (float(x) for x in _acf(v, 2))
-    phi = max(r1, 0.0) if r1 <= 0.05 else float(np.clip(r2 / r1, r1, 0.995))
+    phi = _whittle_ar1_noise(v)
     # A short detrended series reads persistence low (Marriott & Pope 1954): without this,
     # slowly wandering speakers (bench/mirroring_eval.py strong_ac) were called converging.
     phi = min(phi + (1.0 + 3.0 * phi) / v.size, 0.995)
