@@ -69,9 +69,11 @@ Convergence
     window-to-window correlation implied by each speaker's IPU-level persistence (far
     more values than windows; the larger of the two speakers), so slow wandering is not
     called a trend. That persistence is a Whittle fit of AR(1) plus measurement noise to
-    the speaker's detrended IPU series (bench/mirroring_eval.py, against the former ratio
-    of the lag-2 and lag-1 autocorrelations: convergence found 55-74 % -> 62-75 % of
-    planted calls, strongly autocorrelated independent calls flagged 9.3 % -> 6.8 %).
+    the speaker's detrended IPU series; with that floor the residual estimate is not
+    bias-corrected on top (bench/mirroring_eval.py, against the former ratio of the lag-2
+    and lag-1 autocorrelations with the correction always added: convergence found
+    55-74 % -> 65-78 % of planted calls, strongly autocorrelated independent calls flagged
+    9.3 % -> 7.3 %).
     Half/half: ``first_half_distance`` / ``second_half_distance`` between
     the speakers' means, and how far each speaker moved toward the other's first-half mean
     (``agent_moved``, ``customer_moved``; positive = toward). With sham calls the real
@@ -1103,14 +1105,17 @@ def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, fl
 
 
 def _gls_trend(
-    y: FloatArray, tc: FloatArray, rho_floor: float = 0.0
+    y: FloatArray, tc: FloatArray, rho_floor: float | None = None
 ) -> tuple[float, float, float, float]:
     """Linear trend of ``y`` on centred time ``tc`` with AR(1) errors (Prais-Winsten).
 
-    The lag-1 autocorrelation of the OLS residuals is bias-corrected
-    (``rho + (1 + 3 rho) / n``, Marriott & Pope 1954), raised to ``rho_floor`` (the
-    persistence implied by the IPU-level series, which a short window series
-    underestimates) and clipped to ``[0, 0.98]``.
+    The AR(1) coefficient is the lag-1 autocorrelation of the OLS residuals raised to
+    ``rho_floor`` (the persistence implied by the speakers' IPU-level series, which a
+    short window series underestimates) or, without a floor, bias-corrected
+    (``rho + (1 + 3 rho) / n``, Marriott & Pope 1954); then clipped to ``[0, 0.98]``.
+    With a floor the correction is not added on top: the floor already carries the
+    persistence the few windows under-read, and adding both cost 3-7 points of
+    convergence power for no fewer false alarms (bench/mirroring_eval.py).
 
     Returns
     -------
@@ -1123,7 +1128,7 @@ def _gls_trend(
     beta, *_ = np.linalg.lstsq(x, y, rcond=None)
     resid = y - x @ beta
     rho = max(float(_acf(resid, 1)[0]), 0.0)
-    rho = max(rho + (1.0 + 3.0 * rho) / n, rho_floor)
+    rho = rho + (1.0 + 3.0 * rho) / n if rho_floor is None else max(rho, rho_floor)
     rho = float(np.clip(rho, 0.0, 0.98))
     w = math.sqrt(1.0 - rho * rho)
     ys = np.concatenate([[w * y[0]], y[1:] - rho * y[:-1]])
@@ -1141,7 +1146,7 @@ def _gls_trend(
 
 
 def _convergence_t(
-    diff: FloatArray, tc: FloatArray, rho_floor: float = 0.0
+    diff: FloatArray, tc: FloatArray, rho_floor: float | None = None
 ) -> tuple[float, float, float]:
     """(rate per unit time, positive = closer; t statistic, sign = closer; df)."""
     level, slope, t, df = _gls_trend(diff, tc, rho_floor)
@@ -1154,7 +1159,11 @@ def _convergence_t(
 
 
 def _convergence_stat(
-    a: FloatArray, b: FloatArray, t_min: FloatArray, stride: int = 1, rho_floor: float = 0.0
+    a: FloatArray,
+    b: FloatArray,
+    t_min: FloatArray,
+    stride: int = 1,
+    rho_floor: float | None = None,
 ) -> tuple[float, float, float] | None:
     """Convergence rate (per minute, positive = closer), its p, and r of -|a-b| with time.
 
@@ -1208,11 +1217,12 @@ def _window_rho(
     a_row: FloatArray,
     c_row: FloatArray,
     step_s: float,
-) -> float:
+) -> float | None:
     """Lag-1 autocorrelation of ``a - c`` between windows ``step_s`` apart implied by the
     speakers' IPU-level persistence: the larger of the two speakers', so a steadier
-    partner does not dilute one speaker's slow wandering into a trend."""
-    top = 0.0
+    partner does not dilute one speaker's slow wandering into a trend. None when neither
+    speaker has enough values to estimate it."""
+    top = None
     for units, row in ((agent, a_row), (customer, c_row)):
         times, vals = _unit_series(units, name)
         if vals is None:
@@ -1222,7 +1232,8 @@ def _window_rho(
         if est is None or finite.size < 2:
             continue
         phi, rate = est
-        top = max(top, _block_corr(phi, rate * step_s))
+        implied = _block_corr(phi, rate * step_s)
+        top = implied if top is None else max(top, implied)
     return top
 
 
@@ -1242,7 +1253,7 @@ def _convergence(
     min_windows: int,
     sham_pairs: Sequence[tuple[FloatArray, FloatArray]],
     stride: int = 1,
-    rho_floor: float = 0.0,
+    rho_floor: float | None = None,
 ) -> Convergence:
     ok = np.isfinite(a) & np.isfinite(b)
     n = int(ok.sum())
