@@ -65,17 +65,17 @@ Convergence
     (positive = converging; when the fitted line crosses zero, one speaker overtaking the
     other, the trend of ``|f_agent - f_customer|`` is fitted instead), ``r_time`` the
     correlation of ``-|f_agent - f_customer|`` with time, ``p`` the slope's t-test. The
-    AR(1) coefficient is the larger of the bias-corrected residual estimate and the
-    window-to-window correlation implied by each speaker's IPU-level persistence (far
-    more values than windows; the larger of the two speakers), so slow wandering is not
-    called a trend. That persistence is a Whittle fit of AR(1) plus measurement noise to
-    the speaker's detrended IPU series; with that floor the residual estimate is not
-    bias-corrected on top (bench/mirroring_eval.py, against the former ratio of the lag-2
-    and lag-1 autocorrelations with the correction always added: convergence found
-    55-74 % -> 65-78 % of planted calls, strongly autocorrelated independent calls flagged
-    9.3 % -> 7.3 %).
-    Half/half: ``first_half_distance`` / ``second_half_distance`` between
-    the speakers' means, and how far each speaker moved toward the other's first-half mean
+    AR(1) coefficient is the larger of the residual estimate and the window-to-window
+    correlation implied by each speaker's IPU-level persistence (far more values than
+    windows; the larger of the two speakers), so slow wandering is not called a trend.
+    That persistence is a Whittle fit of AR(1) plus measurement noise to the speaker's
+    detrended IPU series. With that floor the residual estimate is taken as it is;
+    without one (too few IPU values) it is bias-corrected (Marriott & Pope 1954).
+    Measured with bench/mirroring_eval.py against the former ratio of the lag-2 and lag-1
+    autocorrelations with the correction always added: convergence found 55-74 % ->
+    65-78 % of planted calls, strongly autocorrelated independent calls flagged 9.3 % ->
+    7.3 %. Half/half: ``first_half_distance`` / ``second_half_distance`` between the
+    speakers' means, and how far each speaker moved toward the other's first-half mean
     (``agent_moved``, ``customer_moved``; positive = toward). With sham calls the real
     value is also compared with sham pairs, the agent of one sham call with the customer
     of another, aligned by relative time (``sham_z``; p from a t prediction interval),
@@ -1065,8 +1065,9 @@ def _whittle_ar1_noise(v: FloatArray) -> float:
 
     The periodogram is fitted with the model's spectrum ``share * (1 - phi^2) /
     |1 - phi e^{-iw}|^2 + (1 - share)`` (scale profiled out) over the grids above. Uses
-    every lag at once, unlike a ratio of two sample autocorrelations, whose noise on
-    ~100 values sent a ``phi`` of 0.7 to 0.9+ in one series in ten.
+    every lag at once, unlike the ratio of the lag-2 and lag-1 sample autocorrelations it
+    replaced, whose noise on the ~100 values of a short call now and then read moderate
+    persistence as slow wandering and buried a real trend (see Convergence above).
     """
     n = v.size
     periodogram = np.abs(np.fft.rfft(v - v.mean())[1 : (n + 1) // 2]) ** 2 / n

@@ -415,17 +415,18 @@ def test_benjamini_hochberg_known_values() -> None:
     assert w[0] < 0.02  # the heavier test needs less evidence
 
 
-@pytest.mark.parametrize(("phi", "noise_sd"), [(0.0, 0.0), (0.5, 0.5), (0.7, 0.6), (0.95, 0.5)])
-def test_whittle_persistence_recovers_known_ar1_under_noise(phi: float, noise_sd: float) -> None:
-    """AR(1) with unit innovations-scaled variance plus white measurement noise: the
-    coefficient comes back within a few hundredths on 3000 values (the ratio of two sample
-    autocorrelations it replaced needed far more values for that)."""
-    rng = np.random.default_rng(int(phi * 100))
-    n = 3000
+def _ar1_plus_noise(rng: np.random.Generator, phi: float, noise_sd: float, n: int) -> np.ndarray:
+    """An AR(1) of unit variance observed with white noise of ``noise_sd``."""
     x = np.zeros(n)
+    x[0] = rng.normal()
     for t in range(1, n):
         x[t] = phi * x[t - 1] + rng.normal(0.0, math.sqrt(1.0 - phi**2))
-    y = x + rng.normal(0.0, noise_sd, n)
+    return x + rng.normal(0.0, noise_sd, n)
+
+
+@pytest.mark.parametrize(("phi", "noise_sd"), [(0.0, 0.0), (0.5, 0.5), (0.7, 0.6), (0.95, 0.5)])
+def test_whittle_persistence_recovers_known_ar1_under_noise(phi: float, noise_sd: float) -> None:
+    y = _ar1_plus_noise(np.random.default_rng(int(phi * 100)), phi, noise_sd, 3000)
     assert abs(_whittle_ar1_noise(y) - phi) <= 0.05
 
 
