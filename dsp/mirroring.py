@@ -1096,8 +1096,12 @@ def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, fl
     v = values[ok][order]
     t = start_s[ok][order]
     idx = np.arange(v.size, dtype=np.float64)
+    scale = float(np.max(np.abs(v)))
     v = v - np.polyval(np.polyfit(idx, v, 1), idx)
-    phi = _whittle_ar1_noise(v)
+    # Values constant around their trend (synthetic speech, a rate that never changes) do
+    # not wander at all; their rounding residue must not be fitted as persistence.
+    flat = float(np.std(v)) <= 1e-9 * max(scale, 1e-12)
+    phi = 0.0 if flat else _whittle_ar1_noise(v)
     # A short detrended series reads persistence low (Marriott & Pope 1954): without this,
     # slowly wandering speakers (bench/mirroring_eval.py strong_ac) were called converging.
     phi = min(phi + (1.0 + 3.0 * phi) / v.size, 0.995)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -428,6 +429,28 @@ def _ar1_plus_noise(rng: np.random.Generator, phi: float, noise_sd: float, n: in
 def test_whittle_persistence_recovers_known_ar1_under_noise(phi: float, noise_sd: float) -> None:
     y = _ar1_plus_noise(np.random.default_rng(int(phi * 100)), phi, noise_sd, 3000)
     assert abs(_whittle_ar1_noise(y) - phi) <= 0.05
+
+
+def test_convergence_found_when_one_speaker_never_varies() -> None:
+    """Synthetic speech can hold a value exactly: the steady speaker's (zero) wandering must
+    not be fitted as persistence, which would leave the partner's clear approach untested."""
+    base = _call(21, scenario="independent", duration_s=480.0)
+    agent_pitch = np.asarray(base.agent.features["pitch_level"])
+    frac = np.asarray(base.agent.start_s) / 480.0
+    rng = np.random.default_rng(21)
+    agent = dataclasses.replace(
+        base.agent,
+        features={**base.agent.features, "pitch_level": 6.0 - 5.0 * frac
+                  + rng.normal(0.0, 0.3, agent_pitch.size)},
+    )  # fmt: skip
+    customer = dataclasses.replace(
+        base.customer,
+        features={**base.customer.features,
+                  "pitch_level": np.zeros(np.asarray(base.customer.start_s).size)},
+    )  # fmt: skip
+    windows = make_windows(agent, customer, 480.0)
+    res = analyze_mirroring(agent, customer, windows)
+    assert res.feature("pitch_level").convergence.direction == "converging"
 
 
 def test_to_dict_shape_is_json_ready() -> None:
