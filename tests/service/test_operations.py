@@ -123,12 +123,14 @@ def test_job_killed_without_attempts_left_fails_clearly(make_server: Any, tmp_pa
 def test_saturation_gives_503_with_retry_after_and_loop_stays_responsive(make_server: Any) -> None:
     server = make_server(
         {
-            "MIRRORLINE_MAX_UPLOAD_MB": "50",
+            "MIRRORLINE_MAX_UPLOAD_MB": "100",
             "MIRRORLINE_MAX_QUEUE": "1",
             "MIRRORLINE_RETRY_AFTER_S": "7",
         }
     )
-    long_call = long_flac(1200.0)
+    # The running job must outlast the checks below (~1.5 s): a 20-minute call took only
+    # ~2 s once the pipeline got faster, and the test then raced it; an hour takes ~5 s.
+    long_call = long_flac(3600.0)
     with server.client() as client:
         running = submit(client, long_call).json()["id"]
         deadline = time.monotonic() + 60
