@@ -11,11 +11,12 @@ call of a folder and scores it against the truth written next to it:
   activity target scores them): frame agreement and false alarms per channel;
 - mirroring: on ``follow`` calls, detected when the planted feature is ``mirrored`` with the
   planted follower; next to it, how much of the planted relation the rendered speech still
-  carries (``truth_r``: the same lag-1 partial correlation on the truth measured from each
-  clean utterance) and what the pipeline measured (``r``); on ``converge``/``diverge``
-  calls, detected when the planted feature (any feature when none is named) has the
-  planted direction; on ``independent`` calls, a false positive when any feature is flagged
-  ``mirrored`` or given a convergence direction.
+  carries (``truth_r``: a lag-1 partial correlation, given the follower's previous
+  turn-final value, on the truth measured from each clean utterance; the pipeline's test
+  also controls for the follower's slow level) and what the pipeline measured (``r``);
+  on ``converge``/``diverge`` calls, detected when the planted feature (any feature when
+  none is named) has the planted direction; on ``independent`` calls, a false positive
+  when any feature is flagged ``mirrored`` or given a convergence direction.
 
     python bench/make_calls.py bench/out/calls --n 3 --seed 7 --encoding mulaw
     python bench/e2e_eval.py bench/out/calls [--batch]
@@ -36,9 +37,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from activity_ami import bridged  # noqa: E402  (the activity target's 0.5 s bridging)
+
 from dsp import pipeline  # noqa: E402
-from dsp.activity import ipus  # noqa: E402
 from dsp.frames import HOP_S, segments_to_mask  # noqa: E402
+from dsp.mirroring import _residualize  # noqa: E402
 
 ROLES = ("agent", "customer")
 WINDOW_PAIRS = {
@@ -78,14 +81,7 @@ def truth_follow_r(truth: dict, feature: str, follower: int) -> float:
     if data.shape[0] < 5:
         return float("nan")
     y, x, z = data.T
-    design = np.column_stack([np.ones_like(z), z])
-    ry = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
-    rx = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
-    return _corr(ry, rx)
-
-
-def _bridged(mask: np.ndarray) -> np.ndarray:
-    return segments_to_mask(ipus(mask, min_pause_s=0.5, min_ipu_s=0.0), mask.shape[0])
+    return _corr(_residualize(y, z[:, None]), _residualize(x, z[:, None]))
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -115,8 +111,8 @@ def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
         utt_mask = segments_to_mask(np.asarray(spans, dtype=float).reshape(-1, 2), n_frames)
         utt_talk = utt_mask.sum() * HOP_S
         out[f"{role}_talk_err_utt"] = abs(talk / utt_talk - 1.0) if utt_talk else float("nan")
-        hyp = _bridged(segments_to_mask(result.speakers[role].segments_s, n_frames))
-        ref = _bridged(utt_mask)
+        hyp = bridged(segments_to_mask(result.speakers[role].segments_s, n_frames))
+        ref = bridged(utt_mask)
         out[f"{role}_seg_agree"] = float((hyp == ref).mean())
         out[f"{role}_seg_fa"] = float((hyp & ~ref).sum() / max(1, (~ref).sum()))
     # windowed tracking, on the truth's 16 s / 8 s clock

@@ -32,13 +32,14 @@ Measured (seed 0, 3-15 min calls, no shams), with the command of each line:
   (large independent random walks: the speakers really do get closer or further apart)
   31%; ``--calls 200 --only walk --shams 8``: 5.0%. ``--calls 300 --seed S --only
   strong_ac`` for S = 0-3: 5.7, 8.3, 8.0, 7.3% (9.0, 9.7, 8.7, 9.7% with the former
-  two-lag persistence estimate, 10.7, 12.3, 9.0, 11.0% before it was bias-corrected).
+  two-lag persistence estimate at commit 4638023, 10.7, 12.3, 9.0, 11.0% before it was
+  bias-corrected, at the commit before d6ecdc7).
 * ``--strength 0.8 --only follow,converge,diverge`` (200 calls per row): right follower
-  named: loudness 92-96%, pitch level 93%, pitch variability 78-81%, articulation rate
-  71-74%, speaking rate 71-73%; calls over 10 min 87-100%, under 6 min 30-87%; the wrong
-  follower 0-1%. Convergence / divergence (``--conv-sd 5``), right direction: 65-78%
-  (86-97% over 10 min; 55-74% and 73-95% with the former two-lag persistence estimate);
-  the opposite direction never.
+  named: loudness 92.5-96%, pitch level 93-93.5%, pitch variability 78-81%, articulation
+  rate 70.5-74%, speaking rate 70.5-72.5%; calls over 10 min 87-100%, under 6 min 30-87%;
+  the wrong follower 0-1%. Convergence / divergence (``--conv-sd 5``), right direction:
+  65-77.5% (86-97% over 10 min; 55-74% and 73-95% at commit 4638023, with the former
+  two-lag persistence estimate); the opposite direction never.
 * ``--calls 100 --strength 0.8 --only follow [--plant turn]``, mean over the 10 rows:
   81.3% with edge planting, 82.8% when the follower's whole turn copies the leader's turn
   mean (80.0% and 71.9% with ``dsp.mirroring._EDGE_WEIGHT = 1``: edge IPUs only).

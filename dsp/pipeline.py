@@ -213,7 +213,6 @@ class _TrackStore:
     def __init__(self, expected_frames: int | None) -> None:
         self.segments: list[list[npt.NDArray[np.float32]]] = []
         self.used: list[int] = []
-        self.n = 0
         if expected_frames is not None and expected_frames > 0:
             self._add_segment(expected_frames)
 
@@ -239,7 +238,6 @@ class _TrackStore:
                     out[c, ..., at : at + take] = per_channel[c][i][..., lo : lo + take]
             self.used[-1] += take
             done += take
-        self.n += n
 
     def tracks(self) -> list[npt.NDArray[np.float32]]:
         """The filled tracks (the store gives up its segments)."""
@@ -307,17 +305,12 @@ def frame_tracks(
 
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mirrorline-stage1")
 
-    def keep(
-        per_channel: Sequence[tuple[npt.NDArray[np.float32], ...]], first: int, n: int
-    ) -> None:
-        store.put(per_channel, first, n)
-
     in_flight: tuple[list[Any], int, int, int] | None = None
     frames_done = 0  # call frames kept so far (the next block's first kept frame)
 
     def finish(futures: list[Any], first: int, n_keep: int, length: int) -> None:
         nonlocal start
-        keep([f.result() for f in futures], first, n_keep)
+        store.put([f.result() for f in futures], first, n_keep)
         start += length
         if on_block is not None:
             on_block(start / sample_rate_hz)
@@ -337,7 +330,7 @@ def frame_tracks(
                     )
                     for c in (0, 1)
                 ]
-                keep(per_channel, first, n_keep)
+                store.put(per_channel, first, n_keep)
                 start += length
                 if on_block is not None:
                     on_block(start / sample_rate_hz)
