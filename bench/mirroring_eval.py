@@ -35,14 +35,18 @@ Measured (seed 0, 3-15 min calls, no shams), with the command of each line:
   two-lag persistence estimate at commit 4638023, 10.7, 12.3, 9.0, 11.0% before it was
   bias-corrected, at the commit before d6ecdc7).
 * ``--strength 0.8 --only follow,converge,diverge`` (200 calls per row): right follower
-  named: loudness 92.5-96%, pitch level 93-93.5%, pitch variability 78-81%, articulation
-  rate 70.5-74%, speaking rate 70.5-72.5%; calls over 10 min 87-100%, under 6 min 30-87%;
-  the wrong follower 0-1%. Convergence / divergence (``--conv-sd 5``), right direction:
-  65-77.5% (86-97% over 10 min; 55-74% and 73-95% at commit 4638023, with the former
-  two-lag persistence estimate); the opposite direction never.
+  named: loudness 96-98%, pitch level 94-94.5%, pitch variability 81.5-84.5%, articulation
+  rate 74-78%, speaking rate 74.5-75% (85.0% over the 10 rows; 82.0% when a follower also
+  needed its r to be significantly larger than the other direction's, commit 05b6303);
+  calls over 10 min 94-100%, under 6 min 30-92%; the wrong follower 0-1%. Convergence /
+  divergence (``--conv-sd 5``), right direction: 65-77.5% (86-97% over 10 min; 55-74% and
+  73-95% at commit 4638023, with the former two-lag persistence estimate); the opposite
+  direction never. Over the 18 rows: 78.5% (76.9% at commit 05b6303).
 * ``--calls 100 --strength 0.8 --only follow [--plant turn]``, mean over the 10 rows:
-  81.3% with edge planting, 82.8% when the follower's whole turn copies the leader's turn
-  mean (80.0% and 71.9% with ``dsp.mirroring._EDGE_WEIGHT = 1``: edge IPUs only).
+  84.1% with edge planting, 86.2% when the follower's whole turn copies the leader's turn
+  mean (81.3% and 82.8% at commit 05b6303; 80.0% and 71.9% with
+  ``dsp.mirroring._EDGE_WEIGHT = 1``, edge IPUs only, when the half/half turn values were
+  chosen).
 """
 
 from __future__ import annotations

@@ -81,7 +81,9 @@ def test_planted_following_found_with_direction(feature: str, follower: str, see
 
 
 def test_consistency_confound_leader_not_called_follower() -> None:
-    """B copies A, A strongly autocorrelated: A must not be named the follower."""
+    """B copies A, A strongly autocorrelated: the copy echoes A's past, so A's direction can
+    come out significant too, but weaker; B is named the follower all the same."""
+    both_significant = 0
     for seed in range(4):
         call = _call(
             100 + seed,
@@ -93,30 +95,14 @@ def test_consistency_confound_leader_not_called_follower() -> None:
             duration_s=900.0,
         )
         fm = _run(call).feature("pitch_level")
-        assert fm.follower != "agent", seed
-        assert fm.customer_follows_agent.r is not None
-        assert fm.agent_follows_customer.r is not None
-        # the echo of the leader's own autocorrelation is weaker than the real following
-        assert fm.customer_follows_agent.r > fm.agent_follows_customer.r
-    # and the follower is still found on most seeds
-    found = sum(
-        _run(
-            _call(
-                100 + s,
-                scenario="follow",
-                feature="pitch_level",
-                follower="customer",
-                strength=0.8,
-                phi=0.95,
-                duration_s=900.0,
-            )
-        )
-        .feature("pitch_level")
-        .follower
-        == "customer"
-        for s in range(4)
-    )
-    assert found >= 2  # 24 of 30 seeds at this strength (the leak can tie the directions)
+        real, echo = fm.customer_follows_agent, fm.agent_follows_customer
+        assert real.r is not None and echo.r is not None
+        assert real.r > echo.r, seed
+        assert real.p_adj is not None and real.p_adj < 0.05, seed
+        both_significant += echo.p_adj is not None and echo.p_adj < 0.05
+        # 29 of seeds 100-129 name the customer, 1 the agent (its echo came out larger)
+        assert fm.follower == "customer", seed
+    assert both_significant >= 2  # seeds 100 and 102: the case the larger-r rule decides
 
 
 @pytest.mark.parametrize("feature", ["pitch_level", "speaking_rate"])
