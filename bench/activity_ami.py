@@ -35,7 +35,7 @@ from dsp.activity import detect_speech, frame_features, ipus  # noqa: E402
 from dsp.frames import frame_count, segments_to_mask  # noqa: E402
 from dsp.io import decode  # noqa: E402
 from dsp.params import AnalysisParams  # noqa: E402
-from dsp.turns import join_turn_pauses  # noqa: E402
+from dsp.pipeline import speech_units  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus"
 AMI = CORPUS / "ami-seriously"
@@ -83,18 +83,10 @@ def analyse(samples: npt.NDArray[np.float32], sr: int) -> tuple[object, float]:
 
 
 def report_segments(speech: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.bool_]]:
-    """The report's ``segments`` of both channels as frame masks (as dsp.pipeline draws them:
-    IPUs, then pauses inside a speaker's own turn joined)."""
-    units = [
-        ipus(speech[c], min_pause_s=PARAMS.min_pause_s, min_ipu_s=PARAMS.min_ipu_s) for c in (0, 1)
-    ]
-    return [
-        segments_to_mask(
-            join_turn_pauses(units[c], units[1 - c], max_pause_s=PARAMS.segment_join_s),
-            speech.shape[1],
-        )
-        for c in (0, 1)
-    ]
+    """The report's ``segments`` of both channels as frame masks (drawn by
+    :func:`dsp.pipeline.speech_units`: IPUs, then pauses inside a speaker's own turn joined)."""
+    _, segments = speech_units(speech, PARAMS)
+    return [segments_to_mask(seg, speech.shape[1]) for seg in segments]
 
 
 def report(name: str, samples: npt.NDArray[np.float32], sr: int, refs: list[npt.NDArray]) -> bool:

@@ -15,6 +15,9 @@ runs ``analyze_mirroring`` on each. Printed per scenario:
   follower or convergence direction).
 * planted ``converge`` / ``diverge``: ``hit`` = that feature's convergence direction is the
   planted one; ``wrong`` = the opposite direction.
+* planted rows, ``raw p``: the planted test alone (the follower's direction, or
+  convergence) has ``p < alpha`` with the planted sign before the call's correction across
+  its tests: the gap to ``hit`` is what the correction (and the follower rule) costs.
 * independent scenarios: ``FP`` = the call has any feature ``mirrored``, any ``follower`` or
   any convergence direction other than 'none' (the per-call false alarm rate);
   ``any p_adj`` = any test of the call at all below alpha after correction.
@@ -36,15 +39,18 @@ Measured (seed 0, 3-15 min calls, no shams), with the command of each line:
   bias-corrected, at the commit before d6ecdc7).
 * ``--strength 0.8 --only follow,converge,diverge`` (200 calls per row): right follower
   named: loudness 96-98%, pitch level 94-94.5%, pitch variability 81.5-84.5%, articulation
-  rate 74-78%, speaking rate 74.5-75% (85.0% over the 10 rows; 82.0% when a follower also
+  rate 74-78%, speaking rate 74.5-75% (85.0% over the 10 rows; 82.2% when a follower also
   needed its r to be significantly larger than the other direction's, commit 05b6303);
   calls over 10 min 94-100%, under 6 min 30-92%; the wrong follower 0-1%. Convergence /
   divergence (``--conv-sd 5``), right direction: 65-77.5% (86-97% over 10 min; 55-74% and
   73-95% at commit 4638023, with the former two-lag persistence estimate); the opposite
-  direction never. Over the 18 rows: 78.5% (76.9% at commit 05b6303).
+  direction never. Over the 18 rows: 78.5% (76.9% at commit 05b6303). ``raw p`` (the
+  planted test alone, before the correction across the call's ~24 tests): following
+  89.5-99%, convergence / divergence 85.5-93.5%: most of what is missed, the correction
+  costs.
 * ``--calls 100 --strength 0.8 --only follow [--plant turn]``, mean over the 10 rows:
   84.1% with edge planting, 86.2% when the follower's whole turn copies the leader's turn
-  mean (81.3% and 82.8% at commit 05b6303; 80.0% and 71.9% with
+  mean (81.4% and 82.8% at commit 05b6303; 80.0% and 71.9% with
   ``dsp.mirroring._EDGE_WEIGHT = 1``, edge IPUs only, when the half/half turn values were
   chosen).
 """
@@ -94,6 +100,12 @@ def _any_p(res: MirroringResult) -> bool:
     return False
 
 
+def _raw_hit(p: float | None, signed: float | None, alpha: float) -> bool:
+    """The planted test alone, before the call's multiple-testing correction: p < alpha
+    with the planted sign (``signed`` > 0)."""
+    return p is not None and signed is not None and p < alpha and signed > 0
+
+
 def _pct(xs: list[bool]) -> str:
     return f"{100 * float(np.mean(xs)):.0f}%" if xs else "-"
 
@@ -136,13 +148,15 @@ def run(
             c = simulate_call(pool_rng, scenario="independent")
             sham_pool.append(ShamCall(c.agent, c.customer, c.windows))
     header = f"{'scenario':<12}{'feature':<19}{'follower':<10}{'hit/FP':>8}{'wrong':>8}"
-    print(header + f"{'off':>8}{'any p_adj':>11}{'<6 min':>8}{'>10 min':>8}{'ms/call':>9}")
+    print(
+        header + f"{'off':>8}{'any p_adj':>11}{'raw p':>8}{'<6 min':>8}{'>10 min':>8}{'ms/call':>9}"
+    )
     times: list[float] = []
     indep_scores: list[float] = []
     tempo_scores: list[float] = []
     for s_i, (scenario, feature, follower) in enumerate(scenarios):
         rng = np.random.default_rng([seed, s_i])
-        hit = wrong = off = anyp = 0
+        hit = wrong = off = anyp = raw = 0
         by_len: dict[str, list[bool]] = {"short": [], "long": []}
         ms: list[float] = []
         own: list[ShamCall] = []
@@ -179,11 +193,20 @@ def run(
             if scenario == "follow":
                 ok = fm.follower == follower
                 wrong += fm.follower not in (None, follower)
+                sync = (
+                    fm.agent_follows_customer if follower == "agent" else fm.customer_follows_agent
+                )
+                raw += _raw_hit(sync.p, sync.r, res.alpha)
             else:
                 want = "converging" if scenario == "converge" else "diverging"
                 got = fm.convergence.direction
                 ok = got == want
                 wrong += got in ("converging", "diverging") and got != want
+                sign = 1.0 if scenario == "converge" else -1.0
+                value = fm.convergence.value
+                raw += _raw_hit(
+                    fm.convergence.p, None if value is None else sign * value, res.alpha
+                )
             hit += ok
             if bucket:
                 by_len[bucket].append(ok)
@@ -194,6 +217,7 @@ def run(
             f"{scenario:<12}{feature or '-':<19}{follower or '-':<10}"
             f"{100 * hit / calls:>7.1f}%{100 * wrong / calls:>7.1f}%{100 * off / calls:>7.1f}%"
             f"{100 * anyp / calls:>10.1f}%"
+            f"{'-' if scenario in INDEPENDENT else f'{100 * raw / calls:.1f}%':>8}"
             f"{_pct(by_len['short']):>8}{_pct(by_len['long']):>8}"
             f"{np.median(ms):>9.1f}   ({label})"
         )

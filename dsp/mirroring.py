@@ -122,10 +122,10 @@ autocorrelation through the copy (the consistency confound: the copy is a second
 measurement of the leader's past, which the own-past covariates, themselves noisy, cannot
 fully absorb), so one-way copying often makes both directions significant, the copied
 direction with the smaller ``r``. Measured (bench/mirroring_eval.py --strength 0.8 --only
-follow, mean right-follower rate over the 10 rows, wrong follower 0-1 % either way): 82.0 %
-when both significant also needed the two ``r`` to differ significantly (Fisher z), 85.0 %
-with the larger ``r``. Both directions' ``r`` and ``p`` stay in the report, so mutual
-following is visible there.
+follow, mean right-follower rate over the 10 rows, wrong follower 0-1 % either way): 82.2 %
+when both significant also needed the two ``r`` to differ significantly (Fisher z, commit
+05b6303), 85.0 % with the larger ``r``. Both directions' ``r`` and ``p`` stay in the
+report, so mutual following is visible there.
 
 Scores (``scores.tone`` / ``scores.tempo``, keys ``agent`` and ``customer``)
 ---------------------------------------------------------------------------
@@ -314,9 +314,14 @@ class DirectionalSync:
     p: float | None
     p_adj: float | None
     n: int
-    n_eff: float | None
     z: float | None
     reason: str | None
+
+    @property
+    def n_eff(self) -> float | None:
+        """Exchanges the test's degrees of freedom rest on: all ``n`` (the plain df is
+        calibrated, see Directional synchrony above); None without a result."""
+        return None if self.r is None else float(self.n)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -850,7 +855,7 @@ def _directional_sync(
     n = int(ok.sum())
 
     def none(reason: str) -> DirectionalSync:
-        return DirectionalSync(None, None, None, n, None, None, reason)
+        return DirectionalSync(None, None, None, n, None, reason)
 
     if n < min_exchanges:
         return none(f"{n} usable exchanges (fewer than {min_exchanges})")
@@ -877,7 +882,7 @@ def _directional_sync(
     p = _corr_t_p(r, df)
     if residuals is not None:
         residuals[name] = (ex.follower_turn[ok], u, v)
-    return DirectionalSync(r, p, None, n, float(n), _signed_z(r, p), None)
+    return DirectionalSync(r, p, None, n, _signed_z(r, p), None)
 
 
 def _local_proximity(
@@ -1216,20 +1221,17 @@ _MAX_SHAM_OFFSETS = 4
 
 
 def _window_rho(
-    agent: SpeakerUnits,
-    customer: SpeakerUnits,
-    name: str,
-    a_row: FloatArray,
-    c_row: FloatArray,
+    series: Sequence[tuple[FloatArray, FloatArray | None]],
+    rows: Sequence[FloatArray],
     step_s: float,
 ) -> float | None:
     """Lag-1 autocorrelation of ``a - c`` between windows ``step_s`` apart implied by the
-    speakers' IPU-level persistence: the larger of the two speakers', so a steadier
-    partner does not dilute one speaker's slow wandering into a trend. None when neither
-    speaker has enough values to estimate it."""
+    speakers' IPU-level persistence (``series``: each speaker's :func:`_unit_series`;
+    ``rows``: their window rows): the larger of the two speakers', so a steadier partner
+    does not dilute one speaker's slow wandering into a trend. None when neither speaker
+    has enough values to estimate it."""
     top = None
-    for units, row in ((agent, a_row), (customer, c_row)):
-        times, vals = _unit_series(units, name)
+    for (times, vals), row in zip(series, rows, strict=True):
         if vals is None:
             continue
         est = _ipu_persistence(times, vals)
@@ -1535,18 +1537,16 @@ def analyze_mirroring(
         for k in range(m):
             for j in range(1, min(m, _MAX_SHAM_OFFSETS + 1)):
                 sham_pairs.append((rows_a[k], rows_c[(k + j) % m]))
-        for sham in shams:
-            if not zs:
-                sa_f = _unit_series(sham.agent, name)[1]
-                sc_f = _unit_series(sham.customer, name)[1]
-                my_a = _unit_series(agent, name)[1]
-                my_c = _unit_series(customer, name)[1]
-                for x1, x2 in ((my_a, sc_f), (sa_f, my_c)):
-                    if x1 is not None and x2 is not None:
-                        m1 = _nanmean(np.asarray(x1, dtype=np.float64))
-                        m2 = _nanmean(np.asarray(x2, dtype=np.float64))
-                        if m1 is not None and m2 is not None:
-                            sham_glob.append(abs(m1 - m2))
+        # each speaker's own IPU (or turn) series and mean: persistence, global distance
+        own = [_unit_series(units, name) for units in (agent, customer)]
+        own_mean = [_series_mean(vals) for _, vals in own]
+        for sham in shams if not zs else ():
+            sham_mean = [
+                _series_mean(_unit_series(u, name)[1]) for u in (sham.agent, sham.customer)
+            ]
+            for m1, m2 in ((own_mean[0], sham_mean[1]), (sham_mean[0], own_mean[1])):
+                if m1 is not None and m2 is not None:
+                    sham_glob.append(abs(m1 - m2))
         if zs:
             conv[name] = Convergence(
                 None, None, None, None, None, 0, None, None, None, None, None,
@@ -1564,13 +1564,9 @@ def analyze_mirroring(
                 min_windows=min_windows,
                 sham_pairs=sham_pairs,
                 stride=stride,
-                rho_floor=_window_rho(
-                    agent, customer, name, a_row, c_row, float(windows.window_s) * stride
-                ),
+                rho_floor=_window_rho(own, (a_row, c_row), float(windows.window_s) * stride),
             )
-            va, vc = _unit_series(agent, name)[1], _unit_series(customer, name)[1]
-            ma = None if va is None else _nanmean(va)
-            mc = None if vc is None else _nanmean(vc)
+            ma, mc = own_mean
             if ma is None or mc is None:
                 glob[name] = (None, None, "a speaker has no value")
             else:
@@ -1701,8 +1697,13 @@ def _nanmean(x: FloatArray) -> float | None:
     return float(x.mean()) if x.size else None
 
 
+def _series_mean(values: FloatArray | None) -> float | None:
+    """Mean of a speaker's finite unit values (None without any)."""
+    return None if values is None else _nanmean(values)
+
+
 def _with_padj(s: DirectionalSync, p_adj: float | None) -> DirectionalSync:
-    return DirectionalSync(_clean(s.r), _clean(s.p), p_adj, s.n, _clean(s.n_eff), s.z, s.reason)
+    return DirectionalSync(_clean(s.r), _clean(s.p), p_adj, s.n, s.z, s.reason)
 
 
 def _sig(value: float | None, p_adj: float | None, alpha: float) -> bool:

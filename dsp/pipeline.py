@@ -71,24 +71,14 @@ class FrameTracks:
     @property
     def periodicity(self) -> npt.NDArray[np.float32]:
         """(2, T) highest NCCF of each frame in [0, 1] (0 where not analysed), made on
-        demand from the strengths (exactly :func:`dsp.pitch.f0_candidates`' periodicity)."""
-        return np.stack([_periodicity(self.f0_strength[c]) for c in (0, 1)])
+        demand from the strengths (:meth:`dsp.pitch.PitchCandidates.from_strengths`)."""
+        return np.stack([self.pitch_candidates(c).periodicity for c in (0, 1)])
 
     def pitch_candidates(self, channel: int) -> pitch.PitchCandidates:
         """One channel's f0 candidates (the path through them is chosen per speaker)."""
-        return pitch.PitchCandidates(
-            freq_hz=self.f0_candidates_hz[channel].T,
-            strength=self.f0_strength[channel].T,
-            periodicity=_periodicity(self.f0_strength[channel]),
+        return pitch.PitchCandidates.from_strengths(
+            self.f0_candidates_hz[channel].T, self.f0_strength[channel].T
         )
-
-
-def _periodicity(strength: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """(K, T) candidate strengths -> (T,) periodicity: the best clipped to [0, 1] (missing
-    candidates have strength 0, and a frame's periodicity is its best candidate's height)."""
-    if strength.shape[0] == 0:
-        return np.zeros(strength.shape[1], dtype=np.float32)
-    return np.clip(strength.max(axis=0), np.float32(0.0), np.float32(1.0))
 
 
 # Hann-windowed segments of this many samples estimate the share of energy above 4 kHz
@@ -678,6 +668,22 @@ def _speaker(
     )
 
 
+def speech_units(
+    speech: npt.NDArray[np.bool_], params: AnalysisParams
+) -> tuple[list[FloatArray], list[FloatArray]]:
+    """Both rows' IPUs and the report's turn-level segments (the IPUs joined across pauses
+    under ``params.segment_join_s`` inside the row's own turn) from (2, T) speech masks."""
+    ipus = [
+        activity.ipus(speech[r], min_pause_s=params.min_pause_s, min_ipu_s=params.min_ipu_s)
+        for r in (0, 1)
+    ]
+    segments = [
+        turns.join_turn_pauses(ipus[r], ipus[1 - r], max_pause_s=params.segment_join_s)
+        for r in (0, 1)
+    ]
+    return ipus, segments
+
+
 def analyze_tracks(
     tracks: FrameTracks,
     info: AudioInfo,
@@ -689,10 +695,7 @@ def analyze_tracks(
     duration_s = tally.samples / info.sample_rate_hz
     act = activity.detect_speech(tracks.activity_features, **ACTIVITY_FLOOR)
     speech = act.speech[order]
-    ipus = [
-        activity.ipus(speech[r], min_pause_s=params.min_pause_s, min_ipu_s=params.min_ipu_s)
-        for r in (0, 1)
-    ]
+    ipus, segments = speech_units(speech, params)
     taking = turns.turn_taking(
         ipus[0],
         ipus[1],
@@ -705,9 +708,7 @@ def analyze_tracks(
             speech[row],
             ipus[row],
             taking.agent if row == 0 else taking.customer,
-            segments_s=turns.join_turn_pauses(
-                ipus[row], ipus[1 - row], max_pause_s=params.segment_join_s
-            ),
+            segments_s=segments[row],
             f0_track_hz=pitch.speaker_f0_path(
                 tracks.pitch_candidates(order[row]),
                 speech=speech[row],

@@ -142,6 +142,17 @@ class PitchCandidates:
     periodicity: FloatArray
 
     @classmethod
+    def from_strengths(cls, freq_hz: FloatArray, strength: FloatArray) -> PitchCandidates:
+        """Candidates whose periodicity is derived from their strengths: each frame's best
+        strength clipped to [0, 1] (missing candidates have strength 0). Bit for bit what
+        :func:`f0_candidates` reports, so stored candidates need no periodicity track."""
+        if strength.shape[1] == 0:
+            periodicity = np.zeros(strength.shape[0], dtype=np.float32)
+        else:
+            periodicity = np.clip(strength.max(axis=1), np.float32(0.0), np.float32(1.0))
+        return cls(freq_hz=freq_hz, strength=strength, periodicity=periodicity)
+
+    @classmethod
     def empty(cls, n_frames: int, k: int = _N_CANDIDATES) -> PitchCandidates:
         """``n_frames`` frames without any candidate."""
         return cls(

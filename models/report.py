@@ -127,7 +127,7 @@ class _Open(BaseModel):
 class DirectionalSynchrony(_Open):
     r: float | None = Field(
         description="Partial correlation: follower's turn-initial value vs "
-        "the leader's preceding turn-final value, given both speakers' past."
+        "the leader's preceding turn-final value, given the follower's own past."
     )
     p: float | None = Field(description="Two-sided p-value, before correction.")
     p_adj: float | None = Field(

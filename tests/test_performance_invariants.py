@@ -306,7 +306,7 @@ def test_periodicity_is_made_exactly_from_the_strengths() -> None:
     mask = np.random.default_rng(8).random(1 + x.size // 80) < 0.7
     for frame_mask in (None, mask):
         cands = pitch.f0_candidates(x, 8000, frame_mask=frame_mask)
-        derived = pipeline._periodicity(np.ascontiguousarray(cands.strength.T))
+        derived = pitch.PitchCandidates.from_strengths(cands.freq_hz, cands.strength).periodicity
         assert derived.dtype == np.float32
         np.testing.assert_array_equal(derived, cands.periodicity)
         assert (cands.periodicity > 0.5).mean() > 0.2 and (cands.periodicity == 0).any()

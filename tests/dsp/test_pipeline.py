@@ -141,7 +141,7 @@ def test_real_sample_segments_match_reference_turns() -> None:
     10 ms frames agree once pauses under 0.5 s are bridged on both sides, <= 5% false alarms
     over reference non-speech). FEE013's reference turn holds 0.6-0.9 s thinking pauses: the
     turn-level joining of segments is what closes them; raw IPUs agree on only ~0.91."""
-    from dsp.activity import ipus
+    from bench.activity_ami import bridged  # the activity target's 0.5 s bridging
     from dsp.frames import segments_to_mask
 
     result = pipeline.analyze(SAMPLE)
@@ -152,9 +152,6 @@ def test_real_sample_segments_match_reference_turns() -> None:
         f = line.split()
         start, dur = float(f[3]), float(f[4])
         refs[reference[f[7]]] |= segments_to_mask(np.array([[start, start + dur]]), n)
-
-    def bridged(mask: np.ndarray) -> np.ndarray:
-        return segments_to_mask(ipus(mask, min_pause_s=0.5, min_ipu_s=0.0), n)
 
     for role in pipeline.ROLES:
         hyp = bridged(segments_to_mask(result.speakers[role].segments_s, n))
