@@ -876,9 +876,12 @@ def _directional_sync(
     r = _corr(u, v)
     if not math.isfinite(r):
         return none("no variation left after controlling for the speakers' past")
-    df = n - 2.0 - cov.shape[1]
+    df = n - 2 - cov.shape[1]
     if df < 3:
-        return none(f"too few effective exchanges ({n:.1f})")
+        return none(
+            f"{n} usable exchanges leave {df} degrees of freedom after the "
+            f"{cov.shape[1]} own-past covariates (fewer than 3)"
+        )
     p = _corr_t_p(r, df)
     if residuals is not None:
         residuals[name] = (ex.follower_turn[ok], u, v)

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +218,30 @@ def test_too_little_data_gives_none_with_reason() -> None:
         assert f.mirrored is None and f.reason
     assert res.scores.tone_agent is None and res.scores.tempo_customer is None
     assert res.timeline == ()
+
+
+def test_too_few_degrees_of_freedom_says_so_in_whole_numbers() -> None:
+    # 7 one-IPU turns each: 6 exchanges per direction pass min_exchanges=6, but the two
+    # own-past covariates leave 2 degrees of freedom, too few for the partial correlation.
+    rng = np.random.default_rng(0)
+
+    def units(turns: list[int]) -> SpeakerUnits:
+        start = np.array(turns, dtype=np.float64) * 10.0
+        return SpeakerUnits(
+            start, start + 3.0, np.array(turns), {"pitch_level": rng.normal(0, 1, len(turns))}
+        )
+
+    empty = WindowSeries(starts_s=np.zeros(0), window_s=16.0, hop_s=8.0, values={})
+    res = analyze_mirroring(
+        units(list(range(0, 14, 2))), units(list(range(1, 14, 2))), empty, min_exchanges=6
+    )
+    f = res.feature("pitch_level")
+    for d in (f.agent_follows_customer, f.customer_follows_agent):
+        assert d.r is None and d.p is None and d.n == 6
+        assert d.reason == (
+            "6 usable exchanges leave 2 degrees of freedom after the 2 own-past covariates "
+            "(fewer than 3)"
+        )
 
 
 def test_zero_ipus_and_empty_windows() -> None:
@@ -457,14 +480,16 @@ def test_to_dict_shape_is_json_ready() -> None:
     assert d["correction"] == "weighted-benjamini-hochberg"
 
 
-def test_sixty_minute_call_is_fast() -> None:
-    call = _call(50, duration_s=3600.0)
-    _run(call)  # warm caches
-    t0 = time.perf_counter()
-    res = _run(call)
-    elapsed = time.perf_counter() - t0
+def test_sixty_minute_call_gets_every_statistic() -> None:
+    # How long it takes is bench/speed.py's business (the full report of an hour-long call)
+    # and bench/mirroring_eval.py's (ms per call), not a timed unit test's.
+    res = _run(_call(50, duration_s=3600.0))
     assert res.n_exchanges > 500 and res.n_windows > 400
-    assert elapsed < 2.0  # ~0.15 s here; generous for a shared 2-core machine
+    for f in res.features:
+        assert f.agent_follows_customer.p is not None and f.customer_follows_agent.p is not None
+        assert f.windowed.p is not None
+        assert (f.convergence.p is None) == (f.name == "loudness")
+    assert len(res.timeline) > 400
 
 
 def test_make_windows_weights_by_duration() -> None:
