@@ -1275,8 +1275,9 @@ def _convergence(
 
     if n < min_windows:
         return none(f"{n} windows with both speakers (fewer than {min_windows})")
-    aa, bb, tt = a[ok], b[ok], t_s[ok] / 60.0
-    stat = _convergence_stat(a, b, t_s / 60.0, stride, rho_floor)
+    t_min = t_s / 60.0
+    aa, bb, tt = a[ok], b[ok], t_min[ok]
+    stat = _convergence_stat(a, b, t_min, stride, rho_floor)
     if stat is None:
         return none("constant distance")
     value, p, r_time = stat
@@ -1286,7 +1287,7 @@ def _convergence(
     sham_z = None
     sham_vals = []
     for sa, sb in sham_pairs:
-        st = _convergence_stat(sa, sb, t_s / 60.0, stride)
+        st = _convergence_stat(sa, sb, t_min, stride)
         if st is not None and math.isfinite(st[0]):
             sham_vals.append(st[0])
     if len(sham_vals) >= 3:

@@ -293,9 +293,9 @@ def syllable_nuclei(
             )
             > 0
         )
-    # power = 10 ** (level / 10), 0 where NaN: computed in place of the float64 copy
+    # power = 10 ** (level / 10), 0 where NaN: computed in place of the float64 copy (the
+    # non-finite frames come out NaN or inf and are zeroed once, at the end)
     power = level
-    power[~finite] = 0.0
     power /= 10.0
     np.power(10.0, power, out=power)
     power[~finite] = 0.0
