@@ -69,10 +69,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mirroring_sim import simulate_call  # noqa: E402
 
-from dsp.mirroring import FEATURES, MirroringResult, ShamCall, analyze_mirroring  # noqa: E402
+from dsp.mirroring import (  # noqa: E402
+    PROSODY_FEATURES,
+    TIMING_FEATURES,
+    MirroringResult,
+    ShamCall,
+    analyze_mirroring,
+)
 
 INDEPENDENT = ("independent", "strong_ac", "drift", "walk")
-LEVEL_FEATURES = tuple(f for f in FEATURES if f != "loudness")
+LEVEL_FEATURES = tuple(f for f in PROSODY_FEATURES if f != "loudness")
 
 
 def _flags(res: MirroringResult, skip: str | None = None) -> bool:
@@ -121,19 +127,20 @@ def run(
     duration_s: float | None = None,
     plant: str = "edge",
 ) -> None:
-    scenarios: list[tuple[str, str | None, str | None]] = [
-        ("independent", None, None),
-        ("strong_ac", None, None),
-        ("drift", None, None),
-        ("walk", None, None),
+    # (name for --only, scenario, feature, follower)
+    scenarios: list[tuple[str, str, str | None, str | None]] = [
+        (kind, kind, None, None) for kind in INDEPENDENT
     ]
-    feats = ("pitch_level", "speaking_rate") if quick else FEATURES
+    feats = ("pitch_level", "speaking_rate") if quick else PROSODY_FEATURES
     for f in feats:
         for who in ("agent", "customer"):
-            scenarios.append(("follow", f, who))
+            scenarios.append(("follow", "follow", f, who))
     for f in LEVEL_FEATURES if not quick else ("pitch_level",):
-        scenarios.append(("converge", f, None))
-        scenarios.append(("diverge", f, None))
+        scenarios.append(("converge", "converge", f, None))
+        scenarios.append(("diverge", "diverge", f, None))
+    for f in TIMING_FEATURES if not quick else ():
+        for who in ("agent", "customer"):
+            scenarios.append(("timing", "follow", f, who))
 
     if only:
         scenarios = [sc for sc in scenarios if sc[0] in only.split(",")]
@@ -154,7 +161,7 @@ def run(
     times: list[float] = []
     indep_scores: list[float] = []
     tempo_scores: list[float] = []
-    for s_i, (scenario, feature, follower) in enumerate(scenarios):
+    for s_i, (_, scenario, feature, follower) in enumerate(scenarios):
         rng = np.random.default_rng([seed, s_i])
         hit = wrong = off = anyp = raw = 0
         by_len: dict[str, list[bool]] = {"short": [], "long": []}

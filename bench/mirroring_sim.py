@@ -40,7 +40,13 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dsp.mirroring import FEATURES, SpeakerUnits, WindowSeries  # noqa: E402
+from dsp.mirroring import (  # noqa: E402
+    PROSODY_FEATURES,
+    TIMING_FEATURES,
+    SpeakerUnits,
+    WindowSeries,
+)
+from dsp.turns import turn_timing  # noqa: E402
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -69,16 +75,32 @@ class SimCall:
 
 
 def _timeline(
-    rng: np.random.Generator, duration_s: float
+    rng: np.random.Generator,
+    duration_s: float,
+    *,
+    timing_follow: tuple[str, int, float] | None = None,
 ) -> tuple[list[tuple[int, float, float, int]], int]:
-    """IPUs as (speaker, start_s, end_s, turn label or -1); the number of turns."""
+    """IPUs as (speaker, start_s, end_s, turn label or -1); the number of turns.
+
+    ``timing_follow = (feature, follower, strength)`` plants following in a timing
+    feature: the follower's pauses inside a turn (``"pause"``) or the gap before the
+    follower's turn (``"latency"``) become ``(1 - strength) * drawn + strength * the
+    leader's``: the mean pause of the leader's turn just before, or the gap before it. The
+    draws are the same either way, so the rest of the call does not change.
+    """
     ipus: list[tuple[int, float, float, int]] = []
     t = 0.5
     spk = int(rng.integers(2))
     turn = 0
+    plant, plant_role, strength = timing_follow or ("", -1, 0.0)
+    last_pause = [float("nan"), float("nan")]  # mean pause of each speaker's last turn
+    gap_before = float("nan")  # the gap before the turn being drawn
     while t < duration_s - 2.0:
         n_ipu = 1 + min(int(rng.poisson(1.0)), 4)
         turn_start = t
+        pauses: list[float] = []
+        lead_pause = last_pause[1 - spk]
+        copies = spk == plant_role
         for j in range(n_ipu):
             dur = float(np.clip(rng.lognormal(np.log(1.5), 0.55), 0.3, 8.0))
             if t + dur > duration_s:
@@ -86,13 +108,22 @@ def _timeline(
             ipus.append((spk, t, t + dur, turn))
             t += dur
             if j < n_ipu - 1:
-                t += float(rng.uniform(0.2, 0.9))
+                pause = float(rng.uniform(0.2, 0.9))
+                if copies and plant == "pause" and np.isfinite(lead_pause):
+                    pause = (1.0 - strength) * pause + strength * lead_pause
+                pauses.append(pause)
+                t += pause
         turn_end = t
+        last_pause[spk] = float(np.mean(pauses)) if pauses else float("nan")
         if turn_end - turn_start > 1.5 and rng.random() < 0.4:  # partner backchannel
             bc = float(rng.uniform(turn_start + 0.3, turn_end - 0.5))
             ipus.append((1 - spk, bc, bc + float(rng.uniform(0.2, 0.5)), -1))
-        t += float(np.clip(rng.normal(0.35, 0.4), -0.3, 2.0))
+        gap = float(np.clip(rng.normal(0.35, 0.4), -0.3, 2.0))
+        if 1 - spk == plant_role and plant == "latency" and np.isfinite(gap_before):
+            gap = (1.0 - strength) * gap + strength * gap_before
+        t += gap
         t = max(t, turn_end - 0.3)
+        gap_before = t - turn_end
         spk = 1 - spk
         turn += 1
     ipus.sort(key=lambda x: x[1])
@@ -128,7 +159,13 @@ def simulate_call(
         raise ValueError(f"scenario must be one of {SCENARIOS}")
     if duration_s is None:
         duration_s = float(rng.uniform(180.0, 900.0))
-    ipus, _ = _timeline(rng, duration_s)
+    follower_role = {"agent": 0, "customer": 1}.get(follower or "", -1)
+    timing = scenario == "follow" and feature in TIMING_FEATURES
+    ipus, _ = _timeline(
+        rng,
+        duration_s,
+        timing_follow=(str(feature), follower_role, strength) if timing else None,
+    )
     k = len(ipus)
     spk = np.array([u[0] for u in ipus], dtype=np.int64)
     start = np.array([u[1] for u in ipus])
@@ -144,9 +181,8 @@ def simulate_call(
     if phi is None:
         phi = 0.97 if scenario == "strong_ac" else 0.7
     frac = start / duration_s
-    follower_role = {"agent": 0, "customer": 1}.get(follower or "", -1)
     observed: dict[str, FloatArray] = {}
-    for name in FEATURES:
+    for name in PROSODY_FEATURES:
         mu_pop, sd_between, sd_within, noise = FEATURE_MODEL[name]
         if name == "pitch_level":  # one male / female register each, or same register
             base = rng.choice([0.0, 11.0], size=2) + rng.normal(0.0, 1.5, 2)
@@ -209,13 +245,28 @@ def simulate_call(
         obs = np.where(rng.random(k) < p_nan, np.nan, obs)
         observed[name] = obs
 
+    def turn_spans(role: int) -> tuple[npt.NDArray[np.int64], FloatArray]:
+        m = (spk == role) & (label >= 0)
+        labels = np.unique(label[m])
+        spans = np.array(
+            [[start[m & (label == lab)].min(), end[m & (label == lab)].max()] for lab in labels]
+        ).reshape(-1, 2)
+        return labels, spans
+
     def units(role: int) -> SpeakerUnits:
         m = spk == role
+        labels, spans = turn_spans(role)
+        row = np.where(label[m] >= 0, np.searchsorted(labels, label[m]), -1)
+        pause, latency = turn_timing(
+            np.column_stack([start[m], end[m]]), row, spans, turn_spans(1 - role)[1]
+        )
         return SpeakerUnits(
             start_s=start[m],
             end_s=end[m],
             turn_index=label[m],
             features={n: v[m] for n, v in observed.items()},
+            turn_features={"pause": pause, "latency": latency},
+            turn_labels=labels,
         )
 
     agent, customer = units(0), units(1)
@@ -235,14 +286,14 @@ def make_windows(
     """Duration-weighted window means of each speaker's IPU values (TAMA)."""
     starts = np.arange(0.0, max(duration_s - window_s, 0.0) + 1e-9, hop_s)
     ends = starts + window_s
-    values = {n: np.full((2, starts.size), np.nan) for n in FEATURES}
+    values = {n: np.full((2, starts.size), np.nan) for n in PROSODY_FEATURES}
     coverage = np.zeros((2, starts.size))
     for row, u in enumerate((agent, customer)):
         lo = np.maximum(u.start_s[None, :], starts[:, None])
         hi = np.minimum(u.end_s[None, :], ends[:, None])
         ov = np.clip(hi - lo, 0.0, None)  # (W, k)
         coverage[row] = ov.sum(axis=1)
-        for name in FEATURES:
+        for name in PROSODY_FEATURES:
             v = np.asarray(u.features[name], dtype=np.float64)
             ok = np.isfinite(v)
             wsum = ov[:, ok].sum(axis=1)

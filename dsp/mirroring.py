@@ -17,7 +17,21 @@ loudness             dB           z-scored per speaker (channel gains differ): o
                                   movements count; no level proximity / convergence
 speaking_rate        syll/s       directly
 articulation_rate    syll/s       directly
+pause                s            per turn (mean pause between its IPUs), directly
+latency              s            per turn (floor transfer gap before it, negative when
+                                  the speaker took the floor in overlap), directly
 ==================== ============ =====================================================
+
+The two timing features (:data:`TIMING_FEATURES`, from ``dsp.turns.turn_timing``) have one
+value per turn and no window series: they get the exchange-level statistics (directional
+synchrony: does the follower answer as fast, or pause as long, as the leader just did;
+local and global proximity) but no windowed synchrony, convergence or timeline, and they
+are not part of the tone / tempo scores (which keep the voice features they are defined
+on). Their tests enter the call's family with a quarter of the weight
+(:data:`FEATURE_WEIGHTS`). Measured: bench/mirroring_eval.py --strength 0.8 --only
+follow,converge,diverge over the 18 voice-feature rows 78.5 % before they were added,
+78.4 % after; --calls 200 --only independent,strong_ac,drift false alarms 5.0 / 5.5 /
+5.0 % before, 4.5 / 4.5 / 5.0 % after (the timing tests included).
 
 Statistics (definitions in ``shared/design/MIRRORING.md``)
 ----------------------------------------------------------
@@ -175,13 +189,17 @@ from dsp.errors import ParameterError
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-FEATURES = (
+#: Voice features: per IPU (rates per turn), also on the window clock.
+PROSODY_FEATURES = (
     "pitch_level",
     "pitch_variability",
     "loudness",
     "speaking_rate",
     "articulation_rate",
 )
+#: Turn-taking timing, one value per turn: mean pause inside it, response latency before it.
+TIMING_FEATURES = ("pause", "latency")
+FEATURES = PROSODY_FEATURES + TIMING_FEATURES
 TONE_FEATURES = ("pitch_level", "pitch_variability", "loudness")
 TEMPO_FEATURES = ("speaking_rate", "articulation_rate")
 UNITS = {
@@ -190,6 +208,8 @@ UNITS = {
     "loudness": "z",
     "speaking_rate": "syll/s",
     "articulation_rate": "syll/s",
+    "pause": "s",
+    "latency": "s",
 }
 #: Other names accepted for the features (``dsp.windows`` column names).
 FEATURE_ALIASES = {
@@ -213,6 +233,10 @@ TEST_WEIGHTS = {
     "windowed": 0.5,
     "proximity": 0.25,
 }
+#: Multipliers of :data:`TEST_WEIGHTS` per feature (1 when absent): the timing features
+#: come on top of the five voice features the product is about, with a quarter of the
+#: weight, so adding them costs those five little power (bench/mirroring_eval.py).
+FEATURE_WEIGHTS = {"pause": 0.25, "latency": 0.25}
 
 
 # --------------------------------------------------------------------------------------
@@ -1522,7 +1546,7 @@ def analyze_mirroring(
             )
         else:
             wsync[name] = WindowedSync(
-                None, None, None, None, 0, None, None, "no window values"
+                None, None, None, None, 0, None, None, _no_windows(name)
             )  # fmt: skip
         sham_pairs: list[tuple[FloatArray, FloatArray]] = []
         sham_glob: list[float] = []
@@ -1559,17 +1583,23 @@ def analyze_mirroring(
             )  # fmt: skip
             glob[name] = (None, None, "levels not comparable across channels (unknown gains)")
         else:
-            hop = float(windows.hop_s)
-            stride = max(1, int(round(float(windows.window_s) / hop))) if hop > 0 else 1
-            conv[name] = _convergence(
-                a_row,
-                c_row,
-                centres,
-                min_windows=min_windows,
-                sham_pairs=sham_pairs,
-                stride=stride,
-                rho_floor=_window_rho(own, (a_row, c_row), float(windows.window_s) * stride),
-            )
+            if name in wvals:
+                hop = float(windows.hop_s)
+                stride = max(1, int(round(float(windows.window_s) / hop))) if hop > 0 else 1
+                conv[name] = _convergence(
+                    a_row,
+                    c_row,
+                    centres,
+                    min_windows=min_windows,
+                    sham_pairs=sham_pairs,
+                    stride=stride,
+                    rho_floor=_window_rho(own, (a_row, c_row), float(windows.window_s) * stride),
+                )
+            else:
+                conv[name] = Convergence(
+                    None, None, None, None, None, 0, None, None, None, None, None,
+                    _no_windows(name),
+                )  # fmt: skip
             ma, mc = own_mean
             if ma is None or mc is None:
                 glob[name] = (None, None, "a speaker has no value")
@@ -1594,7 +1624,10 @@ def analyze_mirroring(
             if p is not None and math.isfinite(p):
                 keys.append((name, kind))
                 pvals.append(p)
-    weights = np.array([TEST_WEIGHTS[kind] for _, kind in keys], dtype=np.float64)
+    weights = np.array(
+        [TEST_WEIGHTS[kind] * FEATURE_WEIGHTS.get(name, 1.0) for name, kind in keys],
+        dtype=np.float64,
+    )
     adj = benjamini_hochberg(np.asarray(pvals, dtype=np.float64), weights=weights)
     padj = {k: float(v) for k, v in zip(keys, adj, strict=True)}
 
@@ -1694,6 +1727,12 @@ def analyze_mirroring(
         correction=CORRECTION,
         warnings=tuple(warnings),
     )
+
+
+def _no_windows(name: str) -> str:
+    if name in TIMING_FEATURES:
+        return "measured per turn only (no window series): exchange-level statistics only"
+    return "no window values"
 
 
 def _nanmean(x: FloatArray) -> float | None:

@@ -437,12 +437,14 @@ def _ipu_units(
     ipus_s: FloatArray,
     ipu_turn_index: npt.NDArray[np.int64],
     turn_segments_s: FloatArray,
+    partner_turns_s: FloatArray,
     *,
     f0_st: FloatArray,
     level_db: FloatArray,
     nuclei_frames: npt.NDArray[np.int64],
 ) -> mirror_metrics.SpeakerUnits:
-    """Per-IPU pitch and level, and per-turn rates, of one speaker for the mirroring step."""
+    """Per-IPU pitch and level, and per-turn rates and timing (pause inside the turn,
+    response latency before it), of one speaker for the mirroring step."""
     n_frames = len(f0_st)
     k = len(ipus_s)
     pitch_level = np.full(k, np.nan)
@@ -472,6 +474,12 @@ def _ipu_units(
             span_s = float(turn_segments_s[label, 1] - turn_segments_s[label, 0])
             if span_s >= 0.5:
                 speaking[j] = syllables / span_s
+    pause_s, latency_s = turns.turn_timing(ipus_s, ipu_turn_index, turn_segments_s, partner_turns_s)
+    known = labels < len(pause_s)
+    pause = np.full(len(labels), np.nan)
+    latency = np.full(len(labels), np.nan)
+    pause[known] = pause_s[labels[known]]
+    latency[known] = latency_s[labels[known]]
     return mirror_metrics.SpeakerUnits(
         start_s=ipus_s[:, 0].copy(),
         end_s=ipus_s[:, 1].copy(),
@@ -481,7 +489,12 @@ def _ipu_units(
             "pitch_variability": pitch_variability,
             "loudness": level,
         },
-        turn_features={"speaking_rate": speaking, "articulation_rate": articulation},
+        turn_features={
+            "speaking_rate": speaking,
+            "articulation_rate": articulation,
+            "pause": pause,
+            "latency": latency,
+        },
         turn_labels=labels.astype(np.int64),
     )
 
@@ -506,11 +519,7 @@ def measure_mirroring(
 
 def _median_pause_s(ipus_s: FloatArray, turn_index: npt.NDArray[np.int_]) -> float:
     """Median silent gap between consecutive IPUs of the same turn."""
-    if len(ipus_s) < 2:
-        return float("nan")
-    same_turn = (turn_index[1:] == turn_index[:-1]) & (turn_index[1:] >= 0)
-    gaps = ipus_s[1:, 0] - ipus_s[:-1, 1]
-    gaps = gaps[same_turn]
+    gaps, _ = turns.turn_pauses(ipus_s, turn_index)
     return float(np.median(gaps)) if gaps.size else float("nan")
 
 
@@ -630,6 +639,7 @@ def _speaker(
     speech: npt.NDArray[np.bool_],
     ipus_s: FloatArray,
     per_speaker: turns.SpeakerTurns,
+    partner: turns.SpeakerTurns,
     *,
     segments_s: FloatArray,
     f0_track_hz: npt.NDArray[np.float32],
@@ -661,6 +671,7 @@ def _speaker(
             ipus_s,
             ipu_turn_index,
             turns_s,
+            np.asarray(partner.turn_segments, dtype=np.float64).reshape(-1, 2),
             f0_st=pitch.hz_to_st(f0),
             level_db=level,
             nuclei_frames=nuclei_frames,
@@ -707,7 +718,8 @@ def analyze_tracks(
         role: _speaker(
             speech[row],
             ipus[row],
-            taking.agent if row == 0 else taking.customer,
+            taking.speakers[row],
+            taking.speakers[1 - row],
             segments_s=segments[row],
             f0_track_hz=pitch.speaker_f0_path(
                 tracks.pitch_candidates(order[row]),

@@ -397,3 +397,56 @@ def turn_taking(
         backchannel_gap_s=float(backchannel_gap_s),
         silence_threshold_s=float(silence_threshold_s),
     )
+
+
+def turn_pauses(
+    ipus_s: npt.ArrayLike, ipu_turn_index: npt.ArrayLike
+) -> tuple[FloatArray, IntArray]:
+    """Silent gaps between consecutive IPUs of the same turn, seconds, and each gap's turn.
+
+    ``ipus_s`` (k, 2) in time order and ``ipu_turn_index`` (k,) as in
+    :class:`SpeakerTurns` (-1 for backchannels and overlaps within, which belong to no turn).
+    """
+    ipus = np.asarray(ipus_s, dtype=np.float64).reshape(-1, 2)
+    turn = np.asarray(ipu_turn_index, dtype=np.int64).ravel()
+    if turn.size != ipus.shape[0]:
+        raise ParameterError(f"ipu_turn_index has {turn.size} entries for {ipus.shape[0]} IPUs")
+    same_turn = (turn[1:] == turn[:-1]) & (turn[1:] >= 0)
+    gaps = ipus[1:, 0] - ipus[:-1, 1]
+    return gaps[same_turn], turn[1:][same_turn]
+
+
+def turn_timing(
+    ipus_s: npt.ArrayLike,
+    ipu_turn_index: npt.ArrayLike,
+    turns_s: npt.ArrayLike,
+    partner_turns_s: npt.ArrayLike,
+) -> tuple[FloatArray, FloatArray]:
+    """Per turn of one speaker: the mean pause inside it and its response latency, seconds.
+
+    ``pause_s[j]`` is the mean of :func:`turn_pauses` in turn ``j`` (NaN for a one-IPU
+    turn). ``latency_s[j]`` is the floor transfer gap before turn ``j``: its start minus
+    the end of the partner's turn just before it (negative when the speaker took the floor
+    before the partner stopped; NaN when no partner turn came between this speaker's
+    previous turn and this one, e.g. the call's first turn). Turn ``j`` is row ``j`` of
+    ``turns_s``, the turn numbers of ``ipu_turn_index``.
+    """
+    own = np.asarray(turns_s, dtype=np.float64).reshape(-1, 2)
+    partner = np.asarray(partner_turns_s, dtype=np.float64).reshape(-1, 2)
+    n_turns = own.shape[0]
+    gaps, gap_turn = turn_pauses(ipus_s, ipu_turn_index)
+    keep = gap_turn < n_turns
+    sums = np.bincount(gap_turn[keep], weights=gaps[keep], minlength=n_turns)[:n_turns]
+    counts = np.bincount(gap_turn[keep], minlength=n_turns)[:n_turns]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pause_s = np.where(counts > 0, sums / counts, np.nan)
+    latency_s = np.full(n_turns, np.nan)
+    if n_turns and partner.shape[0]:
+        order = np.argsort(partner[:, 0], kind="stable")
+        p_start, p_end = partner[order, 0], partner[order, 1]
+        last = np.searchsorted(p_start, own[:, 0], side="left") - 1
+        prev_own_start = np.concatenate([[-np.inf], own[:-1, 0]])
+        found = last >= 0
+        found[found] &= p_start[last[found]] > prev_own_start[found]
+        latency_s[found] = own[found, 0] - p_end[last[found]]
+    return pause_s, latency_s

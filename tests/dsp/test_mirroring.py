@@ -18,6 +18,8 @@ from bench.mirroring_sim import SimCall, make_windows, simulate_call  # noqa: E4
 from dsp.errors import ParameterError  # noqa: E402
 from dsp.mirroring import (  # noqa: E402
     FEATURES,
+    PROSODY_FEATURES,
+    TIMING_FEATURES,
     MirroringResult,
     ShamCall,
     SpeakerUnits,
@@ -77,6 +79,32 @@ def test_planted_following_found_with_direction(feature: str, follower: str, see
     dim = "tone" if feature in ("pitch_level", "pitch_variability", "loudness") else "tempo"
     score = res.scores.to_dict()[dim][follower]
     assert score is not None and score > 90
+
+
+@pytest.mark.parametrize(
+    ("feature", "follower", "seed"),
+    [("latency", "agent", 17), ("latency", "customer", 18), ("pause", "customer", 19)],
+)
+def test_planted_timing_following_found_with_direction(
+    feature: str, follower: str, seed: int
+) -> None:
+    """The follower's gap before their turn (or pauses inside it) copies the leader's."""
+    call = _call(
+        seed, scenario="follow", feature=feature, follower=follower, strength=0.8, duration_s=900.0
+    )
+    res = _run(call)
+    fm = res.feature(feature)
+    assert fm.unit == "s"
+    assert fm.follower == follower and fm.mirrored is True
+    follow_dir = fm.agent_follows_customer if follower == "agent" else fm.customer_follows_agent
+    leader_dir = fm.customer_follows_agent if follower == "agent" else fm.agent_follows_customer
+    assert follow_dir.r is not None and follow_dir.r > 0.3
+    assert leader_dir.r is not None and abs(leader_dir.r) < 0.3
+    # measured per turn: no window series, so neither windowed synchrony nor convergence
+    assert fm.windowed.r is None and fm.convergence.value is None
+    assert fm.convergence.reason is not None and "per turn only" in fm.convergence.reason
+    # the plant is in the timing alone: no voice feature is flagged
+    assert not [x for x in _flagged(res) if not x.startswith(feature)], _flagged(res)
 
 
 def test_consistency_confound_leader_not_called_follower() -> None:
@@ -289,10 +317,8 @@ def test_nan_heavy_and_constant_inputs_never_crash() -> None:
     vals = dict(call.windows.values)
     vals["loudness"] = np.full_like(vals["loudness"], np.nan)
     vals["speaking_rate"] = np.full_like(vals["speaking_rate"], 4.0)
-    agent = SpeakerUnits(call.agent.start_s, call.agent.end_s, call.agent.turn_index, feats_a)
-    cust = SpeakerUnits(
-        call.customer.start_s, call.customer.end_s, call.customer.turn_index, feats_c
-    )
+    agent = dataclasses.replace(call.agent, features=feats_a)
+    cust = dataclasses.replace(call.customer, features=feats_c)
     win = WindowSeries(call.windows.starts_s, 16.0, 8.0, vals)
     res = analyze_mirroring(agent, cust, win)
     json.dumps(res.to_dict(), allow_nan=False)
@@ -352,7 +378,7 @@ def test_loudness_gain_invariance_and_role_swap() -> None:
     base = _run(call).feature("loudness")
     feats = dict(call.customer.features)
     feats["loudness"] = feats["loudness"] - 12.0  # a quieter channel
-    cust = SpeakerUnits(call.customer.start_s, call.customer.end_s, call.customer.turn_index, feats)
+    cust = dataclasses.replace(call.customer, features=feats)
     vals = dict(call.windows.values)
     vals["loudness"] = vals["loudness"] - np.array([[0.0], [12.0]])
     res = analyze_mirroring(call.agent, cust, WindowSeries(call.windows.starts_s, 16.0, 8.0, vals))
@@ -487,8 +513,10 @@ def test_sixty_minute_call_gets_every_statistic() -> None:
     assert res.n_exchanges > 500 and res.n_windows > 400
     for f in res.features:
         assert f.agent_follows_customer.p is not None and f.customer_follows_agent.p is not None
-        assert f.windowed.p is not None
-        assert (f.convergence.p is None) == (f.name == "loudness")
+        assert f.proximity.local_p is not None
+        timing = f.name in TIMING_FEATURES
+        assert (f.windowed.p is None) == timing
+        assert (f.convergence.p is None) == (f.name == "loudness" or timing)
     assert len(res.timeline) > 400
 
 
@@ -497,7 +525,7 @@ def test_make_windows_weights_by_duration() -> None:
         np.array([0.0, 4.0]),
         np.array([3.0, 5.0]),
         np.array([0, 0]),
-        {n: np.array([1.0, 5.0]) for n in FEATURES},
+        {n: np.array([1.0, 5.0]) for n in PROSODY_FEATURES},
     )
     w = make_windows(u, u, 16.0, window_s=16.0, hop_s=8.0, min_speech_s=2.0)
     assert w.values["pitch_level"][0, 0] == pytest.approx((3 * 1.0 + 1 * 5.0) / 4.0)
@@ -590,7 +618,8 @@ def test_feature_reason_lists_each_reason_once() -> None:
         assert f.reason is not None
         parts = f.reason.split("; ")
         assert len(parts) == len(set(parts)), f.reason
-        assert sum("windows with both speakers" in x for x in parts) == 1, f.reason
+        window_reason = "per turn only" if f.name in TIMING_FEATURES else "windows with both"
+        assert sum(window_reason in x for x in parts) == 1, f.reason
 
 
 def _duplicated_rate(call: SimCall) -> SimCall:
@@ -599,7 +628,7 @@ def _duplicated_rate(call: SimCall) -> SimCall:
     def dup(u: SpeakerUnits) -> SpeakerUnits:
         feats = dict(u.features)
         feats["articulation_rate"] = feats["speaking_rate"].copy()
-        return SpeakerUnits(u.start_s, u.end_s, u.turn_index, feats)
+        return dataclasses.replace(u, features=feats)
 
     a, c = dup(call.agent), dup(call.customer)
     return SimCall(

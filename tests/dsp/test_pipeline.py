@@ -58,6 +58,14 @@ def test_known_turns_talk_time_and_pitch(call_path: Path) -> None:
     assert result.turn_taking.agent.turns == 5
     assert result.turn_taking.customer.turns == 5
     assert not [w for w in result.warnings if w.code == "channel.silent"]
+    # Turn timing for the mirroring step: every answer comes after the 0.5 s gap (the
+    # agent's opening turn answers nobody); one IPU per turn, so no pause inside a turn.
+    for role, first in (("agent", 1), ("customer", 0)):
+        timing = result.speakers[role].units.turn_features
+        latency = timing["latency"]
+        assert np.isnan(latency[:first]).all()
+        np.testing.assert_allclose(latency[first:], 0.5, atol=0.08)
+        assert np.isnan(timing["pause"]).all()
 
 
 def test_roles_swap_with_agent_channel(call_path: Path) -> None:
