@@ -10,7 +10,8 @@ Each scenario simulates ``--calls`` calls of 3-15 minutes (bench/mirroring_sim.p
 prosody walks per speaker, measurement noise, NaNs, backchannels, 16 s / 8 s windows) and
 runs ``analyze_mirroring`` on each. Printed per scenario:
 
-* planted ``follow``: ``hit`` = the planted feature's ``follower`` is the planted one;
+* planted ``follow`` (``--only follow``: the five voice features; ``--only timing``: pause
+  and latency): ``hit`` = the planted feature's ``follower`` is the planted one;
   ``wrong`` = the other speaker named; ``off`` = another feature flagged (mirrored,
   follower or convergence direction).
 * planted ``converge`` / ``diverge``: ``hit`` = that feature's convergence direction is the
@@ -31,28 +32,34 @@ Each row draws its calls from ``[seed, position of the row in this run]``: the s
 Measured (seed 0, 3-15 min calls, no shams), with the command of each line:
 
 * false alarms per call (``--calls 200 --only independent,strong_ac,drift,walk``):
-  independent 5.0%, strong autocorrelation 5.5%, shared drift 5.0%; stress case ``walk``
+  independent 4.5%, strong autocorrelation 4.5%, shared drift 5.0%; stress case ``walk``
   (large independent random walks: the speakers really do get closer or further apart)
-  31%; ``--calls 200 --only walk --shams 8``: 5.0%. ``--calls 300 --seed S --only
-  strong_ac`` for S = 0-3: 5.7, 8.3, 8.0, 7.3% (9.0, 9.7, 8.7, 9.7% with the former
-  two-lag persistence estimate at commit 4638023, 10.7, 12.3, 9.0, 11.0% before it was
-  bias-corrected, at the commit before d6ecdc7).
+  30.5%; ``--calls 200 --only walk --shams 8``: 5.0%. Strong autocorrelation over more
+  draws: ``--calls 300 --seed S --only strong_ac`` for S = 0-7: 5.7, 7.7, 7.7, 8.0, 7.3,
+  6.0, 6.7, 7.7%; ``--calls 300 --seed S --only independent,strong_ac`` (other calls: the
+  row is second): 7.7, 11.3, 10.0, 12.3, 7.3, 7.7, 8.7, 11.0% (independent 2.0-5.0%);
+  8.3% over the 4800 calls. (Before pause and latency joined the tests, commit b9d59cc:
+  5.0 / 5.5 / 5.0 / 31% on the first line; 5.7, 8.3, 8.0, 7.3% for S = 0-3 with
+  ``--only strong_ac``.)
 * ``--strength 0.8 --only follow,converge,diverge`` (200 calls per row): right follower
-  named: loudness 96-98%, pitch level 94-94.5%, pitch variability 81.5-84.5%, articulation
-  rate 74-78%, speaking rate 74.5-75% (85.0% over the 10 rows; 82.2% when a follower also
+  named: loudness 96-98%, pitch level 94-94.5%, pitch variability 81.5-83.5%, articulation
+  rate 74-78%, speaking rate 74.5% (84.9% over the 10 rows; 82.2% when a follower also
   needed its r to be significantly larger than the other direction's, commit 05b6303);
   calls over 10 min 94-100%, under 6 min 30-92%; the wrong follower 0-1%. Convergence /
   divergence (``--conv-sd 5``), right direction: 65-77.5% (86-97% over 10 min; 55-74% and
   73-95% at commit 4638023, with the former two-lag persistence estimate); the opposite
-  direction never. Over the 18 rows: 78.5% (76.9% at commit 05b6303). ``raw p`` (the
-  planted test alone, before the correction across the call's ~24 tests): following
-  89.5-99%, convergence / divergence 85.5-93.5%: most of what is missed, the correction
-  costs.
+  direction never. Over the 18 rows: 78.4% (78.5% at commit b9d59cc, before the timing
+  features; 76.9% at commit 05b6303). ``raw p`` (the planted test alone, before the
+  correction across the call's ~30 tests): following 89.5-99%, convergence / divergence
+  85.5-93.5%: most of what is missed, the correction costs.
+* ``--strength 0.8 --only timing`` (pause and latency following, exact timing): right
+  follower named: latency 100%, pause 68.5% (under 6 min 11-12%: a pause exchange needs
+  turns of two IPUs or more on both sides).
 * ``--calls 100 --strength 0.8 --only follow [--plant turn]``, mean over the 10 rows:
   84.1% with edge planting, 86.2% when the follower's whole turn copies the leader's turn
   mean (81.4% and 82.8% at commit 05b6303; 80.0% and 71.9% with
   ``dsp.mirroring._EDGE_WEIGHT = 1``, edge IPUs only, when the half/half turn values were
-  chosen).
+  chosen). (Measured before the timing features.)
 """
 
 from __future__ import annotations

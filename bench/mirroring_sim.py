@@ -27,6 +27,13 @@ Scenarios (``simulate_call(rng, scenario=...)``):
 ``converge`` / ``diverge``
     in ``feature`` the two speakers' means move linearly toward (away from) each other over
     the call: distance ``0.5 + conv_sd`` -> 0.5 within-speaker sds (reversed for diverge).
+
+Timing: each speaker's turns also carry ``pause`` and ``latency`` (``turn_features``, from
+``dsp.turns.turn_timing`` on the timeline, as the pipeline computes them). Within-turn
+pauses are drawn uniform in 0.2-0.9 s and gaps between turns normal (0.35 s, sd 0.4 s,
+clipped to -0.3..2 s), independently; ``follow`` with ``feature`` ``"pause"`` or
+``"latency"`` mixes a share ``strength`` of the leader's last value into the follower's
+(see ``_timeline``). They are exact: no measurement noise.
 """
 
 from __future__ import annotations

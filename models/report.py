@@ -178,7 +178,11 @@ class Scores(_Model):
 
 
 class Mirroring(_Open):
-    features: dict[str, FeatureMirroring]
+    features: dict[str, FeatureMirroring] = Field(
+        description="Per feature: pitch_level, pitch_variability, loudness, speaking_rate, "
+        "articulation_rate (voice), pause and latency (turn timing, seconds: exchange-level "
+        "synchrony and proximity only)."
+    )
     timeline: list[dict[str, Any]]
     scores: Scores
 
