@@ -35,7 +35,7 @@ from dsp.turns import TurnTaking
 
 FloatArray = npt.NDArray[np.float64]
 ROLES = ("agent", "customer")
-ANALYSIS_VERSION = "0.1.0"
+ANALYSIS_VERSION = "0.2.0"  # 0.2.0: pause and latency join the mirroring tests
 
 # Seconds of audio added on each side of a block so frame-local features see whole windows.
 CONTEXT_S = 0.2

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.params import AnalysisConfig
 
-SCHEMA_VERSION = "1.1"  # 1.1: ``skipped``
+SCHEMA_VERSION = "1.2"  # 1.1: ``skipped``; 1.2: mirroring features ``pause``, ``latency``
 
 Segment = tuple[float, float]
 
