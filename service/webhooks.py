@@ -84,22 +84,54 @@ async def refused_destination(url: str) -> str | None:
     link-local (cloud metadata at 169.254.169.254), shared, multicast and reserved ranges
     are refused, so a caller cannot make the server reach services on its own network.
     """
+    refused, _ = await checked_address(url)
+    return refused
+
+
+async def checked_address(url: str) -> tuple[str | None, str | None]:
+    """``(why url may not receive webhooks or None, an address it resolved to)``: the
+    address is one :func:`refused_destination`'s rule accepted, for :func:`pinned` to
+    connect to, so DNS cannot answer differently between the check and the connection."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError) as exc:
-        return f"host {host!r} does not resolve ({exc})"
+        return f"host {host!r} does not resolve ({exc})", None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         if not address.is_global or address.is_multicast:
             if host in (str(address), str(info[4][0])):
-                return f"{address} is not a public address"
-            return f"host {host!r} resolves to the non-public address {address}"
-    return None
+                return f"{address} is not a public address", None
+            return f"host {host!r} resolves to the non-public address {address}", None
+    if not infos:
+        return f"host {host!r} does not resolve", None
+    return None, str(infos[0][4][0])
+
+
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``url`` aimed at ``address``: the URL to request, extra headers and httpx request
+    extensions. The ``Host`` header keeps the name (virtual hosting) and TLS checks the
+    certificate against it (``sni_hostname``), so only where the connection goes changes."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return url, {}, {}  # already an address: nothing to resolve again
+    except ValueError:
+        pass
+    ip = ipaddress.ip_address(address.split("%")[0])
+    target = f"[{ip}]" if ip.version == 6 else str(ip)
+    if parts.port is not None:
+        target += f":{parts.port}"
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{target}" if userinfo else target
+    host_header = parts.netloc.rpartition("@")[2]
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return parts._replace(netloc=netloc).geturl(), {"host": host_header}, extensions
 
 
 def new_message_id() -> str:
@@ -175,13 +207,23 @@ class WebhookSender:
         if self.secret:
             headers["webhook-signature"] = sign(self.secret, message_id, timestamp, body)
         error: str | None
-        # checked again at delivery: DNS may have changed since the job was accepted
-        refused = None if self.allow_private else await refused_destination(delivery["url"])
+        # Checked again at delivery (DNS may have changed since the job was accepted), and
+        # the connection goes to the address checked, not to a second lookup's answer.
+        url: str = delivery["url"]
+        extensions: dict[str, Any] = {}
+        refused = None
+        if not self.allow_private:
+            refused, address = await checked_address(url)
+            if address is not None:
+                url, extra_headers, extensions = pinned(url, address)
+                headers.update(extra_headers)
         if refused is not None:
             ok, gone, error = False, False, f"destination refused: {refused}"
         else:
             try:
-                response = await client.post(delivery["url"], content=body, headers=headers)
+                response = await client.post(
+                    url, content=body, headers=headers, extensions=extensions
+                )
                 ok = 200 <= response.status_code < 300
                 gone = response.status_code == 410
                 error = None if ok else f"HTTP {response.status_code}"

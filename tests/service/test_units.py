@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +20,14 @@ from dsp import errors
 from service.problems import STATUS, problem_body, status_of
 from service.settings import Settings
 from service.store import Store, decode_cursor, encode_cursor
-from service.webhooks import WebhookSender, event_body, refused_destination, sign, verify
+from service.webhooks import (
+    WebhookSender,
+    event_body,
+    pinned,
+    refused_destination,
+    sign,
+    verify,
+)
 from tests.service.test_jobs import Receiver
 
 
@@ -156,3 +169,104 @@ def test_delivery_rechecks_the_destination(tmp_path: Path) -> None:
     finally:
         receiver.close()
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "want_url", "want_headers", "want_ext"),
+    [
+        ("http://hooks.example.com/in", "93.184.215.14", "http://93.184.215.14/in",
+         {"host": "hooks.example.com"}, {}),
+        ("https://hooks.example.com:8443/in?a=1", "93.184.215.14",
+         "https://93.184.215.14:8443/in?a=1", {"host": "hooks.example.com:8443"},
+         {"sni_hostname": "hooks.example.com"}),
+        ("https://u:p@hooks.example.com/in", "2606:2800:21f:cb07::1",
+         "https://u:p@[2606:2800:21f:cb07::1]/in", {"host": "hooks.example.com"},
+         {"sni_hostname": "hooks.example.com"}),
+        ("https://93.184.215.14/in", "93.184.215.14", "https://93.184.215.14/in", {}, {}),
+    ],
+)  # fmt: skip
+def test_pinned_request_keeps_the_name(
+    url: str, address: str, want_url: str, want_headers: dict[str, str], want_ext: dict[str, str]
+) -> None:
+    assert pinned(url, address) == (want_url, want_headers, want_ext)
+
+
+def test_delivery_connects_to_the_checked_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name is public when checked and internal a moment later. The
+    request goes to the address that was checked (never resolved again), under its name."""
+    answers = iter(["93.184.215.14", "127.0.0.1", "127.0.0.1"])
+
+    def getaddrinfo(host: str, port: int, *args: object, **kw: object) -> list[tuple]:
+        assert host == "hooks.example.com"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(204)
+
+    store = Store(tmp_path / "jobs.db")
+    try:
+        store.add_webhook("msg_1", "job_1", "https://hooks.example.com/in", "{}")
+
+        async def deliver() -> None:
+            sender = WebhookSender(store, secret="s", max_attempts=1, backoff_s=0.1, timeout_s=2.0)
+            async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+                for due in store.due_webhooks(time.time() + 1.0, limit=10):
+                    await sender._deliver(client, due)
+
+        asyncio.run(deliver())
+        assert store.webhooks_of("job_1")[0]["status"] == "delivered"
+        (request,) = sent
+        assert str(request.url) == "https://93.184.215.14/in"
+        assert request.headers["host"] == "hooks.example.com"
+        assert request.extensions["sni_hostname"] == "hooks.example.com"
+        assert next(answers) == "127.0.0.1"  # one lookup only: the check's
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_pinned_https_checks_the_certificate_against_the_name(tmp_path: Path) -> None:
+    """A real TLS server on 127.0.0.1 with a certificate for 'localhost': reached through
+    the address, the name 'localhost' verifies; any other name is refused."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Ok)
+    server.socket = server_ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    try:
+        with httpx.Client(verify=client_ctx, timeout=5.0) as client:
+            url, headers, ext = pinned(f"https://localhost:{port}/in", "127.0.0.1")
+            response = client.post(url, content="{}", headers=headers, extensions=ext)
+            assert response.status_code == 204
+            url, headers, ext = pinned(f"https://other.example:{port}/in", "127.0.0.1")
+            with pytest.raises(httpx.ConnectError, match="(?i)certificate|hostname"):
+                client.post(url, content="{}", headers=headers, extensions=ext)
+    finally:
+        server.shutdown()
+        server.server_close()
