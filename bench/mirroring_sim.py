@@ -29,7 +29,8 @@ Scenarios (``simulate_call(rng, scenario=...)``):
     the call: distance ``0.5 + conv_sd`` -> 0.5 within-speaker sds (reversed for diverge).
 
 Timing: each speaker's turns also carry ``pause`` and ``latency`` (``turn_features``, from
-``dsp.turns.turn_timing`` on the timeline, as the pipeline computes them). Within-turn
+``dsp.turns.turn_mean_pauses`` and ``turn_latencies`` on the timeline, as the pipeline
+computes them). Within-turn
 pauses are drawn uniform in 0.2-0.9 s and gaps between turns normal (0.35 s, sd 0.4 s,
 clipped to -0.3..2 s), independently; ``follow`` with ``feature`` ``"pause"`` or
 ``"latency"`` mixes a share ``strength`` of the leader's last value into the follower's
@@ -53,7 +54,7 @@ from dsp.mirroring import (  # noqa: E402
     SpeakerUnits,
     WindowSeries,
 )
-from dsp.turns import turn_timing  # noqa: E402
+from dsp.turns import turn_latencies, turn_mean_pauses  # noqa: E402
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -252,21 +253,19 @@ def simulate_call(
         obs = np.where(rng.random(k) < p_nan, np.nan, obs)
         observed[name] = obs
 
-    def turn_spans(role: int) -> tuple[npt.NDArray[np.int64], FloatArray]:
-        m = (spk == role) & (label >= 0)
-        labels = np.unique(label[m])
-        spans = np.array(
-            [[start[m & (label == lab)].min(), end[m & (label == lab)].max()] for lab in labels]
-        ).reshape(-1, 2)
-        return labels, spans
+    # each speaker's turns (labels in time order) and their spans: first IPU start to last
+    # IPU end (a turn's IPUs do not overlap, so its last one ends last)
+    turn_labels = [label[is_first & (spk == r)] for r in (0, 1)]
+    spans = [
+        np.column_stack([start[is_first & (spk == r)], end[is_last & (spk == r)]]) for r in (0, 1)
+    ]
 
     def units(role: int) -> SpeakerUnits:
         m = spk == role
-        labels, spans = turn_spans(role)
+        labels = turn_labels[role]
         row = np.where(label[m] >= 0, np.searchsorted(labels, label[m]), -1)
-        pause, latency = turn_timing(
-            np.column_stack([start[m], end[m]]), row, spans, turn_spans(1 - role)[1]
-        )
+        pause = turn_mean_pauses(np.column_stack([start[m], end[m]]), row, labels.size)
+        latency = turn_latencies(spans[role], spans[1 - role])
         return SpeakerUnits(
             start_s=start[m],
             end_s=end[m],

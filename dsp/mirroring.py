@@ -22,16 +22,17 @@ latency              s            per turn (floor transfer gap before it, negati
                                   the speaker took the floor in overlap), directly
 ==================== ============ =====================================================
 
-The two timing features (:data:`TIMING_FEATURES`, from ``dsp.turns.turn_timing``) have one
-value per turn and no window series: they get the exchange-level statistics (directional
-synchrony: does the follower answer as fast, or pause as long, as the leader just did;
-local and global proximity) but no windowed synchrony, convergence or timeline, and they
-are not part of the tone / tempo scores (which keep the voice features they are defined
-on). Their tests enter the call's family with a quarter of the weight
-(:data:`FEATURE_WEIGHTS`). Measured: bench/mirroring_eval.py --strength 0.8 --only
-follow,converge,diverge over the 18 voice-feature rows 78.5 % before they were added,
-78.4 % after; --calls 200 --only independent,strong_ac,drift,walk false alarms 5.0 /
-5.5 / 5.0 / 31 % before, 4.5 / 4.5 / 5.0 / 30.5 % after (the timing tests included).
+The two timing features (:data:`TIMING_FEATURES`: ``dsp.turns.turn_mean_pauses``, and
+``dsp.turns.turn_latencies``, turn-taking's floor gaps per turn) have one value per turn
+and no window series: they get the exchange-level statistics (directional synchrony: does
+the follower answer as fast, or pause as long, as the leader just did; local and global
+proximity) but no windowed synchrony, convergence or timeline, and they are not part of
+the tone / tempo scores (which keep the voice features they are defined on). Their tests
+enter the call's family with a quarter of the weight (:data:`FEATURE_WEIGHTS`). Measured:
+bench/mirroring_eval.py --strength 0.8 --only follow,converge,diverge over the 18
+voice-feature rows 78.5 % at commit b9d59cc, before they were added, 78.4 % after;
+--calls 200 --only independent,strong_ac,drift,walk false alarms 5.0 / 5.5 / 5.0 / 31 %
+before, 4.5 / 4.5 / 5.0 / 30.5 % after (the timing tests included).
 
 Statistics (definitions in ``shared/design/MIRRORING.md``)
 ----------------------------------------------------------

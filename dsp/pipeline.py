@@ -437,14 +437,14 @@ def _ipu_units(
     ipus_s: FloatArray,
     ipu_turn_index: npt.NDArray[np.int64],
     turn_segments_s: FloatArray,
-    partner_turns_s: FloatArray,
+    turn_latency_s: FloatArray,
     *,
     f0_st: FloatArray,
     level_db: FloatArray,
     nuclei_frames: npt.NDArray[np.int64],
 ) -> mirror_metrics.SpeakerUnits:
-    """Per-IPU pitch and level, and per-turn rates and timing (pause inside the turn,
-    response latency before it), of one speaker for the mirroring step."""
+    """Per-IPU pitch and level, and per-turn rates and timing (mean pause inside the turn;
+    ``turn_latency_s``, the gap before it), of one speaker for the mirroring step."""
     n_frames = len(f0_st)
     k = len(ipus_s)
     pitch_level = np.full(k, np.nan)
@@ -474,12 +474,12 @@ def _ipu_units(
             span_s = float(turn_segments_s[label, 1] - turn_segments_s[label, 0])
             if span_s >= 0.5:
                 speaking[j] = syllables / span_s
-    pause_s, latency_s = turns.turn_timing(ipus_s, ipu_turn_index, turn_segments_s, partner_turns_s)
-    known = labels < len(pause_s)
-    pause = np.full(len(labels), np.nan)
-    latency = np.full(len(labels), np.nan)
-    pause[known] = pause_s[labels[known]]
-    latency[known] = latency_s[labels[known]]
+    known = labels < len(turn_segments_s)
+    timing: dict[str, FloatArray] = {}
+    pause_s = turns.turn_mean_pauses(ipus_s, ipu_turn_index, len(turn_segments_s))
+    for name, per_turn in (("pause", pause_s), ("latency", turn_latency_s)):
+        timing[name] = np.full(len(labels), np.nan)
+        timing[name][known] = per_turn[labels[known]]
     return mirror_metrics.SpeakerUnits(
         start_s=ipus_s[:, 0].copy(),
         end_s=ipus_s[:, 1].copy(),
@@ -492,8 +492,7 @@ def _ipu_units(
         turn_features={
             "speaking_rate": speaking,
             "articulation_rate": articulation,
-            "pause": pause,
-            "latency": latency,
+            **timing,
         },
         turn_labels=labels.astype(np.int64),
     )
@@ -639,7 +638,6 @@ def _speaker(
     speech: npt.NDArray[np.bool_],
     ipus_s: FloatArray,
     per_speaker: turns.SpeakerTurns,
-    partner: turns.SpeakerTurns,
     *,
     segments_s: FloatArray,
     f0_track_hz: npt.NDArray[np.float32],
@@ -671,7 +669,7 @@ def _speaker(
             ipus_s,
             ipu_turn_index,
             turns_s,
-            np.asarray(partner.turn_segments, dtype=np.float64).reshape(-1, 2),
+            per_speaker.turn_latency_s,
             f0_st=pitch.hz_to_st(f0),
             level_db=level,
             nuclei_frames=nuclei_frames,
@@ -719,7 +717,6 @@ def analyze_tracks(
             speech[row],
             ipus[row],
             taking.speakers[row],
-            taking.speakers[1 - row],
             segments_s=segments[row],
             f0_track_hz=pitch.speaker_f0_path(
                 tracks.pitch_candidates(order[row]),

@@ -69,8 +69,12 @@ class SpeakerTurns:
         ``[start_s, end_s]`` of each backchannel.
     overlaps_within : int
         Non-backchannel IPUs spoken entirely inside a partner IPU (no floor change).
+    turn_latency_s : ndarray, shape (turns,)
+        Per turn, the signed gap of the floor transfer to it (:func:`turn_latencies`; NaN
+        for the call's opening turn).
     floor_gaps_s : ndarray, shape (k,)
-        Signed gap of every floor transfer TO this speaker (negative = overlapping takeover).
+        Signed gap of every floor transfer TO this speaker (negative = overlapping
+        takeover): the finite ``turn_latency_s``.
     response_latency_median_s, response_latency_p90_s : float
         Median and 90th percentile of the non-negative ``floor_gaps_s``; NaN if none.
     interruptions : int
@@ -88,11 +92,15 @@ class SpeakerTurns:
     backchannels: int
     backchannel_segments: FloatArray
     overlaps_within: int
-    floor_gaps_s: FloatArray
+    turn_latency_s: FloatArray
     response_latency_median_s: float
     response_latency_p90_s: float
     interruptions: int
     longest_monologue_s: float
+
+    @property
+    def floor_gaps_s(self) -> FloatArray:
+        return self.turn_latency_s[np.isfinite(self.turn_latency_s)]
 
 
 @dataclass(frozen=True)
@@ -346,10 +354,9 @@ def turn_taking(
             turns[spk][-1][1] = max(turns[spk][-1][1], end)
         turn_index[spk][ik] = len(turns[spk]) - 1
 
-    # 3. Floor transfers.
-    gaps: list[list[float]] = [[], []]
-    for (p, tp), (s, ts) in zip(sequence[:-1], sequence[1:], strict=True):
-        gaps[s].append(turns[s][ts][0] - turns[p][tp][1])
+    # 3. Floor transfers: the gap before each turn that follows a partner turn.
+    segments = [np.asarray(turns[s], dtype=np.float64).reshape(-1, 2) for s in (0, 1)]
+    latency = [turn_latencies(segments[s], segments[1 - s]) for s in (0, 1)]
     switches = max(0, len(sequence) - 1)
 
     # 4. Conversation level: overlap and silences over all speech (backchannels included).
@@ -363,8 +370,8 @@ def turn_taking(
     total_talk = talk[0] + talk[1]
     speakers = []
     for s in (0, 1):
-        seg = np.asarray(turns[s], dtype=np.float64).reshape(-1, 2)
-        g = np.asarray(gaps[s], dtype=np.float64)
+        seg = segments[s]
+        g = latency[s][np.isfinite(latency[s])]
         responses = g[g >= 0.0]
         speakers.append(
             SpeakerTurns(
@@ -376,7 +383,7 @@ def turn_taking(
                 backchannels=int(is_bc[s].sum()),
                 backchannel_segments=ipus[s][is_bc[s]].reshape(-1, 2),
                 overlaps_within=int(is_within[s].sum()),
-                floor_gaps_s=g,
+                turn_latency_s=latency[s],
                 response_latency_median_s=_percentile_or_nan(responses, 50.0),
                 response_latency_p90_s=_percentile_or_nan(responses, 90.0),
                 interruptions=int(np.sum(g < 0.0)),
@@ -416,32 +423,29 @@ def turn_pauses(
     return gaps[same_turn], turn[1:][same_turn]
 
 
-def turn_timing(
-    ipus_s: npt.ArrayLike,
-    ipu_turn_index: npt.ArrayLike,
-    turns_s: npt.ArrayLike,
-    partner_turns_s: npt.ArrayLike,
-) -> tuple[FloatArray, FloatArray]:
-    """Per turn of one speaker: the mean pause inside it and its response latency, seconds.
-
-    ``pause_s[j]`` is the mean of :func:`turn_pauses` in turn ``j`` (NaN for a one-IPU
-    turn). ``latency_s[j]`` is the floor transfer gap before turn ``j``: its start minus
-    the end of the partner's turn just before it (negative when the speaker took the floor
-    before the partner stopped; NaN when no partner turn came between this speaker's
-    previous turn and this one, e.g. the call's first turn). Turn ``j`` is row ``j`` of
-    ``turns_s``, the turn numbers of ``ipu_turn_index``.
-    """
-    own = np.asarray(turns_s, dtype=np.float64).reshape(-1, 2)
-    partner = np.asarray(partner_turns_s, dtype=np.float64).reshape(-1, 2)
-    n_turns = own.shape[0]
+def turn_mean_pauses(
+    ipus_s: npt.ArrayLike, ipu_turn_index: npt.ArrayLike, n_turns: int
+) -> FloatArray:
+    """Per turn ``0 .. n_turns - 1``: the mean of its :func:`turn_pauses`, seconds (NaN for
+    a one-IPU turn)."""
     gaps, gap_turn = turn_pauses(ipus_s, ipu_turn_index)
     keep = gap_turn < n_turns
     sums = np.bincount(gap_turn[keep], weights=gaps[keep], minlength=n_turns)[:n_turns]
     counts = np.bincount(gap_turn[keep], minlength=n_turns)[:n_turns]
     with np.errstate(invalid="ignore", divide="ignore"):
-        pause_s = np.where(counts > 0, sums / counts, np.nan)
-    latency_s = np.full(n_turns, np.nan)
-    if n_turns and partner.shape[0]:
+        return np.where(counts > 0, sums / counts, np.nan)
+
+
+def turn_latencies(turns_s: npt.ArrayLike, partner_turns_s: npt.ArrayLike) -> FloatArray:
+    """Per turn of one speaker (rows of ``turns_s``, in time order): the floor transfer gap
+    before it, seconds: its start minus the end of the partner's turn just before it
+    (negative when the speaker took the floor before the partner stopped; NaN when no
+    partner turn came between this speaker's previous turn and this one, e.g. the call's
+    first turn). :func:`turn_taking`'s floor gaps and response latencies are these."""
+    own = np.asarray(turns_s, dtype=np.float64).reshape(-1, 2)
+    partner = np.asarray(partner_turns_s, dtype=np.float64).reshape(-1, 2)
+    latency_s = np.full(own.shape[0], np.nan)
+    if own.shape[0] and partner.shape[0]:
         order = np.argsort(partner[:, 0], kind="stable")
         p_start, p_end = partner[order, 0], partner[order, 1]
         last = np.searchsorted(p_start, own[:, 0], side="left") - 1
@@ -449,4 +453,4 @@ def turn_timing(
         found = last >= 0
         found[found] &= p_start[last[found]] > prev_own_start[found]
         latency_s[found] = own[found, 0] - p_end[last[found]]
-    return pause_s, latency_s
+    return latency_s

@@ -127,9 +127,8 @@ def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]
     target = f"[{ip}]" if ip.version == 6 else str(ip)
     if parts.port is not None:
         target += f":{parts.port}"
-    userinfo = parts.netloc.rpartition("@")[0]
+    userinfo, _, host_header = parts.netloc.rpartition("@")
     netloc = f"{userinfo}@{target}" if userinfo else target
-    host_header = parts.netloc.rpartition("@")[2]
     extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
     return parts._replace(netloc=netloc).geturl(), {"host": host_header}, extensions
 

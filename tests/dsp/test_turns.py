@@ -10,7 +10,14 @@ import pytest
 from dsp.activity import ipus
 from dsp.errors import ParameterError
 from dsp.frames import segments_to_mask
-from dsp.turns import TurnTaking, join_turn_pauses, turn_pauses, turn_taking, turn_timing
+from dsp.turns import (
+    TurnTaking,
+    join_turn_pauses,
+    turn_latencies,
+    turn_mean_pauses,
+    turn_pauses,
+    turn_taking,
+)
 
 # A 25 s call with every phenomenon once:
 #   A holds 0-8 s (pause 5.0-5.5 inside), B backchannels at 3.0-3.4 (overlapping A),
@@ -183,11 +190,13 @@ def test_turn_timing_per_turn(call: TurnTaking) -> None:
     """Per turn: the pause inside it and the signed floor gap before it, matching the
     call's floor gaps; the call's first turn has no latency, one-IPU turns no pause."""
     a, b = call.agent, call.customer
-    pause, latency = turn_timing(AGENT, a.ipu_turn_index, a.turn_segments, b.turn_segments)
+    pause = turn_mean_pauses(AGENT, a.ipu_turn_index, a.turns)
+    latency = turn_latencies(a.turn_segments, b.turn_segments)
     np.testing.assert_allclose(pause, [0.5, np.nan, np.nan])
     np.testing.assert_allclose(latency, [np.nan, -0.5, 0.3])
     np.testing.assert_allclose(latency[1:], a.floor_gaps_s)
-    pause, latency = turn_timing(CUSTOMER, b.ipu_turn_index, b.turn_segments, a.turn_segments)
+    pause = turn_mean_pauses(CUSTOMER, b.ipu_turn_index, b.turns)
+    latency = turn_latencies(b.turn_segments, a.turn_segments)
     np.testing.assert_allclose(pause, [np.nan, np.nan])  # the backchannel is no pause
     np.testing.assert_allclose(latency, b.floor_gaps_s)
     gaps, gap_turn = turn_pauses(AGENT, a.ipu_turn_index)
@@ -197,11 +206,13 @@ def test_turn_timing_per_turn(call: TurnTaking) -> None:
 
 def test_turn_timing_without_partner_and_bad_input() -> None:
     own = np.array([[0.0, 1.0], [1.4, 2.0], [2.6, 3.0]])
-    pause, latency = turn_timing(own, [0, 0, 0], [[0.0, 3.0]], np.empty((0, 2)))
+    pause = turn_mean_pauses(own, [0, 0, 0], 1)
+    latency = turn_latencies([[0.0, 3.0]], np.empty((0, 2)))
     np.testing.assert_allclose(pause, [0.5])
     np.testing.assert_allclose(latency, [np.nan])
     # Two own turns with no partner turn between them: the second has no latency either.
-    pause, latency = turn_timing(own, [0, 1, 1], [[0.0, 1.0], [1.4, 3.0]], [[-5.0, -4.0]])
+    pause = turn_mean_pauses(own, [0, 1, 1], 2)
+    latency = turn_latencies([[0.0, 1.0], [1.4, 3.0]], [[-5.0, -4.0]])
     np.testing.assert_allclose(pause, [np.nan, 0.6])
     np.testing.assert_allclose(latency, [4.0, np.nan])
     with pytest.raises(ParameterError):
