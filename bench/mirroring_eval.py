@@ -23,8 +23,8 @@ runs ``analyze_mirroring`` on each. Printed per scenario:
   any convergence direction other than 'none' (the per-call false alarm rate);
   ``any p_adj`` = any test of the call at all below alpha after correction.
 
-Also prints the median analysis time per call and the score distribution on independent
-calls (should centre on 50).
+Also prints the mean hit rate over the planted rows of the run, the median analysis time
+per call and the score distribution on independent calls (should centre on 50).
 
 Each row draws its calls from ``[seed, position of the row in this run]``: the same
 ``--only`` gives the same calls, another selection other calls.
@@ -52,6 +52,12 @@ Measured (seed 0, 3-15 min calls, no shams), with the command of each line:
   features; 76.9% at commit 05b6303). ``raw p`` (the planted test alone, before the
   correction across the call's ~30 tests): following 89.5-99%, convergence / divergence
   85.5-93.5%: most of what is missed, the correction costs.
+* Following planted as a *copy* of the leader's previous turn (``--strength 1.0``):
+  ``--strength 1.0 --only follow,converge,diverge`` 81.2% over the 18 rows (following
+  90.0% over the 10 rows, 80.5-99%; the convergence rows are the ones above: strength does
+  not enter them); with ``--plant turn`` (the whole turn copies the leader's turn) 81.6%
+  at seed 0 and 81.1% with ``--seed 1`` (following 90.6% and 91.5%, convergence /
+  divergence 70.3% and 68.1%).
 * ``--strength 0.8 --only timing`` (pause and latency following, exact timing): right
   follower named: latency 100%, pause 68.5% (under 6 min 11-12%: a pause exchange needs
   turns of two IPUs or more on both sides).
@@ -166,6 +172,7 @@ def run(
         header + f"{'off':>8}{'any p_adj':>11}{'raw p':>8}{'<6 min':>8}{'>10 min':>8}{'ms/call':>9}"
     )
     times: list[float] = []
+    planted_hits: list[float] = []  # hit rate of each planted row
     indep_scores: list[float] = []
     tempo_scores: list[float] = []
     for s_i, (_, scenario, feature, follower) in enumerate(scenarios):
@@ -227,6 +234,8 @@ def run(
             off += _flags(res, skip=feature)
         times.extend(ms)
         label = "FP" if scenario in INDEPENDENT else "hit"
+        if scenario not in INDEPENDENT:
+            planted_hits.append(hit / calls)
         print(
             f"{scenario:<12}{feature or '-':<19}{follower or '-':<10}"
             f"{100 * hit / calls:>7.1f}%{100 * wrong / calls:>7.1f}%{100 * off / calls:>7.1f}%"
@@ -236,6 +245,11 @@ def run(
             f"{np.median(ms):>9.1f}   ({label})"
         )
         sys.stdout.flush()
+    if planted_hits:
+        print(
+            f"# planted rows: {len(planted_hits)}, mean right follower / direction "
+            f"{100 * float(np.mean(planted_hits)):.1f}%"
+        )
     for dim, vals in (("tone", indep_scores), ("tempo", tempo_scores)):
         sc = np.asarray(vals)
         if sc.size:
