@@ -87,8 +87,8 @@ def _timeline(
     duration_s: float,
     *,
     timing_follow: tuple[str, int, float] | None = None,
-) -> tuple[list[tuple[int, float, float, int]], int]:
-    """IPUs as (speaker, start_s, end_s, turn label or -1); the number of turns.
+) -> list[tuple[int, float, float, int]]:
+    """IPUs as (speaker, start_s, end_s, turn label or -1), in time order.
 
     ``timing_follow = (feature, follower, strength)`` plants following in a timing
     feature: the follower's pauses inside a turn (``"pause"``) or the gap before the
@@ -135,7 +135,7 @@ def _timeline(
         spk = 1 - spk
         turn += 1
     ipus.sort(key=lambda x: x[1])
-    return ipus, turn
+    return ipus
 
 
 def simulate_call(
@@ -169,7 +169,7 @@ def simulate_call(
         duration_s = float(rng.uniform(180.0, 900.0))
     follower_role = {"agent": 0, "customer": 1}.get(follower or "", -1)
     timing = scenario == "follow" and feature in TIMING_FEATURES
-    ipus, _ = _timeline(
+    ipus = _timeline(
         rng,
         duration_s,
         timing_follow=(str(feature), follower_role, strength) if timing else None,

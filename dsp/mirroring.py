@@ -117,7 +117,8 @@ Significance and correction
 ---------------------------
 All p-values are two-sided. The family is every test that ran for this call (per feature:
 the two directional synchronies, windowed synchrony, convergence and local proximity; up to
-29: 23 for the voice features, 3 for each timing feature). They are corrected together with
+30: 24 for the voice features, loudness having no convergence, and 3 for each timing
+feature). They are corrected together with
 **weighted Benjamini-Hochberg** (``p_adj``; weights :data:`TEST_WEIGHTS` times
 :data:`FEATURE_WEIGHTS`, rescaled to mean 1, Genovese et al. 2006). Why BH: on a call where
 the speakers are independent every null is true, and then BH's false discovery rate is
@@ -1737,14 +1738,10 @@ def _no_windows(name: str) -> str:
     return "no window values"
 
 
-def _nanmean(x: FloatArray) -> float | None:
-    x = x[np.isfinite(x)]
-    return float(x.mean()) if x.size else None
-
-
 def _series_mean(values: FloatArray | None) -> float | None:
     """Mean of a speaker's finite unit values (None without any)."""
-    return None if values is None else _nanmean(values)
+    finite = None if values is None else values[np.isfinite(values)]
+    return float(finite.mean()) if finite is not None and finite.size else None
 
 
 def _with_padj(s: DirectionalSync, p_adj: float | None) -> DirectionalSync:

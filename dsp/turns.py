@@ -430,8 +430,8 @@ def turn_mean_pauses(
     a one-IPU turn)."""
     gaps, gap_turn = turn_pauses(ipus_s, ipu_turn_index)
     keep = gap_turn < n_turns
-    sums = np.bincount(gap_turn[keep], weights=gaps[keep], minlength=n_turns)[:n_turns]
-    counts = np.bincount(gap_turn[keep], minlength=n_turns)[:n_turns]
+    sums = np.bincount(gap_turn[keep], weights=gaps[keep], minlength=n_turns)
+    counts = np.bincount(gap_turn[keep], minlength=n_turns)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / counts, np.nan)
 
