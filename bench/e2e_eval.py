@@ -7,6 +7,9 @@ call of a folder and scores it against the truth written next to it:
   phonation) and the utterance spans (what the pipeline's IPU talk time measures);
 - windowed pitch, loudness and articulation rate vs the true window values (Pearson r,
   16 s windows every 8 s, pooled per call) on every call with enough windows;
+- per-turn speaking and articulation rate: the measurement error (sd of the log ratio to
+  the true turn rate) next to the true rates' spread within a speaker, the variation a
+  rate-following relation has to show through;
 - the report's ``segments`` against the utterance spans (both bridged at 0.5 s, as the
   activity target scores them): frame agreement and false alarms per channel;
 - mirroring: on ``follow`` calls, detected when the planted feature is ``mirrored`` with the
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -39,11 +43,13 @@ sys.path.insert(0, str(REPO))
 
 from activity_ami import bridged  # noqa: E402  (the activity target's 0.5 s bridging)
 
+from dsp import mirroring as mirror_metrics  # noqa: E402
 from dsp import pipeline  # noqa: E402
 from dsp.frames import HOP_S, segments_to_mask  # noqa: E402
 from dsp.mirroring import _residualize  # noqa: E402
 
 ROLES = ("agent", "customer")
+RATE_FEATURES = ("speaking_rate", "articulation_rate")
 WINDOW_PAIRS = {
     "pitch_median_st": "pitch_st",
     "loudness_db": "level_db",
@@ -60,15 +66,18 @@ TRUTH_KEYS = {
 }
 
 
-def truth_follow_r(truth: dict, feature: str, follower: int) -> float:
+def truth_follow_r(truth: dict, feature: str, follower: int, *, plant: str = "edge") -> float:
     """Partial r of the follower's turn-initial truth value with the leader's turn-final
-    one given the follower's previous turn-final value: the planted relation as rendered."""
+    one given the follower's previous turn-final value: the planted relation as rendered.
+    With ``plant="turn"`` (whole turns planted) the values are whole-turn values."""
     turns = [t for t in truth["turns"] if not t["backchannel"]]
     utterances = truth["utterances"]
 
     def value(turn: dict, edge: int) -> float:
         if feature == "speaking_rate":
             return float(turn["speaking_rate_per_s"])
+        if plant == "turn":
+            return float(turn[TRUTH_KEYS[feature]])
         return float(utterances[turn["utterances"][edge]][TRUTH_KEYS[feature]])
 
     rows = [
@@ -89,6 +98,34 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     if ok.sum() < 5 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
         return float("nan")
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def turn_rate_fidelity(
+    units: mirror_metrics.SpeakerUnits, truth: dict, speaker: int, feature: str
+) -> tuple[float, float]:
+    """How well one speaker's per-turn rate ``feature`` is measured: the sd of
+    ``log(measured / true)`` over the speaker's turns (each pipeline turn matched to the true
+    turn it overlaps most) next to the sd of the true ``log`` rate over the same turns (the
+    spread a following relation lives in). Both as fractions (0.05 = 5 %)."""
+    key = {"articulation_rate": "articulation_rate_per_s", "speaking_rate": "speaking_rate_per_s"}
+    true_turns = [t for t in truth["turns"] if t["speaker"] == speaker and not t["backchannel"]]
+    if units.turn_labels is None or not true_turns:
+        return float("nan"), float("nan")
+    spans = np.array([[t["start_s"], t["end_s"]] for t in true_turns], dtype=float)
+    values = np.array([t[key[feature]] for t in true_turns], dtype=float)
+    measured = np.asarray(units.turn_features[feature], dtype=float)
+    pairs = []
+    for label, value in zip(units.turn_labels, measured, strict=True):
+        members = units.turn_index == label
+        lo, hi = float(units.start_s[members].min()), float(units.end_s[members].max())
+        overlap = np.minimum(hi, spans[:, 1]) - np.maximum(lo, spans[:, 0])
+        best = int(np.argmax(overlap))
+        if overlap[best] > 0 and value > 0 and values[best] > 0:
+            pairs.append((math.log(value / values[best]), math.log(values[best])))
+    if len(pairs) < 5:
+        return float("nan"), float("nan")
+    err, true_log = np.asarray(pairs).T
+    return float(np.std(err)), float(np.std(true_log))
 
 
 def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
@@ -115,6 +152,10 @@ def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
         ref = bridged(utt_mask)
         out[f"{role}_seg_agree"] = float((hyp == ref).mean())
         out[f"{role}_seg_fa"] = float((hyp & ~ref).sum() / max(1, (~ref).sum()))
+        for feature in RATE_FEATURES:
+            out[f"{role}_{feature}_turn_err"], out[f"{role}_{feature}_turn_spread"] = (
+                turn_rate_fidelity(result.speakers[role].units, truth, row, feature)
+            )
     # windowed tracking, on the truth's 16 s / 8 s clock
     truth_w = truth["windows_16_8"]
     params = pipeline.replace(result.params, window_s=16.0, hop_s=8.0)
@@ -144,7 +185,9 @@ def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
         )
         out["r"] = follows.r
         follower = ROLES.index(relation["follower"])
-        out["truth_r"] = truth_follow_r(truth, relation["feature"], follower)
+        out["truth_r"] = truth_follow_r(
+            truth, relation["feature"], follower, plant=relation.get("plant") or "edge"
+        )
     elif kind in ("converge", "diverge"):
         want = "converging" if kind == "converge" else "diverging"
         names = [relation["feature"]] if relation.get("feature") else list(features)
@@ -208,6 +251,14 @@ def main() -> None:
         print(
             f"| window r {name}: median all calls / varying calls | "
             f"{np.median(rs):.3f} / {', '.join(f'{v:.2f}' for v in varying) or '-'} | >= {target} |"
+        )
+    for feature in RATE_FEATURES:
+        err = [r[f"{role}_{feature}_turn_err"] for r in rows for role in ROLES]
+        spread = [r[f"{role}_{feature}_turn_spread"] for r in rows for role in ROLES]
+        print(
+            f"| per-turn {feature}: measurement error / true spread within a speaker "
+            f"(sd of log, median over channels) | {100 * np.nanmedian(err):.1f} % / "
+            f"{100 * np.nanmedian(spread):.1f} % |  |"
         )
     by_kind: dict[str, list[bool]] = defaultdict(list)
     for r in rows:

@@ -2,7 +2,7 @@
 
     python bench/make_calls.py OUT_DIR [--n 2] [--seed 0] [--duration-s 180] [--workers 2]
                                [--variants independent,follow:customer:pitch_level,...]
-                               [--encoding pcm16|mulaw]
+                               [--encoding pcm16|mulaw] [--strength 0.6] [--plant edge|turn]
 
 For every variant and every i < n it writes, under OUT_DIR:
 
@@ -15,6 +15,9 @@ For every variant and every i < n it writes, under OUT_DIR:
 
 Variants: ``independent``, ``converge``, ``diverge``, ``varying`` and
 ``follow:<agent|customer>:<feature>`` for the five features (the default writes all 14).
+Following is planted on the follower's first sentence from the leader's last (``--plant
+edge``) or on the follower's whole turn from the leader's whole turn (``--plant turn``; with
+``--strength 1`` a copy of the leader's previous turn); see ``tests.synthcall.plan_call``.
 Seeds: call i of variant v uses ``numpy.random.default_rng([seed, v, i])`` (v = position of
 the variant in the default list), so a variant's calls do not change when others are added.
 Needs espeak-ng on PATH.
@@ -65,7 +68,11 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
     rng = np.random.default_rng(job["seed_seq"])
     plan_args = _parse_variant(job["variant"])
     turns = sc.plan_call(
-        duration_s=job["duration_s"], rng=rng, strength=job["strength"], **plan_args
+        duration_s=job["duration_s"],
+        rng=rng,
+        strength=job["strength"],
+        plant=job["plant"],
+        **plan_args,
     )
     call = sc.render_call(turns, rng=rng)
     out_dir = Path(job["out_dir"])
@@ -78,6 +85,7 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
         "follower": plan_args.get("follower"),
         "feature": plan_args.get("feature"),
         "strength": job["strength"] if plan_args["kind"] == "follow" else None,
+        "plant": job["plant"] if plan_args["kind"] == "follow" else None,
         "seed": list(job["seed_seq"]),
     }
     truth["planned"] = {
@@ -130,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--duration-s", type=float, default=180.0)
     ap.add_argument("--strength", type=float, default=0.6, help="follow strength (0-1)")
+    ap.add_argument(
+        "--plant",
+        choices=("edge", "turn"),
+        default="edge",
+        help="follow planted on the first sentence (edge) or the whole turn (turn)",
+    )
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
     ap.add_argument("--encoding", choices=("pcm16", "mulaw"), default="pcm16")
     ap.add_argument("--workers", type=int, default=1, help="calls rendered in parallel")
@@ -152,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                     "seed_seq": (args.seed, vid, i),
                     "duration_s": args.duration_s,
                     "strength": args.strength,
+                    "plant": args.plant,
                     "encoding": args.encoding,
                     "out_dir": str(args.out_dir),
                 }

@@ -1530,6 +1530,21 @@ def planned_speaking_rate(spec: TurnSpec) -> float:
     return sum(syl) / dur if dur > 0 else math.nan
 
 
+def planned_utterance_values(turn: TurnSpec, feature: str) -> list[float]:
+    """Planned value of a per-sentence ``feature`` (not speaking_rate) for each sentence of
+    ``turn``, in the units of :func:`planned_turn_values`."""
+    attr = {
+        "pitch_level": turn.pitch_hz,
+        "pitch_variability": turn.pitch_range_st,
+        "loudness": turn.gain_db,
+        "articulation_rate": turn.rate_syl_per_s,
+    }[feature]
+    vals = [math.nan if v is None else float(v) for v in _per_utt(attr, turn.n_utterances, feature)]
+    if feature == "pitch_level":
+        vals = [float(hz_to_st(v)) for v in vals]
+    return vals
+
+
 def planned_turn_values(turns: Sequence[TurnSpec], feature: str) -> dict[str, FloatArray]:
     """Planned turn-initial and turn-final value of ``feature`` for each non-backchannel turn.
 
@@ -1543,19 +1558,10 @@ def planned_turn_values(turns: Sequence[TurnSpec], feature: str) -> dict[str, Fl
     for i, t in enumerate(turns):
         if t.backchannel:
             continue
-        n = t.n_utterances
         if feature == "speaking_rate":
             a = b = planned_speaking_rate(t)
         else:
-            attr = {
-                "pitch_level": t.pitch_hz,
-                "pitch_variability": t.pitch_range_st,
-                "loudness": t.gain_db,
-                "articulation_rate": t.rate_syl_per_s,
-            }[feature]
-            vals = [math.nan if v is None else float(v) for v in _per_utt(attr, n, feature)]
-            if feature == "pitch_level":
-                vals = [float(hz_to_st(v)) for v in vals]
+            vals = planned_utterance_values(t, feature)
             a, b = vals[0], vals[-1]
         idx.append(i)
         spk.append(t.speaker)
@@ -1676,6 +1682,7 @@ def plan_call(
     follower: str | None = None,
     feature: str | None = None,
     strength: float = 0.6,
+    plant: str = "edge",
     female: tuple[bool, bool] | None = None,
 ) -> list[TurnSpec]:
     """Plan a call of about ``duration_s`` seconds with a known relation between the speakers.
@@ -1711,6 +1718,13 @@ def plan_call(
         (default "all"). Ignored by independent and varying, which move every feature.
     strength : float
         Share of the leader in the follower's turn-initial value (0-1).
+    plant : {"edge", "turn"}
+        follow (not speaking_rate, which is planted per turn either way): "edge" plants on
+        the follower's first sentence, from the leader's turn-final value (as above);
+        "turn" plants every sentence of the follower's turn, from the mean deviation of
+        the leader's previous turn: at ``strength=1`` the follower's whole turn copies the
+        leader's turn (the wording of the acceptance test, as ``--plant turn`` in
+        bench/mirroring_sim.py).
     female : (bool, bool) or None
         Voice sex per speaker; random when None.
 
@@ -1732,6 +1746,8 @@ def plan_call(
         raise ValueError("follow needs one feature and follower 'agent' or 'customer'")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
+    if plant not in ("edge", "turn"):
+        raise ValueError(f"plant must be 'edge' or 'turn', got {plant!r}")
     if female is None:
         female = (bool(rng.random() < 0.5), bool(rng.random() < 0.5))
     feats: tuple[str, ...]
@@ -1766,6 +1782,7 @@ def plan_call(
     speaker = 0
     prev_main: TurnSpec | None = None
     prev_final: dict[str, float] = {}
+    prev_mean_dev = 0.0  # the leader's previous turn: mean deviation of ``feature``
     prev_t = 0.0
     while t < duration_s - 3.0:
         n_utt = int(rng.choice([1, 2, 3, 4], p=[0.35, 0.3, 0.2, 0.15]))
@@ -1776,7 +1793,7 @@ def plan_call(
         for u in range(n_utt):
             v = step(speaker, t)
             if (
-                u == 0
+                (u == 0 or plant == "turn")
                 and speaker == follower_idx
                 and prev_main is not None
                 and prev_main.speaker != speaker
@@ -1784,6 +1801,8 @@ def plan_call(
             ):
                 leader = 1 - speaker
                 dev_l = prev_final[feature] - bl.at(leader, feature, prev_t)
+                if plant == "turn":
+                    dev_l = prev_mean_dev
                 dev_own = v[feature] - bl.at(speaker, feature, t)
                 v[feature] = _clip_feature(
                     feature,
@@ -1849,6 +1868,10 @@ def plan_call(
             )
         prev_main = spec
         prev_final = values[-1]
+        if feature in _WALKED:
+            prev_mean_dev = float(np.mean([v[feature] for v in values])) - bl.at(
+                speaker, feature, t
+            )
         prev_t = t
         t += max(gap, 0.0) + dur
         speaker = 1 - speaker

@@ -438,6 +438,30 @@ def test_follow_plans_the_following_they_claim(feature: str, follower: str) -> N
     assert abs(backward) < 0.3, (feature, follower, backward)
 
 
+@pytest.mark.parametrize("feature", ["pitch_variability", "articulation_rate"])
+def test_turn_plant_copies_the_leaders_whole_turn(feature: str) -> None:
+    # Edge planting copies into the follower's first sentence only, so by the last sentence
+    # of a longer turn the follower's own walk has taken over; turn planting (strength 1)
+    # makes every sentence of the turn the leader's previous turn, mean for mean.
+    def last_vs_leader_mean(plant: str) -> float:
+        turns = sc.plan_call(
+            "follow", duration_s=1200.0, rng=np.random.default_rng(7), follower="agent",
+            feature=feature, strength=1.0, plant=plant,
+        )  # fmt: skip
+        main = [t for t in turns if not t.backchannel]
+        pairs = []
+        for lead, own in zip(main, main[1:], strict=False):
+            if own.speaker == 0 and lead.speaker == 1 and own.n_utterances > 1:
+                lv = sc.planned_utterance_values(lead, feature)
+                pairs.append((float(np.mean(lv)), sc.planned_utterance_values(own, feature)[-1]))
+        assert len(pairs) > 40
+        x, y = np.asarray(pairs).T
+        return float(np.corrcoef(x, y)[0, 1])
+
+    assert last_vs_leader_mean("turn") > 0.99
+    assert last_vs_leader_mean("edge") < 0.8
+
+
 @pytest.mark.parametrize("feature", sc.FEATURES)
 def test_independent_plans_have_no_following(feature: str) -> None:
     turns = sc.plan_call("independent", duration_s=1200.0, rng=np.random.default_rng(5))
@@ -545,3 +569,5 @@ def test_plan_rejects_bad_parameters() -> None:
         sc.plan_call("follow", rng=rng, follower="both")
     with pytest.raises(ValueError):
         sc.plan_call("follow", rng=rng, strength=1.5)
+    with pytest.raises(ValueError):
+        sc.plan_call("follow", rng=rng, plant="word")
