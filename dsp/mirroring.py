@@ -132,6 +132,18 @@ the feature's tests is significant after correction *in the mirroring sense* (po
 synchrony, converging, positive local proximity); a significant negative synchrony
 (disentrainment) or divergence is reported as such and does not make ``mirrored`` True.
 
+What a call can show: ``r_needed`` (per directional synchrony) is the smallest positive
+``r`` that makes the test significant on this call whatever the other tests say: a raw p
+below ``alpha * w / m`` (``w`` its rescaled weight, ``m`` the family size) is flagged by
+weighted BH even at rank one, and that p is reached at ``r_needed`` with the test's own
+degrees of freedom. ``MirroringResult.detectable_r`` is its median over the voice
+features' directional tests. When that exceeds :data:`LARGE_EFFECT_R` (Cohen's "large"
+correlation, 0.5) the call is too short for moderate following to be shown, and
+``mirrored`` False there means "not shown", not "absent" (the report then warns).
+Measured (``mirrorline analyze``, ``mirroring.detectable_r``): 0.73 on a 4.6-minute
+espeak call with 33 exchanges (bench/make_calls.py ... --duration-s 270, independent_0),
+0.50 at 10 minutes (73 exchanges), 0.26 on bench/speed.py's 60-minute call.
+
 ``follower`` (per feature): the direction with the larger ``r``, when that direction is
 significant (``p_adj < alpha``, ``r > 0``); None otherwise. Why the larger, even when both
 are significant: a speaker who is copied picks up a weaker echo of their own
@@ -180,7 +192,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -225,6 +237,9 @@ FEATURE_ALIASES = {
 #: Features whose values are z-scored per speaker (levels not comparable across channels).
 ZSCORED = ("loudness",)
 CORRECTION = "weighted-benjamini-hochberg"
+#: Cohen's "large" correlation: when the call's median ``r_needed`` is above it, only
+#: following stronger than a large effect could be shown (the report warns).
+LARGE_EFFECT_R = 0.5
 #: Prior weights of the test kinds in the weighted BH family (rescaled to mean 1 per call):
 #: the exchange-level directional tests and convergence answer the product's questions
 #: (who mirrors whom, do they get closer); windowed synchrony and local proximity mostly
@@ -343,6 +358,8 @@ class DirectionalSync:
     n: int
     z: float | None
     reason: str | None
+    df: int | None = None  # residual degrees of freedom of the t-test
+    r_needed: float | None = None  # smallest r flagged on this call, whatever the others
 
     @property
     def n_eff(self) -> float | None:
@@ -357,6 +374,7 @@ class DirectionalSync:
             "p_adj": self.p_adj,
             "n": self.n,
             "n_eff": self.n_eff,
+            "r_needed": self.r_needed,
             "reason": self.reason,
         }
 
@@ -540,6 +558,19 @@ class MirroringResult:
                 return f
         raise KeyError(name)
 
+    @property
+    def detectable_r(self) -> float | None:
+        """Median ``r_needed`` of the voice features' directional tests: how strong
+        following must be for this call to show it (None when no such test ran)."""
+        needed = [
+            s.r_needed
+            for f in self.features
+            if f.name in PROSODY_FEATURES
+            for s in (f.agent_follows_customer, f.customer_follows_agent)
+            if s.r_needed is not None
+        ]
+        return float(np.median(needed)) if needed else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "features": {f.name: f.to_dict() for f in self.features},
@@ -550,6 +581,7 @@ class MirroringResult:
             "n_shams": self.n_shams,
             "alpha": self.alpha,
             "correction": self.correction,
+            "detectable_r": self.detectable_r,
             "warnings": list(self.warnings),
         }
 
@@ -912,7 +944,7 @@ def _directional_sync(
     p = _corr_t_p(r, df)
     if residuals is not None:
         residuals[name] = (ex.follower_turn[ok], u, v)
-    return DirectionalSync(r, p, None, n, _signed_z(r, p), None)
+    return DirectionalSync(r, p, None, n, _signed_z(r, p), None, df=df)
 
 
 def _local_proximity(
@@ -1633,11 +1665,18 @@ def analyze_mirroring(
     )
     adj = benjamini_hochberg(np.asarray(pvals, dtype=np.float64), weights=weights)
     padj = {k: float(v) for k, v in zip(keys, adj, strict=True)}
+    # BH flags a test whose p / w_rescaled * m is below alpha at any rank (rank one needs
+    # the most): the raw p each test needs to be flagged whatever the others say.
+    p_flagged = {
+        k: alpha * w / weights.mean() / len(keys) for k, w in zip(keys, weights, strict=True)
+    }
 
     features: list[FeatureMirroring] = []
     for name in names:
-        sa = _with_padj(sync_a[name], padj.get((name, "agent")))
-        sc = _with_padj(sync_c[name], padj.get((name, "customer")))
+        sa = _with_padj(sync_a[name], padj.get((name, "agent")), p_flagged.get((name, "agent")))
+        sc = _with_padj(
+            sync_c[name], padj.get((name, "customer")), p_flagged.get((name, "customer"))
+        )
         ws = wsync[name]
         ws = WindowedSync(
             _clean(ws.r), ws.lag_s, _clean(ws.p), padj.get((name, "windowed")), ws.n,
@@ -1744,8 +1783,20 @@ def _series_mean(values: FloatArray | None) -> float | None:
     return float(finite.mean()) if finite is not None and finite.size else None
 
 
-def _with_padj(s: DirectionalSync, p_adj: float | None) -> DirectionalSync:
-    return DirectionalSync(_clean(s.r), _clean(s.p), p_adj, s.n, s.z, s.reason)
+def _with_padj(s: DirectionalSync, p_adj: float | None, p_flagged: float | None) -> DirectionalSync:
+    """``s`` after correction: its ``p_adj``, and ``r_needed`` from ``p_flagged``, the raw
+    p below which the correction flags it whatever the other tests say."""
+    r_needed = None
+    if p_flagged is not None and s.df is not None:
+        r_needed = _r_for_p(p_flagged, s.df)
+    return replace(s, r=_clean(s.r), p=_clean(s.p), p_adj=p_adj, r_needed=r_needed)
+
+
+def _r_for_p(p: float, df: float) -> float:
+    """The ``|r|`` whose two-sided t-test p-value with ``df`` degrees of freedom is ``p``
+    (the inverse of :func:`_corr_t_p`)."""
+    t = float(special.stdtrit(df, 1.0 - p / 2.0))
+    return t / math.sqrt(df + t * t)
 
 
 def _sig(value: float | None, p_adj: float | None, alpha: float) -> bool:

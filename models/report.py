@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.params import AnalysisConfig
 
-SCHEMA_VERSION = "1.2"  # 1.1: ``skipped``; 1.2: mirroring features ``pause``, ``latency``
+# 1.1: ``skipped``; 1.2: mirroring features ``pause``, ``latency``; 1.3: ``r_needed``,
+# ``mirroring.detectable_r`` and the ``mirroring.low_power`` warning
+SCHEMA_VERSION = "1.3"
 
 Segment = tuple[float, float]
 
@@ -134,6 +136,11 @@ class DirectionalSynchrony(_Open):
         None, description="p-value after correction across the call's tests."
     )
     n: int = Field(description="Exchanges used.")
+    r_needed: float | None = Field(
+        None,
+        description="Smallest positive r this test is significant at on this call, "
+        "whatever the other tests say (its degrees of freedom and the call's correction).",
+    )
     reason: str | None = Field(None, description="Why r is null (too little data).")
 
 
@@ -185,6 +192,11 @@ class Mirroring(_Open):
     )
     timeline: list[dict[str, Any]]
     scores: Scores
+    detectable_r: float | None = Field(
+        None,
+        description="Median r_needed of the voice features' directional tests: how strong "
+        "following must be for this call to show it (above 0.5: warning mirroring.low_power).",
+    )
 
 
 class Warning(_Model):

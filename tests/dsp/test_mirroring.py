@@ -17,8 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.mirroring_sim import SimCall, make_windows, simulate_call  # noqa: E402
 from dsp.errors import ParameterError  # noqa: E402
 from dsp.mirroring import (  # noqa: E402
+    FEATURE_WEIGHTS,
     FEATURES,
+    LARGE_EFFECT_R,
     PROSODY_FEATURES,
+    TEST_WEIGHTS,
     TIMING_FEATURES,
     MirroringResult,
     ShamCall,
@@ -518,6 +521,65 @@ def test_sixty_minute_call_gets_every_statistic() -> None:
         assert (f.windowed.p is None) == timing
         assert (f.convergence.p is None) == (f.name == "loudness" or timing)
     assert len(res.timeline) > 400
+
+
+def test_r_needed_is_the_strength_a_call_flags_whatever_the_other_tests_say() -> None:
+    # r_needed is a guarantee, not an estimate: a directional r at or above it is
+    # significant after the correction, whichever other tests are; weaker ones may still
+    # be flagged when other tests are significant too (BH at a lower rank).
+    checked = 0
+    for seed in range(12):
+        scenario = "follow" if seed % 2 else "independent"
+        feature = PROSODY_FEATURES[seed % len(PROSODY_FEATURES)]
+        res = _run(_call(300 + seed, scenario=scenario, feature=feature, follower="agent"))
+        for f in res.features:
+            for s in (f.agent_follows_customer, f.customer_follows_agent):
+                if s.r is None:
+                    assert s.r_needed is None
+                    continue
+                assert s.r_needed is not None and 0.0 < s.r_needed < 1.0
+                assert s.p_adj is not None
+                if s.r >= s.r_needed:
+                    assert s.p_adj < res.alpha, (f.name, s)
+                    checked += 1
+                elif s.r <= 0.0 or s.p_adj >= res.alpha:
+                    checked += 1
+    assert checked > 100
+
+
+def test_r_needed_inverts_the_t_test_at_the_corrections_rank_one_threshold() -> None:
+    res = _run(_call(310, scenario="follow", feature="pitch_level", follower="customer"))
+    s = res.feature("pitch_level").customer_follows_agent
+    assert s.r is not None and s.df is not None and s.r_needed is not None
+    # the raw p at r_needed, divided by the test's rescaled weight, times the family size:
+    # exactly alpha (BH's rank-one step)
+    tested = [
+        (f.name, kind, x)
+        for f in res.features
+        for kind, x in (
+            ("agent", f.agent_follows_customer.p),
+            ("customer", f.customer_follows_agent.p),
+            ("windowed", f.windowed.p),
+            ("convergence", f.convergence.p),
+            ("proximity", f.proximity.local_p),
+        )
+        if x is not None
+    ]
+    weights = np.array([TEST_WEIGHTS[k] * FEATURE_WEIGHTS.get(n, 1.0) for n, k, _ in tested])
+    w = TEST_WEIGHTS["customer"] / weights.mean()
+    t = s.r_needed * math.sqrt(s.df / (1.0 - s.r_needed**2))
+    p_at_needed = 2.0 * float(special.stdtr(s.df, -t))
+    assert p_at_needed / w * len(tested) == pytest.approx(res.alpha, rel=1e-6)
+
+
+def test_detectable_r_says_when_a_call_is_too_short_for_moderate_following() -> None:
+    short = _run(_call(320, duration_s=270.0))
+    long = _run(_call(320, duration_s=1200.0))
+    assert short.detectable_r is not None and long.detectable_r is not None
+    assert short.detectable_r > LARGE_EFFECT_R > long.detectable_r
+    assert short.to_dict()["detectable_r"] == short.detectable_r
+    # too few exchanges for any directional test: nothing to say
+    assert _run(_call(321, duration_s=40.0)).detectable_r is None
 
 
 def test_make_windows_weights_by_duration() -> None:

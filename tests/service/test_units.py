@@ -12,11 +12,17 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
+from bench.mirroring_sim import simulate_call
 from dsp import errors
+from dsp.mirroring import LARGE_EFFECT_R, analyze_mirroring
+from models.report import Mirroring
+from service.analysis import _mirroring, _mirroring_warnings
 from service.problems import STATUS, problem_body, status_of
 from service.settings import Settings
 from service.store import Store, decode_cursor, encode_cursor
@@ -270,3 +276,23 @@ def test_pinned_https_checks_the_certificate_against_the_name(tmp_path: Path) ->
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_low_power_warning_only_on_calls_too_short_for_moderate_following() -> None:
+    def measured(duration_s: float) -> Any:
+        call = simulate_call(np.random.default_rng(7), duration_s=duration_s)
+        return analyze_mirroring(call.agent, call.customer, call.windows)
+
+    short, long, tiny = measured(270.0), measured(1200.0), measured(40.0)
+    (warning,) = _mirroring_warnings(short)
+    assert warning.code == "mirroring.low_power"
+    assert f"r = {short.detectable_r:.2f}" in warning.message
+    assert short.detectable_r > LARGE_EFFECT_R > long.detectable_r
+    assert _mirroring_warnings(long) == []
+    assert _mirroring_warnings(tiny) == [] and tiny.detectable_r is None  # nothing ran
+    assert _mirroring_warnings(None) == []
+    # the report contract carries both numbers
+    section = _mirroring(short)
+    assert isinstance(section, Mirroring) and section.detectable_r is not None
+    follows = section.features["pitch_level"].synchrony.customer_follows_agent
+    assert follows.r_needed is not None and 0.5 < follows.r_needed < 1.0
