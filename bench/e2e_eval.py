@@ -49,7 +49,11 @@ from dsp.frames import HOP_S, segments_to_mask  # noqa: E402
 from dsp.mirroring import _residualize  # noqa: E402
 
 ROLES = ("agent", "customer")
-RATE_FEATURES = ("speaking_rate", "articulation_rate")
+# per-turn rate features and their truth key per turn
+TURN_RATE_KEYS = {
+    "speaking_rate": "speaking_rate_per_s",
+    "articulation_rate": "articulation_rate_per_s",
+}
 WINDOW_PAIRS = {
     "pitch_median_st": "pitch_st",
     "loudness_db": "level_db",
@@ -107,12 +111,11 @@ def turn_rate_fidelity(
     ``log(measured / true)`` over the speaker's turns (each pipeline turn matched to the true
     turn it overlaps most) next to the sd of the true ``log`` rate over the same turns (the
     spread a following relation lives in). Both as fractions (0.05 = 5 %)."""
-    key = {"articulation_rate": "articulation_rate_per_s", "speaking_rate": "speaking_rate_per_s"}
     true_turns = [t for t in truth["turns"] if t["speaker"] == speaker and not t["backchannel"]]
     if units.turn_labels is None or not true_turns:
         return float("nan"), float("nan")
     spans = np.array([[t["start_s"], t["end_s"]] for t in true_turns], dtype=float)
-    values = np.array([t[key[feature]] for t in true_turns], dtype=float)
+    values = np.array([t[TURN_RATE_KEYS[feature]] for t in true_turns], dtype=float)
     measured = np.asarray(units.turn_features[feature], dtype=float)
     pairs = []
     for label, value in zip(units.turn_labels, measured, strict=True):
@@ -126,6 +129,11 @@ def turn_rate_fidelity(
         return float("nan"), float("nan")
     err, true_log = np.asarray(pairs).T
     return float(np.std(err)), float(np.std(true_log))
+
+
+def _per_channel(rows: list[dict], key: str) -> list[float]:
+    """``<role>_<key>`` of every call and both roles."""
+    return [r[f"{role}_{key}"] for r in rows for role in ROLES]
 
 
 def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
@@ -152,7 +160,7 @@ def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
         ref = bridged(utt_mask)
         out[f"{role}_seg_agree"] = float((hyp == ref).mean())
         out[f"{role}_seg_fa"] = float((hyp & ~ref).sum() / max(1, (~ref).sum()))
-        for feature in RATE_FEATURES:
+        for feature in TURN_RATE_KEYS:
             out[f"{role}_{feature}_turn_err"], out[f"{role}_{feature}_turn_spread"] = (
                 turn_rate_fidelity(result.speakers[role].units, truth, row, feature)
             )
@@ -224,18 +232,18 @@ def main() -> None:
         print(json.dumps({k: v for k, v in row.items() if k != "relation"}), flush=True)
 
     print("\n| measure | value | target |\n|---|---|---|")
-    talk = [r[f"{role}_talk_err"] for r in rows for role in ROLES]
+    talk = _per_channel(rows, "talk_err")
     print(
         f"| talk time error vs phonation segments, worst / median | {max(talk):.3f} / "
         f"{np.median(talk):.3f} | <= 0.15 |"
     )
-    talk_u = [r[f"{role}_talk_err_utt"] for r in rows for role in ROLES]
+    talk_u = _per_channel(rows, "talk_err_utt")
     print(
         f"| talk time error vs utterance spans, worst / median | {np.nanmax(talk_u):.3f} / "
         f"{np.nanmedian(talk_u):.3f} | <= 0.15 |"
     )
-    agree = [r[f"{role}_seg_agree"] for r in rows for role in ROLES]
-    fa = [r[f"{role}_seg_fa"] for r in rows for role in ROLES]
+    agree = _per_channel(rows, "seg_agree")
+    fa = _per_channel(rows, "seg_fa")
     print(
         f"| segments vs utterance spans (0.5 s bridged): agreement min / FA max, channels "
         f"with FA > 5% | {min(agree):.3f} / {max(fa):.3f}, {sum(x > 0.05 for x in fa)}/"
@@ -252,9 +260,9 @@ def main() -> None:
             f"| window r {name}: median all calls / varying calls | "
             f"{np.median(rs):.3f} / {', '.join(f'{v:.2f}' for v in varying) or '-'} | >= {target} |"
         )
-    for feature in RATE_FEATURES:
-        err = [r[f"{role}_{feature}_turn_err"] for r in rows for role in ROLES]
-        spread = [r[f"{role}_{feature}_turn_spread"] for r in rows for role in ROLES]
+    for feature in TURN_RATE_KEYS:
+        err = _per_channel(rows, f"{feature}_turn_err")
+        spread = _per_channel(rows, f"{feature}_turn_spread")
         print(
             f"| per-turn {feature}: measurement error / true spread within a speaker "
             f"(sd of log, median over channels) | {100 * np.nanmedian(err):.1f} % / "

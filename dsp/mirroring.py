@@ -134,15 +134,18 @@ synchrony, converging, positive local proximity); a significant negative synchro
 
 What a call can show: ``r_needed`` (per directional synchrony) is the smallest positive
 ``r`` that makes the test significant on this call whatever the other tests say: a raw p
-below ``alpha * w / m`` (``w`` its rescaled weight, ``m`` the family size) is flagged by
-weighted BH even at rank one, and that p is reached at ``r_needed`` with the test's own
-degrees of freedom. ``MirroringResult.detectable_r`` is its median over the voice
-features' directional tests. When that exceeds :data:`LARGE_EFFECT_R` (Cohen's "large"
-correlation, 0.5) the call is too short for moderate following to be shown, and
-``mirrored`` False there means "not shown", not "absent" (the report then warns).
-Measured (``mirrorline analyze``, ``mirroring.detectable_r``): 0.73 on a 4.6-minute
-espeak call with 33 exchanges (bench/make_calls.py ... --duration-s 270, independent_0),
-0.50 at 10 minutes (73 exchanges), 0.26 on bench/speed.py's 60-minute call.
+below ``alpha * w / m`` (``w`` its rescaled weight, ``m`` the family size:
+:func:`bh_rank_one_threshold`) is flagged by weighted BH even at rank one, and that p is
+reached at ``r_needed`` with the test's own degrees of freedom.
+``MirroringResult.detectable_r`` is its median over the voice features' directional
+tests. When that exceeds :data:`LARGE_EFFECT_R` (Cohen's "large" correlation, 0.5) the
+call is too short for moderate following to be shown, and ``mirrored`` False there means
+"not shown", not "absent" (the report then warns). Measured (``mirrorline analyze``,
+``mirroring.detectable_r``): 0.73 on a 4.6-minute espeak call with 33 exchanges
+(independent_0 of ``bench/make_calls.py bench/out/calls_copy --n 3 --seed 7
+--duration-s 270 --encoding mulaw --strength 1.0``), 0.50 at 10 minutes (73 exchanges;
+the same with ``bench/out/calls10_copy --n 2 --seed 11 --duration-s 600``), 0.26 on
+bench/speed.py's 60-minute call.
 
 ``follower`` (per feature): the direction with the larger ``r``, when that direction is
 significant (``p_adj < alpha``, ``r > 0``); None otherwise. Why the larger, even when both
@@ -693,6 +696,14 @@ def benjamini_hochberg(p: FloatArray, *, weights: FloatArray | None = None) -> F
     ranked = np.minimum.accumulate(ranked[::-1])[::-1]
     out[order] = np.minimum(ranked, 1.0)
     return out
+
+
+def bh_rank_one_threshold(weights: FloatArray, alpha: float) -> FloatArray:
+    """Per test, the raw p below which :func:`benjamini_hochberg` with these ``weights``
+    gives ``p_adj < alpha`` whatever the other p-values are: ``alpha * w / mean(w) / m``,
+    the step at rank one, the strictest (``m`` tests)."""
+    w = np.asarray(weights, dtype=np.float64)
+    return alpha * w / w.mean() / w.size if w.size else w.copy()
 
 
 # --------------------------------------------------------------------------------------
@@ -1665,11 +1676,7 @@ def analyze_mirroring(
     )
     adj = benjamini_hochberg(np.asarray(pvals, dtype=np.float64), weights=weights)
     padj = {k: float(v) for k, v in zip(keys, adj, strict=True)}
-    # BH flags a test whose p / w_rescaled * m is below alpha at any rank (rank one needs
-    # the most): the raw p each test needs to be flagged whatever the others say.
-    p_flagged = {
-        k: alpha * w / weights.mean() / len(keys) for k, w in zip(keys, weights, strict=True)
-    }
+    p_flagged = dict(zip(keys, bh_rank_one_threshold(weights, alpha), strict=True))
 
     features: list[FeatureMirroring] = []
     for name in names:

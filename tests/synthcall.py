@@ -1799,10 +1799,11 @@ def plan_call(
                 and prev_main.speaker != speaker
                 and feature != "speaking_rate"
             ):
-                leader = 1 - speaker
-                dev_l = prev_final[feature] - bl.at(leader, feature, prev_t)
-                if plant == "turn":
-                    dev_l = prev_mean_dev
+                dev_l = (
+                    prev_mean_dev
+                    if plant == "turn"
+                    else prev_final[feature] - bl.at(1 - speaker, feature, prev_t)
+                )
                 dev_own = v[feature] - bl.at(speaker, feature, t)
                 v[feature] = _clip_feature(
                     feature,
@@ -1868,7 +1869,7 @@ def plan_call(
             )
         prev_main = spec
         prev_final = values[-1]
-        if feature in _WALKED:
+        if plant == "turn" and feature in _WALKED:
             prev_mean_dev = float(np.mean([v[feature] for v in values])) - bl.at(
                 speaker, feature, t
             )
