@@ -3,6 +3,7 @@
     python bench/make_calls.py OUT_DIR [--n 2] [--seed 0] [--duration-s 180] [--workers 2]
                                [--variants independent,follow:customer:pitch_level,...]
                                [--encoding pcm16|mulaw] [--strength 0.6] [--plant edge|turn]
+                               [--correction-steps 1] [--tolerance 1.0]
 
 For every variant and every i < n it writes, under OUT_DIR:
 
@@ -18,6 +19,10 @@ Variants: ``independent``, ``converge``, ``diverge``, ``varying`` and
 Following is planted on the follower's first sentence from the leader's last (``--plant
 edge``) or on the follower's whole turn from the leader's whole turn (``--plant turn``; with
 ``--strength 1`` a copy of the leader's previous turn); see ``tests.synthcall.plan_call``.
+``--correction-steps 4 --tolerance 0.25`` re-renders each sentence until its median f0, f0
+sd and articulation rate are within a quarter of ``tests.synthcall.RETRY_*`` of the plan
+(see ``tests.synthcall.render_call``), so the audio carries more of what was planted; plans
+and texts do not change with them.
 Seeds: call i of variant v uses ``numpy.random.default_rng([seed, v, i])`` (v = position of
 the variant in the default list), so a variant's calls do not change when others are added.
 Needs espeak-ng on PATH.
@@ -74,7 +79,9 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
         plant=job["plant"],
         **plan_args,
     )
-    call = sc.render_call(turns, rng=rng)
+    call = sc.render_call(
+        turns, rng=rng, correction_steps=job["correction_steps"], tolerance=job["tolerance"]
+    )
     out_dir = Path(job["out_dir"])
     stem = job["stem"]
     sc.write_wav(out_dir / f"{stem}.wav", call, encoding=job["encoding"])
@@ -87,6 +94,8 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
         "strength": job["strength"] if plan_args["kind"] == "follow" else None,
         "plant": job["plant"] if plan_args["kind"] == "follow" else None,
         "seed": list(job["seed_seq"]),
+        "correction_steps": job["correction_steps"],
+        "tolerance": job["tolerance"],
     }
     truth["planned"] = {
         f: {
@@ -144,6 +153,18 @@ def main(argv: list[str] | None = None) -> int:
         default="edge",
         help="follow planted on the first sentence (edge) or the whole turn (turn)",
     )
+    ap.add_argument(
+        "--correction-steps",
+        type=int,
+        default=1,
+        help="re-renders of a sentence that misses its plan (default 1)",
+    )
+    ap.add_argument(
+        "--tolerance",
+        type=float,
+        default=1.0,
+        help="how close to the plan a sentence must come, times tests.synthcall.RETRY_*",
+    )
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
     ap.add_argument("--encoding", choices=("pcm16", "mulaw"), default="pcm16")
     ap.add_argument("--workers", type=int, default=1, help="calls rendered in parallel")
@@ -168,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                     "strength": args.strength,
                     "plant": args.plant,
                     "encoding": args.encoding,
+                    "correction_steps": args.correction_steps,
+                    "tolerance": args.tolerance,
                     "out_dir": str(args.out_dir),
                 }
             )

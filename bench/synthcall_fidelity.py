@@ -1,6 +1,7 @@
 """How faithfully do rendered synthetic calls carry what was planted?
 
     python bench/synthcall_fidelity.py [--n 3] [--duration-s 180] [--seed 0]
+                                       [--correction-steps 1] [--tolerance 1.0]
 
 Prints (1) planting error per utterance: measured (pyin on the clean utterance) minus planned
 median f0 (st), f0 sd (st) and articulation rate (syll/s); (2) for 'follow' calls (customer
@@ -80,6 +81,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=3)
     ap.add_argument("--duration-s", type=float, default=180.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--correction-steps", type=int, default=1)
+    ap.add_argument("--tolerance", type=float, default=1.0)
     args = ap.parse_args()
     if not sc.espeak_available():
         print("espeak-ng is not on PATH", file=sys.stderr)
@@ -101,7 +104,12 @@ def main() -> int:
                     feature=feature if kind == "follow" else None,
                 )
                 t0 = time.perf_counter()
-                call = sc.render_call(turns, rng=rng)
+                call = sc.render_call(
+                    turns,
+                    rng=rng,
+                    correction_steps=args.correction_steps,
+                    tolerance=args.tolerance,
+                )
                 times.append((time.perf_counter() - t0, call.duration_s))
                 plan_pairs += _plan_pairs(turns, feature, 1)
                 truth_pairs += _exchange_pairs(call, feature, 1)

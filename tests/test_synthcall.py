@@ -373,12 +373,44 @@ def test_planned_call_renders_near_its_duration() -> None:
     assert len(d["turns"]) == len(plan) and "segments_s" in text
 
 
+@needs_espeak
+def test_correction_steps_bring_each_sentence_closer_to_its_plan() -> None:
+    def misses(steps: int, tolerance: float) -> npt.NDArray[np.float64]:
+        rng = np.random.default_rng(11)
+        plan = sc.plan_call("follow", duration_s=30.0, rng=rng, feature="articulation_rate")
+        c = sc.render_call(plan, rng=rng, correction_steps=steps, tolerance=tolerance)
+        return np.array(
+            [
+                (
+                    u.f0_median_st - float(sc.hz_to_st(u.planned_pitch_hz)),
+                    u.articulation_rate_per_s - u.planned_rate_syl_per_s,
+                )
+                for u in c.utterances
+                if not u.backchannel
+            ]
+        )
+
+    once, corrected = misses(0, 1.0), misses(4, 0.25)
+    assert once.shape == corrected.shape and len(once) >= 6
+    rms_once, rms_corrected = (
+        np.sqrt(np.mean(once**2, axis=0)),
+        np.sqrt(np.mean(corrected**2, axis=0)),
+    )
+    # articulation rate: one render misses by ~0.3 syllables/s, corrected within ~0.1
+    assert rms_corrected[1] < 0.5 * rms_once[1] and rms_corrected[1] < 0.2
+    assert rms_corrected[0] <= rms_once[0] and rms_corrected[0] < 0.25
+
+
 def test_render_rejects_bad_parameters() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError):
         sc.render_call([], rng=rng)
     with pytest.raises(ValueError):
         sc.render_call(TURNS, rng=rng, sample_rate_hz=4000)
+    with pytest.raises(ValueError):
+        sc.render_call(TURNS, rng=rng, correction_steps=-1)
+    with pytest.raises(ValueError):
+        sc.render_call(TURNS, rng=rng, tolerance=0.0)
 
 
 # ----------------------------------------------------------------------------- words
