@@ -131,6 +131,30 @@ def turn_rate_fidelity(
     return float(np.std(err)), float(np.std(true_log))
 
 
+def ipu_pitch_variability_fidelity(
+    units: mirror_metrics.SpeakerUnits, truth: dict, speaker: int
+) -> float:
+    """Correlation, within one speaker, of the pipeline's per-IPU pitch variability with the
+    f0 sd (st) of the clean utterance the IPU lies in (more than half of it inside): how much
+    of a speaker's sentence-to-sentence variability the measurement keeps."""
+    utterances = [
+        u for u in truth["utterances"] if u["speaker"] == speaker and not u["backchannel"]
+    ]
+    if not utterances:
+        return float("nan")
+    spans = np.array([[u["start_s"], u["end_s"]] for u in utterances], dtype=float)
+    true_sd = np.array([u["f0_sd_st"] for u in utterances], dtype=float)
+    measured = np.asarray(units.features["pitch_variability"], dtype=float)
+    pairs = []
+    for lo, hi, value in zip(units.start_s, units.end_s, measured, strict=True):
+        overlap = np.minimum(hi, spans[:, 1]) - np.maximum(lo, spans[:, 0])
+        best = int(np.argmax(overlap))
+        if overlap[best] > 0.5 * (hi - lo):
+            pairs.append((value, true_sd[best]))
+    a = np.asarray(pairs, dtype=float).reshape(-1, 2)
+    return _corr(a[:, 0], a[:, 1])
+
+
 def _per_channel(rows: list[dict], key: str) -> list[float]:
     """``<role>_<key>`` of every call and both roles."""
     return [r[f"{role}_{key}"] for r in rows for role in ROLES]
@@ -160,6 +184,9 @@ def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
         ref = bridged(utt_mask)
         out[f"{role}_seg_agree"] = float((hyp == ref).mean())
         out[f"{role}_seg_fa"] = float((hyp & ~ref).sum() / max(1, (~ref).sum()))
+        out[f"{role}_pitch_variability_ipu_r"] = ipu_pitch_variability_fidelity(
+            result.speakers[role].units, truth, row
+        )
         for feature in TURN_RATE_KEYS:
             out[f"{role}_{feature}_turn_err"], out[f"{role}_{feature}_turn_spread"] = (
                 turn_rate_fidelity(result.speakers[role].units, truth, row, feature)
@@ -268,6 +295,11 @@ def main() -> None:
             f"(sd of log, median over channels) | {100 * np.nanmedian(err):.1f} % / "
             f"{100 * np.nanmedian(spread):.1f} % |  |"
         )
+    ipu_r = _per_channel(rows, "pitch_variability_ipu_r")
+    print(
+        f"| per-IPU pitch_variability vs the clean utterance's f0 sd, r within a speaker "
+        f"(median / min over channels) | {np.nanmedian(ipu_r):.2f} / {np.nanmin(ipu_r):.2f} |  |"
+    )
     by_kind: dict[str, list[bool]] = defaultdict(list)
     for r in rows:
         if "detected" in r:

@@ -35,7 +35,8 @@ from dsp.turns import TurnTaking
 
 FloatArray = npt.NDArray[np.float64]
 ROLES = ("agent", "customer")
-ANALYSIS_VERSION = "0.2.0"  # 0.2.0: pause and latency join the mirroring tests
+# 0.2.0: pause and latency join the mirroring tests; 0.3.0: pitch sd without octave errors
+ANALYSIS_VERSION = "0.3.0"
 
 # Seconds of audio added on each side of a block so frame-local features see whole windows.
 CONTEXT_S = 0.2
@@ -418,7 +419,7 @@ def _pitch_stats(f0_hz: FloatArray) -> dict[str, float]:
         "p10_hz": float(p10),
         "p90_hz": float(p90),
         "range_st": float(12.0 * np.log2(p90 / p10)),
-        "sd_st": float(np.std(st)),
+        "sd_st": pitch.spread_st(st),
     }
 
 
@@ -456,7 +457,7 @@ def _ipu_units(
         voiced = f0_ipu[np.isfinite(f0_ipu)]
         if voiced.size >= MIN_VOICED_FRAMES_PER_IPU:
             pitch_level[i] = np.median(voiced)
-            pitch_variability[i] = np.std(voiced)
+            pitch_variability[i] = pitch.spread_st(voiced)
         if hi > lo:
             level[i] = 10.0 * np.log10(np.mean(10.0 ** (level_db[lo:hi] / 10.0)))
     # Rates are too coarse per IPU (one syllable is 25% of a 1 s IPU): measure them per turn.

@@ -73,6 +73,7 @@ __all__ = [
     "hz_to_st",
     "st_to_hz",
     "speaker_range",
+    "spread_st",
 ]
 
 ANALYSIS_RATE_HZ = 4000
@@ -202,6 +203,44 @@ def hz_to_st(f_hz: npt.ArrayLike, *, ref_hz: float = 100.0) -> npt.NDArray[np.fl
     np.log2(f / ref_hz, out=out, where=ok)
     out *= 12.0
     return out
+
+
+#: f0 frames further than this from their span's median are left out of its spread: an
+#: octave error lands ~12 st from the contour, intonation rarely strays 8 st from the median
+SPREAD_GUARD_ST = 8.0
+
+
+def spread_st(voiced_st: npt.ArrayLike, *, guard_st: float = SPREAD_GUARD_ST) -> float:
+    """Pitch variability of a span: the sd of its voiced f0 (semitones) without the frames
+    more than ``guard_st`` from the span's median.
+
+    Why: the tracker's rare gross errors (0.25 % of frames on synthetic telephone calls, one
+    in a few hundred) are octave jumps, and one frame 12 st off adds ~1.2 st to the sd of a
+    100-frame sentence, as much as speakers vary from sentence to sentence. Measured on
+    synthetic espeak calls (``python bench/e2e_eval.py bench/out/calls_turn_c4``, per-IPU
+    pitch variability against the clean utterance's f0 sd, r within a speaker): plain sd
+    median 0.79, guarded 0.85; robust scales (IQR, MAD) did worse than the plain sd, since
+    intonation contours are not Gaussian.
+
+    Parameters
+    ----------
+    voiced_st : array_like
+        f0 in semitones of the span's voiced frames (NaN ignored).
+    guard_st : float, optional
+        Frames further than this from the median are left out; must be > 0.
+
+    Returns
+    -------
+    float
+        The sd in semitones; NaN when no frame is voiced.
+    """
+    if not guard_st > 0:
+        raise ParameterError(f"guard_st must be > 0 semitones, got {guard_st}")
+    v = np.asarray(voiced_st, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan")
+    return float(np.std(v[np.abs(v - np.median(v)) <= guard_st]))
 
 
 def st_to_hz(f_st: npt.ArrayLike, *, ref_hz: float = 100.0) -> npt.NDArray[np.float64]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from dsp import pitch
 from dsp.errors import ParameterError
 from dsp.frames import HOP_S
 
@@ -120,7 +121,7 @@ def speaker_windows(
         voiced = f0_window[np.isfinite(f0_window)]
         if voiced.size * HOP_S >= min_voiced_s:
             pitch_median[w] = np.median(voiced)
-            pitch_sd[w] = np.std(voiced)
+            pitch_sd[w] = pitch.spread_st(voiced)
         loudness[w] = np.nanmean(level_on_speech[lo[w] : hi[w]])
     nuclei = np.sort(np.asarray(nuclei_s, dtype=np.float64))
     syllables = np.searchsorted(nuclei, ends_s) - np.searchsorted(nuclei, starts_s)

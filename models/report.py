@@ -46,7 +46,10 @@ class Pitch(_Model):
     p10_hz: float | None
     p90_hz: float | None
     range_st: float | None = Field(description="p90 - p10 in semitones: inflection range.")
-    sd_st: float | None = Field(description="Standard deviation of f0 in semitones.")
+    sd_st: float | None = Field(
+        description="Standard deviation of f0 in semitones, frames more than 8 st from the "
+        "median (octave errors) left out."
+    )
 
 
 class Loudness(_Model):

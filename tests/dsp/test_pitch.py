@@ -22,6 +22,7 @@ from dsp.pitch import (
     hz_to_st,
     speaker_f0_path,
     speaker_range,
+    spread_st,
     st_to_hz,
 )
 
@@ -275,6 +276,30 @@ def test_semitone_helpers() -> None:
         hz_to_st(100.0, ref_hz=0.0)
     with pytest.raises(ParameterError):
         st_to_hz(1.0, ref_hz=-1.0)
+
+
+def test_spread_leaves_out_octave_errors_and_keeps_intonation() -> None:
+    # a 1.5 s rise-fall contour of +-3 st around 10 st (sd 3/sqrt(2) ~ 2.12 st)
+    contour = 10.0 + 3.0 * np.sin(np.linspace(0.0, 2.0 * np.pi, 150, endpoint=False))
+    clean_sd = float(np.std(contour))
+    assert spread_st(contour) == pytest.approx(clean_sd, abs=1e-12)
+    # two frames an octave low (a subharmonic) and one an octave high: the plain sd
+    # grows by ~0.4 st, the spread does not move
+    broken = contour.copy()
+    broken[[20, 21]] -= 12.0
+    broken[100] += 12.0
+    assert float(np.std(broken)) > clean_sd + 0.3
+    kept = np.delete(contour, [20, 21, 100])
+    assert spread_st(broken) == pytest.approx(float(np.std(kept)), abs=1e-12)
+    assert abs(spread_st(broken) - clean_sd) < 0.05
+    # a wide but real excursion (a 7 st question rise) stays in
+    question = np.concatenate([np.full(100, 10.0), np.linspace(10.0, 17.0, 50)])
+    assert spread_st(question) == pytest.approx(float(np.std(question)), abs=1e-12)
+    # NaN (unvoiced) frames are ignored; nothing voiced gives NaN
+    assert spread_st(np.concatenate([contour, [np.nan] * 20])) == pytest.approx(clean_sd)
+    assert np.isnan(spread_st(np.full(5, np.nan))) and np.isnan(spread_st([]))
+    with pytest.raises(ParameterError):
+        spread_st(contour, guard_st=0.0)
 
 
 def test_speaker_range() -> None:
