@@ -114,10 +114,9 @@ Local proximity (Levitan & Hirschberg 2011)
     bench/pvalue_calibration.py on independent calls (raw p below 0.01 / 0.001; before:
     the differences' autocorrelation only): 30 espeak calls (the README's folders, 207
     tests) 3.9 % / 1.4 % -> 1.0 % / 0.5 %; 300 simulated 4.5-minute calls (2100 tests)
-    0.43 % / 0.19 % -> 0.19 % / 0.10 %; planted
-    relations found (bench/mirroring_eval.py --strength 1.0 --only follow,converge,diverge)
-    81.2 % -> 81.1 %, false alarms of --calls 200 --only independent,strong_ac,drift,walk
-    unchanged.
+    0.43 % / 0.19 % -> 0.19 % / 0.10 %; planted relations found (bench/mirroring_eval.py
+    --strength 1.0 --only follow,converge,diverge) 81.2 % -> 81.1 %, false alarms of
+    --calls 200 --only independent,strong_ac,drift,walk unchanged.
 Global proximity
     ``distance`` between the speakers' IPU means (semitones for pitch level, raw for the
     others; None for loudness, whose levels are not comparable across channels); with

@@ -219,8 +219,8 @@ def spread_st(voiced_st: npt.ArrayLike, *, guard_st: float = SPREAD_GUARD_ST) ->
     100-frame sentence, as much as speakers vary from sentence to sentence. Measured on
     synthetic espeak calls (``python bench/e2e_eval.py bench/out/calls_turn_c4``, per-IPU
     pitch variability against the clean utterance's f0 sd, r within a speaker): plain sd
-    median 0.79, guarded 0.85; robust scales (IQR, MAD) did worse than the plain sd, since
-    intonation contours are not Gaussian.
+    median 0.79, guarded 0.87. Robust scales (IQR, MAD) were tried and not kept: intonation
+    contours are not Gaussian, so they measure something else than the sd.
 
     Parameters
     ----------
