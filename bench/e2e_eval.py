@@ -104,6 +104,13 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
+def _most_overlapping(lo: float, hi: float, spans: np.ndarray) -> tuple[int, float]:
+    """Row of ``spans`` (n, 2) that overlaps ``[lo, hi]`` most, and by how many seconds."""
+    overlap = np.minimum(hi, spans[:, 1]) - np.maximum(lo, spans[:, 0])
+    best = int(np.argmax(overlap))
+    return best, float(overlap[best])
+
+
 def turn_rate_fidelity(
     units: mirror_metrics.SpeakerUnits, truth: dict, speaker: int, feature: str
 ) -> tuple[float, float]:
@@ -121,9 +128,8 @@ def turn_rate_fidelity(
     for label, value in zip(units.turn_labels, measured, strict=True):
         members = units.turn_index == label
         lo, hi = float(units.start_s[members].min()), float(units.end_s[members].max())
-        overlap = np.minimum(hi, spans[:, 1]) - np.maximum(lo, spans[:, 0])
-        best = int(np.argmax(overlap))
-        if overlap[best] > 0 and value > 0 and values[best] > 0:
+        best, overlap_s = _most_overlapping(lo, hi, spans)
+        if overlap_s > 0 and value > 0 and values[best] > 0:
             pairs.append((math.log(value / values[best]), math.log(values[best])))
     if len(pairs) < 5:
         return float("nan"), float("nan")
@@ -147,9 +153,8 @@ def ipu_pitch_variability_fidelity(
     measured = np.asarray(units.features["pitch_variability"], dtype=float)
     pairs = []
     for lo, hi, value in zip(units.start_s, units.end_s, measured, strict=True):
-        overlap = np.minimum(hi, spans[:, 1]) - np.maximum(lo, spans[:, 0])
-        best = int(np.argmax(overlap))
-        if overlap[best] > 0.5 * (hi - lo):
+        best, overlap_s = _most_overlapping(lo, hi, spans)
+        if overlap_s > 0.5 * (hi - lo):
             pairs.append((value, true_sd[best]))
     a = np.asarray(pairs, dtype=float).reshape(-1, 2)
     return _corr(a[:, 0], a[:, 1])

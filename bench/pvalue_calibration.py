@@ -32,22 +32,17 @@ LEVELS = (0.05, 0.01, 0.001)
 def raw_p_values(result: MirroringResult) -> dict[str, list[float]]:
     """Raw p of each test of one call, by kind of test."""
     out: dict[str, list[float]] = {}
-    for feature in result.features:
-        d = feature.to_dict()
-        local = d["proximity"].get("local") or {}
-        tests = {
-            "local proximity": local.get("p"),
-            "directional synchrony": None,
-            "windowed synchrony": (d["synchrony"].get("windowed") or {}).get("p"),
-            "convergence": (d.get("convergence") or {}).get("p"),
-        }
-        for kind, p in tests.items():
+    for f in result.features:
+        tests = (
+            ("local proximity", f.proximity.local_p),
+            ("directional synchrony", f.agent_follows_customer.p),
+            ("directional synchrony", f.customer_follows_agent.p),
+            ("windowed synchrony", f.windowed.p),
+            ("convergence", f.convergence.p),
+        )
+        for kind, p in tests:
             if p is not None:
                 out.setdefault(kind, []).append(float(p))
-        for direction in ("agent_follows_customer", "customer_follows_agent"):
-            p = d["synchrony"][direction]["p"]
-            if p is not None:
-                out.setdefault("directional synchrony", []).append(float(p))
     return out
 
 

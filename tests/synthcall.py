@@ -1345,8 +1345,7 @@ def _corrected(
         aim = aim - np.nan_to_num(miss)
         job2 = dict(job)
         if np.isfinite(planned[0]):
-            aim_sd = aim[1] if np.isfinite(aim[1]) else planned[1]
-            p, r = cal.choose_pitch(float(st_to_hz(aim[0])), aim_sd)
+            p, r = cal.choose_pitch(float(st_to_hz(aim[0])), float(aim[1]))  # NaN: no sd planned
             job2.update(pitch=p, range_pct=r, f0_range_hz=_pyin_range(cal, p, r, job["voice"]))
         if np.isfinite(planned[2]):
             job2["speed_wpm"] = cal.choose_speed(float(aim[2]))
@@ -1354,8 +1353,9 @@ def _corrected(
             break
         job, clip = job2, _render_one(job2)
         miss = _misses(clip, text, planned)
-        if _miss_cost(miss) < best[0]:
-            best = (_miss_cost(miss), job, clip)
+        cost = _miss_cost(miss)
+        if cost < best[0]:
+            best = (cost, job, clip)
     return best[1], best[2]
 
 
