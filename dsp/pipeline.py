@@ -49,7 +49,8 @@ _SEGMENT_FRAMES = 60_000
 
 @dataclass(frozen=True)
 class QualityWarning:
-    """A problem with the recording that does not stop the analysis (``code`` is stable)."""
+    """A problem with the recording, or a limit of what it can show, that does not stop the
+    analysis (``code`` is stable)."""
 
     code: str
     message: str
@@ -499,14 +500,40 @@ def _ipu_units(
     )
 
 
+#: Warning code of a call too short to show following weaker than a large effect.
+LOW_POWER_WARNING = "mirroring.low_power"
+
+
 def with_mirroring(
     result: AnalysisResult, *, shams: Sequence[AnalysisResult] = ()
 ) -> AnalysisResult:
-    """``result`` with its mirroring statistics, other calls of a batch as sham partners."""
+    """``result`` with its mirroring statistics, other calls of a batch as sham partners,
+    and the ``mirroring.low_power`` warning when the call is too short (see
+    :func:`mirroring_warnings`)."""
     measured = measure_mirroring(
         result.as_sham(), shams=[other.as_sham() for other in shams if other is not result]
     )
-    return replace(result, mirroring=measured)
+    kept = [w for w in result.warnings if w.code != LOW_POWER_WARNING]  # measured again
+    return replace(result, mirroring=measured, warnings=kept + mirroring_warnings(measured))
+
+
+def mirroring_warnings(measured: mirror_metrics.MirroringResult | None) -> list[QualityWarning]:
+    """``mirroring.low_power`` when the call can only show following stronger than a large
+    effect: its ``mirrored: false`` must not be read as "no mirroring"."""
+    if measured is None:
+        return []
+    needed = measured.detectable_r
+    if needed is None or needed <= mirror_metrics.LARGE_EFFECT_R:
+        return []
+    return [
+        QualityWarning(
+            LOW_POWER_WARNING,
+            f"the call has {measured.n_exchanges} exchanges: following shows as "
+            f"significant only when stronger than r = {needed:.2f} (0.5 is a large effect), "
+            "so mirrored = false here means not shown, not absent; longer calls show weaker "
+            "following",
+        )
+    ]
 
 
 def measure_mirroring(
@@ -788,6 +815,7 @@ __all__ = [
     "analyze",
     "analyze_tracks",
     "frame_tracks",
+    "mirroring_warnings",
     "with_mirroring",
     "with_windows",
 ]

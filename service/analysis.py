@@ -150,29 +150,9 @@ def _report(
         ),
         windows=_windows(result),
         mirroring=None if result.mirroring is None else _mirroring(result.mirroring),
-        warnings=[Warning(code=w.code, message=w.message) for w in result.warnings]
-        + _mirroring_warnings(result.mirroring),
+        warnings=[Warning(code=w.code, message=w.message) for w in result.warnings],
         config=config,
     )
-
-
-def _mirroring_warnings(measured: mirror_metrics.MirroringResult | None) -> list[Warning]:
-    """``mirroring.low_power`` when the call can only show following stronger than a large
-    effect: its ``mirrored: false`` must not be read as "no mirroring"."""
-    if measured is None:
-        return []
-    needed = measured.detectable_r
-    if needed is None or needed <= mirror_metrics.LARGE_EFFECT_R:
-        return []
-    return [
-        Warning(
-            code="mirroring.low_power",
-            message=f"the call has {measured.n_exchanges} exchanges: following shows as "
-            f"significant only when stronger than r = {needed:.2f} (0.5 is a large effect), "
-            "so mirrored = false here means not shown, not absent; longer calls show weaker "
-            "following",
-        )
-    ]
 
 
 def _mirroring(measured: mirror_metrics.MirroringResult) -> Mirroring:

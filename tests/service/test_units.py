@@ -21,8 +21,9 @@ import pytest
 from bench.mirroring_sim import simulate_call
 from dsp import errors
 from dsp.mirroring import LARGE_EFFECT_R, analyze_mirroring
+from dsp.pipeline import mirroring_warnings
 from models.report import Mirroring
-from service.analysis import _mirroring, _mirroring_warnings
+from service.analysis import _mirroring
 from service.problems import STATUS, problem_body, status_of
 from service.settings import Settings
 from service.store import Store, decode_cursor, encode_cursor
@@ -284,13 +285,13 @@ def test_low_power_warning_only_on_calls_too_short_for_moderate_following() -> N
         return analyze_mirroring(call.agent, call.customer, call.windows)
 
     short, long, tiny = measured(270.0), measured(1200.0), measured(40.0)
-    (warning,) = _mirroring_warnings(short)
+    (warning,) = mirroring_warnings(short)
     assert warning.code == "mirroring.low_power"
     assert f"r = {short.detectable_r:.2f}" in warning.message
     assert short.detectable_r > LARGE_EFFECT_R > long.detectable_r
-    assert _mirroring_warnings(long) == []
-    assert _mirroring_warnings(tiny) == [] and tiny.detectable_r is None  # nothing ran
-    assert _mirroring_warnings(None) == []
+    assert mirroring_warnings(long) == []
+    assert mirroring_warnings(tiny) == [] and tiny.detectable_r is None  # nothing ran
+    assert mirroring_warnings(None) == []
     # the report contract carries both numbers
     section = _mirroring(short)
     assert isinstance(section, Mirroring) and section.detectable_r is not None
