@@ -48,7 +48,7 @@ from activity_ami import bridged  # noqa: E402  (the activity target's 0.5 s bri
 from dsp import mirroring as mirror_metrics  # noqa: E402
 from dsp import pipeline  # noqa: E402
 from dsp.frames import HOP_S, segments_to_mask  # noqa: E402
-from dsp.mirroring import _residualize  # noqa: E402
+from dsp.mirroring.stats import residualize  # noqa: E402
 
 ROLES = ("agent", "customer")
 # per-turn rate features and their truth key per turn
@@ -96,7 +96,7 @@ def truth_follow_r(truth: dict, feature: str, follower: int, *, plant: str = "ed
     if data.shape[0] < 5:
         return float("nan")
     y, x, z = data.T
-    return _corr(_residualize(y, z[:, None]), _residualize(x, z[:, None]))
+    return _corr(residualize(y, z[:, None]), residualize(x, z[:, None]))
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

@@ -64,8 +64,8 @@ Measured (seed 0, 3-15 min calls, no shams), with the command of each line:
 * ``--calls 100 --strength 0.8 --only follow [--plant turn]``, mean over the 10 rows:
   84.1% with edge planting, 86.2% when the follower's whole turn copies the leader's turn
   mean (81.4% and 82.8% at commit 05b6303; 80.0% and 71.9% with
-  ``dsp.mirroring._EDGE_WEIGHT = 1``, edge IPUs only, when the half/half turn values were
-  chosen). (Measured before the timing features.)
+  ``dsp.mirroring.exchanges._EDGE_WEIGHT = 1``, edge IPUs only, when the half/half turn
+  values were chosen). (Measured before the timing features.)
 """
 
 from __future__ import annotations

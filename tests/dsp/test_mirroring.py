@@ -27,10 +27,10 @@ from dsp.mirroring import (  # noqa: E402
     ShamCall,
     SpeakerUnits,
     WindowSeries,
-    _whittle_ar1_noise,
     analyze_mirroring,
     benjamini_hochberg,
 )
+from dsp.mirroring.convergence import _whittle_ar1_noise  # noqa: E402
 
 
 def _call(seed: int, **kw: object) -> SimCall:

@@ -1,0 +1,186 @@
+"""Synchrony: directional (does the follower's turn-initial value track the leader's
+preceding turn-final value, given the follower's own past) and windowed (prewhitened
+lagged cross-correlation of the two speakers' window series)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dsp.mirroring.exchanges import Exchanges, Turns, take
+from dsp.mirroring.inputs import FloatArray, IntArray
+from dsp.mirroring.results import DirectionalSync, WindowedSync
+from dsp.mirroring.stats import (
+    bartlett_n_eff,
+    corr,
+    corr_t_p,
+    is_constant,
+    residualize,
+    signed_z,
+)
+
+#: A directional test's residuals for the scores' chance correlation: the follower turns
+#: used (merged-turn indices), then the follower's and the leader's residuals.
+Residuals = tuple[IntArray, FloatArray, FloatArray]
+
+
+def _impute(x: FloatArray) -> FloatArray:
+    """NaN replaced by the mean of the finite values (0 when none)."""
+    ok = np.isfinite(x)
+    fill = float(x[ok].mean()) if ok.any() else 0.0
+    return np.where(ok, x, fill)
+
+
+#: Turns in the follower's slow-level covariate of the directional test.
+SYNC_HISTORY_SPAN = 4
+
+
+def directional_sync(
+    turns: Turns,
+    ex: Exchanges,
+    name: str,
+    history: FloatArray,
+    *,
+    min_exchanges: int,
+    residuals: dict[str, tuple[IntArray, FloatArray, FloatArray]] | None = None,
+) -> DirectionalSync:
+    """Partial correlation of follower-initial with leader-final given the follower's past.
+
+    Covariates: the follower's previous turn-final value (short memory) and the mean of
+    the follower's last :data:`SYNC_HISTORY_SPAN` turn means (slow level). Measured and
+    left out: a time trend and Bartlett or AR(1) effective sample sizes (cost power, no
+    false-alarm gain); the leader's previous turn-final value, which in one-off runs of
+    bench/mirroring_eval.py lowered false alarms only on very persistent speakers
+    (``strong_ac``) and cost power on every feature.
+    """
+    y = take(turns.initial[name], ex.follower_turn)
+    x = take(turns.final[name], ex.leader_turn)
+    z1 = take(turns.final[name], ex.prev_turn)
+    ok = np.isfinite(y) & np.isfinite(x) & np.isfinite(z1)
+    n = int(ok.sum())
+
+    def none(reason: str) -> DirectionalSync:
+        return DirectionalSync(None, None, None, n, None, reason)
+
+    if n < min_exchanges:
+        return none(f"{n} usable exchanges (fewer than {min_exchanges})")
+    yy, xx = y[ok], x[ok]
+    if is_constant(yy) or is_constant(xx):
+        return none("constant values")
+    cols = [z1[ok], _impute(take(history, ex.prev_turn)[ok])]
+    cov = np.column_stack(cols)
+    # Keep only linearly independent covariates (1-IPU turns make mean == final).
+    keep: list[int] = []
+    for j in range(cov.shape[1]):
+        trial = np.column_stack([np.ones(n), cov[:, keep + [j]]])
+        if np.linalg.matrix_rank(trial) == trial.shape[1]:
+            keep.append(j)
+    cov = cov[:, keep]
+    u = residualize(yy, cov)
+    v = residualize(xx, cov)
+    r = corr(u, v)
+    if not math.isfinite(r):
+        return none("no variation left after controlling for the speakers' past")
+    df = n - 2 - cov.shape[1]
+    if df < 3:
+        return none(
+            f"{n} usable exchanges leave {df} degrees of freedom after the "
+            f"{cov.shape[1]} own-past covariates (fewer than 3)"
+        )
+    p = corr_t_p(r, df)
+    if residuals is not None:
+        residuals[name] = (ex.follower_turn[ok], u, v)
+    return DirectionalSync(r, p, None, n, signed_z(r, p), None, df=df)
+
+
+def _prewhiten(x: FloatArray, t: FloatArray) -> FloatArray:
+    """Linear detrend then AR(1) residuals; NaN where undefined."""
+    out = np.full(x.shape, np.nan)
+    ok = np.isfinite(x)
+    if ok.sum() < 4:
+        return out
+    coef = np.polyfit(t[ok], x[ok], 1)
+    d = np.where(ok, x - np.polyval(coef, t), np.nan)
+    prev, cur = d[:-1], d[1:]
+    pair = np.isfinite(prev) & np.isfinite(cur)
+    den = float(np.dot(prev[pair], prev[pair]))
+    phi = float(np.clip(np.dot(prev[pair], cur[pair]) / den, -0.95, 0.95)) if den > 0 else 0.0
+    out[1:] = cur - phi * prev
+    return out
+
+
+def _lagged_r(a: FloatArray, b: FloatArray, lag: int) -> tuple[float, int, FloatArray, FloatArray]:
+    """r of a[t] with b[t + lag] over pairs where both are finite."""
+    w = a.size
+    if lag >= 0:
+        aa, bb = a[: w - lag], b[lag:]
+    else:
+        aa, bb = a[-lag:], b[: w + lag]
+    ok = np.isfinite(aa) & np.isfinite(bb)
+    n = int(ok.sum())
+    if n < 3:
+        return float("nan"), n, aa[ok], bb[ok]
+    return corr(aa[ok], bb[ok]), n, aa[ok], bb[ok]
+
+
+def _circular_max_r(a: FloatArray, b: FloatArray, max_lag: int) -> FloatArray:
+    """Max-over-lags |r| of ``a`` against every circular shift of ``b`` (shifts far from 0)."""
+    w = a.size
+    fa = np.isfinite(a)
+    fb = np.isfinite(b)
+    a0 = np.where(fa, a, 0.0)
+    b0 = np.where(fb, b, 0.0)
+    idx = (np.arange(w)[None, :] + np.arange(w)[:, None]) % w  # row m: b rolled by -m
+    bm = b0[idx]
+    mm = fb[idx] & fa[None, :]
+    n = mm.sum(axis=1).astype(np.float64)
+    with np.errstate(all="ignore"):
+        sa = (a0[None, :] * mm).sum(axis=1)
+        sb = (bm * mm).sum(axis=1)
+        saa = (a0[None, :] ** 2 * mm).sum(axis=1)
+        sbb = (bm**2 * mm).sum(axis=1)
+        sab = (a0[None, :] * bm * mm).sum(axis=1)
+        cov = sab - sa * sb / n
+        var = (saa - sa**2 / n) * (sbb - sb**2 / n)
+        r = np.where((n >= 3) & (var > 0), cov / np.sqrt(np.maximum(var, 1e-300)), np.nan)
+    shifts = np.arange(2 * max_lag + 1, w - 2 * max_lag)
+    if shifts.size == 0:
+        return np.zeros(0)
+    lags = np.arange(-max_lag, max_lag + 1)
+    mat = np.abs(r[(shifts[:, None] + lags[None, :]) % w])
+    with np.errstate(all="ignore"):
+        return np.asarray(np.nanmax(np.where(np.isfinite(mat), mat, -1.0), axis=1))
+
+
+def windowed_sync(
+    a: FloatArray, b: FloatArray, t: FloatArray, hop_s: float, *, max_lag: int, min_windows: int
+) -> WindowedSync:
+    both = np.isfinite(a) & np.isfinite(b)
+    n = int(both.sum())
+    if n < min_windows:
+        return WindowedSync(
+            None, None, None, None, n, None, None,
+            f"{n} windows with both speakers (fewer than {min_windows})",
+        )  # fmt: skip
+    if is_constant(a) or is_constant(b):
+        return WindowedSync(None, None, None, None, n, None, None, "constant series")
+    ea = _prewhiten(a, t)
+    eb = _prewhiten(b, t)
+    best: tuple[float, int, int, FloatArray, FloatArray] | None = None
+    for lag in range(-max_lag, max_lag + 1):
+        r, m, ua, ub = _lagged_r(ea, eb, lag)
+        if m >= min_windows - 1 and math.isfinite(r) and (best is None or abs(r) > abs(best[0])):
+            best = (r, lag, m, ua, ub)
+    if best is None:
+        return WindowedSync(None, None, None, None, n, None, None, "constant series")
+    r, lag, m, ua, ub = best
+    n_eff = bartlett_n_eff(ua, ub)
+    p_lag = corr_t_p(r, n_eff - 2.0)
+    n_lags = 2 * max_lag + 1
+    p = float(-np.expm1(n_lags * np.log1p(-min(p_lag, 1.0 - 1e-16))))
+    chance = _circular_max_r(ea, eb, max_lag)
+    chance = chance[np.isfinite(chance) & (chance >= 0)]
+    chance_r = float(chance.mean()) if chance.size else None
+    p_shift = float((1 + np.sum(chance >= abs(r))) / (chance.size + 1)) if chance.size else None
+    return WindowedSync(r, lag * hop_s, p, None, n, chance_r, p_shift, None)
