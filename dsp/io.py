@@ -98,8 +98,10 @@ def _open(source: Source) -> Any:
         # ~5 packets of 1 MiB first: 0.3 s for a 6-minute 16-bit file, 0.03 s with this.
         options["probesize"] = "32"
     try:
-        return av.open(handle, mode="r", options=options)
-    except av.error.FFmpegError as exc:
+        # Tags are not ours to judge: a title in Latin-1 (common in MP3s) must not make the
+        # recording unreadable, so undecodable metadata bytes are replaced, not raised.
+        return av.open(handle, mode="r", options=options, metadata_errors="replace")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise AudioUndecodable(
             "could not read this as audio "
             f"({exc.__class__.__name__}); send WAV, FLAC, OGG, Opus, WebM, MP3 or M4A"
@@ -178,6 +180,14 @@ def probe(source: Source, *, max_rate_hz: int = DEFAULT_MAX_RATE_HZ) -> AudioInf
 
 def _info(container: Any, stream: Any, max_rate_hz: int) -> AudioInfo:
     ctx = stream.codec_context
+    if ctx is None:
+        # FFmpeg found a stream but no decoder for it: a damaged or unknown format tag
+        # (a WAV whose tag reads 0x1234, 0, or 0xFFFE without its extension) or a header
+        # with 0 bits per sample.
+        raise AudioUndecodable(
+            "the audio stream's codec cannot be decoded: the header looks damaged or names "
+            "a codec we do not read; send WAV, FLAC, OGG, Opus, WebM, MP3 or M4A"
+        )
     channels = int(ctx.channels or 0)
     rate = int(ctx.sample_rate or 0)
     if channels == 1:

@@ -213,9 +213,12 @@ async def _probe(upload: Upload, *, max_duration_s: float, sync_limit_s: float |
         info = await asyncio.to_thread(probe, upload.path)
     except InputError as exc:
         raise Problem(exc.code, exc.message) from None
-    except Exception:  # a probe bug must not hide the real analysis: let the worker decide
+    except Exception:  # a decoder bug: refuse the file here, on both paths, never queue it
         log.exception("probe failed")
-        return
+        raise Problem(
+            "audio.undecodable",
+            "could not read this as audio; send WAV, FLAC, OGG, Opus, WebM, MP3 or M4A",
+        ) from None
     declared = info.declared_duration_s
     if declared is None:
         return

@@ -1,0 +1,67 @@
+"""Hardening regressions through the real stack (uvicorn subprocess, httpx; the CLI as a
+subprocess): inputs and fields that used to crash, each answered with a clear 4xx."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.malformed import DAMAGED_WAV_HEADERS, damaged_wav, mp3_with_latin1_title
+from tests.service.audio import call_samples, stereo_wav
+from tests.service.conftest import REPO, Server
+from tests.service.test_api import assert_problem
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+
+
+def assert_cli_error(out: subprocess.CompletedProcess[str], code: str) -> None:
+    assert out.returncode == 2, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {code}: "), out.stderr
+
+
+# -- 1. decoder ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGED_WAV_HEADERS))
+def test_damaged_wav_format_is_415_on_both_paths_and_exit_2(
+    client: httpx.Client, tmp_path: Path, kind: str
+) -> None:
+    payload = damaged_wav(stereo_wav(4.0), kind)
+    sync = client.post("/v1/analyze", files={"file": ("call.wav", payload)})
+    assert_problem(sync, 415, "audio.undecodable")
+    job = client.post("/v1/analyses", files={"file": ("call.wav", payload)})
+    assert_problem(job, 415, "audio.undecodable")  # refused, not queued to fail `internal`
+    path = tmp_path / "call.wav"
+    path.write_bytes(payload)
+    assert_cli_error(run_cli("analyze", str(path)), "audio.undecodable")
+
+
+def test_mp3_with_non_utf8_tags_is_analysed(client: httpx.Client, tmp_path: Path) -> None:
+    path = mp3_with_latin1_title(tmp_path / "tagged.mp3", call_samples(6.0).T, 8000)
+    response = client.post("/v1/analyze", files={"file": (path.name, path.read_bytes())})
+    assert response.status_code == 200, response.text
+    assert response.json()["audio"]["codec"].startswith("mp3")
+    out = run_cli("analyze", str(path), "--no-progress")
+    assert out.returncode == 0, out.stderr
