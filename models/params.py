@@ -12,7 +12,7 @@ from dsp.params import AnalysisParams
 class AnalysisConfig(BaseModel):
     """Every tunable of an analysis. Defaults live here, not in the environment."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     agent_channel: Literal[0, 1] = Field(0, description="Channel carrying the agent (0 or 1).")
     window_s: float = Field(30.0, gt=0, le=600, description="Window length for time series, s.")

@@ -17,9 +17,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -46,7 +45,7 @@ from service.schemas import (
 )
 from service.settings import Settings, get_settings
 from service.store import Job, Store, decode_cursor, encode_cursor
-from service.uploads import Upload, receive_upload
+from service.uploads import Upload, receive_upload, safe_suffix
 from service.webhooks import refused_destination
 
 log = logging.getLogger("mirrorline.api")
@@ -124,11 +123,28 @@ def _parse_bool(name: str, raw: str | None) -> bool:
     raise Problem("request.invalid", f"{name} must be true or false, not {raw!r}")
 
 
+def _callback_parts(url: str) -> SplitResult | None:
+    """``url`` split, when it is an absolute http(s) URL with a host and a valid port."""
+    if len(url) > 2048 or any(not ch.isprintable() or ch.isspace() for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError when out of range or not a number
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket: http://[::1/
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    return parts
+
+
 async def _check_callback(url: str, settings: Settings) -> str:
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
-        raise Problem("request.invalid", f"callback_url must be an http(s) URL, not {url!r}")
+    if _callback_parts(url) is None:
+        raise Problem(
+            "request.invalid",
+            f"callback_url must be an absolute http(s) URL with a host, not {url[:200]!r}",
+        )
     if not settings.webhook_secret:
         raise Problem(
             "callback.not_configured",
@@ -548,7 +564,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 return _created(replay, replayed=True)
             await _probe(upload, max_duration_s=settings.max_duration_s, sync_limit_s=None)
             jobs.check_queue()
-            audio = jobs.audio_dir / f"{job_id}{Path(upload.filename or '').suffix[:8]}"
+            audio = jobs.audio_dir / f"{job_id}{safe_suffix(upload.filename)}"
             upload.path.rename(audio)
             upload.path = audio
             values["audio_path"] = str(audio)

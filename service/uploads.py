@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -40,6 +41,19 @@ class Upload:
     def discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+def clean_filename(raw: str) -> str | None:
+    """The base name of a client's filename, without control characters (a NUL byte,
+    newlines), at most 255 characters; None when nothing is left."""
+    printable = "".join(ch for ch in raw if ch.isprintable() or ch == " ")
+    return Path(printable.replace("\\", "/")).name.strip()[:255] or None
+
+
+def safe_suffix(filename: str | None) -> str:
+    """The file extension to store an upload under: a dot and 1-7 letters or digits, else ''."""
+    suffix = Path(filename or "").suffix
+    return suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,7}", suffix) else ""
 
 
 def too_large(max_bytes: int) -> Problem:
@@ -130,7 +144,7 @@ class _Receiver:
             self.file_seen = True
             self._is_file = True
             if b"filename" in options:
-                self.filename = Path(self._decode(options[b"filename"])).name[:255] or None
+                self.filename = clean_filename(self._decode(options[b"filename"]))
             self.file = self.path.open("wb")
         elif len(self.fields) >= MAX_FIELDS:
             raise Problem("request.invalid", f"too many form fields (at most {MAX_FIELDS})")

@@ -65,3 +65,69 @@ def test_mp3_with_non_utf8_tags_is_analysed(client: httpx.Client, tmp_path: Path
     assert response.json()["audio"]["codec"].startswith("mp3")
     out = run_cli("analyze", str(path), "--no-progress")
     assert out.returncode == 0, out.stderr
+
+
+# -- 3. form fields ------------------------------------------------------------------------
+
+
+def multipart(parts: list[tuple[bytes, bytes]], boundary: bytes = b"xyzzy") -> tuple[bytes, str]:
+    """A raw multipart body from (Content-Disposition params, content) pairs: byte-exact,
+    so tests can send what no well-behaved client would."""
+    body = b"".join(
+        b"--"
+        + boundary
+        + b"\r\nContent-Disposition: form-data; "
+        + disposition
+        + b"\r\n\r\n"
+        + content
+        + b"\r\n"
+        for disposition, content in parts
+    )
+    body += b"--" + boundary + b"--\r\n"
+    return body, f"multipart/form-data; boundary={boundary.decode()}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1/",
+        "http://[::1",
+        "http://example.com:99999/hook",
+        "http://example.com:port/hook",
+        "http://exa mple.com/hook",
+        "http://example.com/\x00hook",
+        "ftp://example.com/hook",
+        "http:///hook",
+        "/relative/hook",
+        "http://" + "a" * 2100 + ".example/",
+    ],
+)
+def test_bad_callback_url_is_422(client: httpx.Client, url: str) -> None:
+    body, content_type = multipart(
+        [
+            (b'name="file"; filename="call.wav"', stereo_wav(2.0)),
+            (b'name="callback_url"', url.encode()),
+        ]
+    )
+    response = client.post("/v1/analyses", content=body, headers={"content-type": content_type})
+    assert_problem(response, 422, "request.invalid")
+
+
+@pytest.mark.parametrize("path", ["/v1/analyze", "/v1/analyses"])
+def test_filename_with_control_bytes_is_cleaned(client: httpx.Client, path: str) -> None:
+    body, content_type = multipart(
+        [(b'name="file"; filename="../ca\x00ll\n.w\x01av"', stereo_wav(4.0))]
+    )
+    response = client.post(path, content=body, headers={"content-type": content_type})
+    assert response.status_code in (200, 202), response.text
+    shown = response.json()["source" if path == "/v1/analyze" else "filename"]
+    assert shown == "call.wav"
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_parameters_are_422(client: httpx.Client, value: str) -> None:
+    response = client.post(
+        "/v1/analyze", files={"file": ("call.wav", stereo_wav(2.0))}, data={"window_s": value}
+    )
+    body = assert_problem(response, 422, "request.invalid")
+    assert "window_s" in str(body["detail"])
