@@ -550,6 +550,11 @@ def _median_pause_s(ipus_s: FloatArray, turn_index: npt.NDArray[np.int_]) -> flo
     return float(np.median(gaps)) if gaps.size else float("nan")
 
 
+#: Mean power per sample (full scale 1.0) below which a channel is digitally silent:
+#: -100 dBFS, under the dither of 16-bit audio.
+DIGITAL_SILENCE_POWER = 1e-10
+
+
 def _warnings(
     tally: _QualityTally,
     info: AudioInfo,
@@ -560,9 +565,14 @@ def _warnings(
     out: list[QualityWarning] = []
     n = max(tally.samples, 1)
     channel_names = {agent_channel: "agent", 1 - agent_channel: "customer"}
-    if tally.max_abs_diff < 1e-4 or (
-        tally.power.min() > 0 and tally.cross / np.sqrt(tally.power.prod()) > 0.995
-    ):
+    # A channel this quiet holds no signal at all (digital silence): two of them are not
+    # "the same signal twice", and one is not the other party's bleed.
+    digital_silence = tally.power / n < DIGITAL_SILENCE_POWER
+    identical = not digital_silence.any() and (
+        tally.max_abs_diff < 1e-4 or tally.cross / np.sqrt(tally.power.prod()) > 0.995
+    )
+    if identical:
+        # One warning says it all: each channel's "silence" and "bleed" follow from it.
         out.append(
             QualityWarning(
                 "channels.identical",
@@ -572,7 +582,14 @@ def _warnings(
         )
     for c in (0, 1):
         role_row = 0 if c == agent_channel else 1
-        if speech[role_row].sum() * HOP_S < 1.0:
+        if digital_silence[c]:
+            out.append(
+                QualityWarning(
+                    "channel.silent",
+                    f"channel {c} ({channel_names[c]}) is digitally silent (no signal at all)",
+                )
+            )
+        elif not identical and speech[role_row].sum() * HOP_S < 1.0:
             out.append(
                 QualityWarning(
                     "channel.silent",
@@ -589,7 +606,7 @@ def _warnings(
                 )
             )
         bleed = float(act.bleed_db[c]) if np.isfinite(act.bleed_db[c]) else None
-        if bleed is not None and bleed < 10.0:
+        if bleed is not None and bleed < 10.0 and not identical:
             out.append(
                 QualityWarning(
                     "channel.heavy_bleed",

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.malformed import DAMAGED_WAV_HEADERS, damaged_wav, mp3_with_latin1_title
-from tests.service.audio import call_samples, stereo_wav
+from tests.service.audio import call_samples, stereo_wav, wav_bytes
 from tests.service.conftest import REPO, Server
 from tests.service.test_api import assert_problem
 
@@ -131,3 +132,27 @@ def test_non_finite_parameters_are_422(client: httpx.Client, value: str) -> None
     )
     body = assert_problem(response, 422, "request.invalid")
     assert "window_s" in str(body["detail"])
+
+
+# -- 12. fake stereo -----------------------------------------------------------------------
+
+
+def _warning_codes(client: httpx.Client, samples: np.ndarray) -> list[str]:
+    response = client.post("/v1/analyze", files={"file": ("call.wav", wav_bytes(samples))})
+    assert response.status_code == 200, response.text
+    return [w["code"] for w in response.json()["warnings"] if w["code"] != "audio.narrowband"]
+
+
+def test_fake_stereo_gets_one_warning(client: httpx.Client) -> None:
+    call = call_samples(12.0)
+    mono = call[:, 0] + call[:, 1]
+    assert _warning_codes(client, np.stack([mono, mono], axis=1)) == ["channels.identical"]
+    assert _warning_codes(client, np.stack([mono, 0.5 * mono], axis=1)) == ["channels.identical"]
+
+
+def test_digital_silence_is_silent_channels_not_fake_stereo(client: httpx.Client) -> None:
+    silent = np.zeros((8000 * 4, 2), dtype=np.float32)
+    assert _warning_codes(client, silent) == ["channel.silent", "channel.silent"]
+    one_side = call_samples(12.0)
+    one_side[:, 1] = 0.0
+    assert _warning_codes(client, one_side) == ["channel.silent"]
