@@ -35,9 +35,8 @@ def _whittle_ar1_noise(v: FloatArray) -> float:
 
     The periodogram is fitted with the model's spectrum ``share * (1 - phi^2) /
     |1 - phi e^{-iw}|^2 + (1 - share)`` (scale profiled out) over the grids above. Uses
-    every lag at once, unlike the ratio of the lag-2 and lag-1 sample autocorrelations it
-    replaced, whose noise on the ~100 values of a short call now and then read moderate
-    persistence as slow wandering and buried a real trend (see Convergence above).
+    every lag at once, so the few values of a short call do not read moderate persistence
+    as slow wandering (which would bury a real trend).
     """
     n = v.size
     periodogram = np.abs(np.fft.rfft(v - v.mean())[1 : (n + 1) // 2]) ** 2 / n
@@ -72,8 +71,8 @@ def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, fl
     # not wander at all; their rounding residue must not be fitted as persistence.
     flat = float(np.std(v)) <= 1e-9 * max(scale, 1e-12)
     phi = 0.0 if flat else _whittle_ar1_noise(v)
-    # A short detrended series reads persistence low (Marriott & Pope 1954): without this,
-    # slowly wandering speakers (bench/mirroring_eval.py strong_ac) were called converging.
+    # A short detrended series reads persistence low (Marriott & Pope 1954); uncorrected,
+    # slowly wandering speakers would be called converging.
     phi = min(phi + (1.0 + 3.0 * phi) / v.size, 0.995)
     span = float(t[-1] - t[0])
     return phi, (v.size / span if span > 0 else 0.0)
@@ -89,9 +88,7 @@ def _gls_trend(
     short window series underestimates) or, without a floor, bias-corrected
     (``rho + (1 + 3 rho) / n``, Marriott & Pope 1954); then clipped to ``[0, 0.98]``.
     With a floor the correction is not added on top: the floor already carries the
-    persistence the few windows under-read; adding both cost 1-4 points of convergence
-    power per row and saved only 0.5 point of false alarms on very persistent speakers
-    (bench/mirroring_eval.py: strong_ac 6.8 % -> 7.3 % over seeds 0-3).
+    persistence the few windows under-read.
 
     Returns
     -------

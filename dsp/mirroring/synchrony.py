@@ -48,11 +48,9 @@ def directional_sync(
     """Partial correlation of follower-initial with leader-final given the follower's past.
 
     Covariates: the follower's previous turn-final value (short memory) and the mean of
-    the follower's last :data:`SYNC_HISTORY_SPAN` turn means (slow level). Measured and
-    left out: a time trend and Bartlett or AR(1) effective sample sizes (cost power, no
-    false-alarm gain); the leader's previous turn-final value, which in one-off runs of
-    bench/mirroring_eval.py lowered false alarms only on very persistent speakers
-    (``strong_ac``) and cost power on every feature.
+    the follower's last :data:`SYNC_HISTORY_SPAN` turn means (slow level); t-test with
+    ``df = n - 2 - covariates`` (no effective-sample-size correction: the plain df is
+    calibrated). ``residuals[name]`` receives the follower turns used and both residuals.
     """
     y = take(turns.initial[name], ex.follower_turn)
     x = take(turns.final[name], ex.leader_turn)
