@@ -14,8 +14,9 @@
     │       ├── AudioTooManyChannels audio.too_many_channels  more than two channels
     │       ├── AudioTooShort       audio.too_short      under the minimum duration
     │       ├── AudioTooLong        audio.too_long       over the maximum duration
-    │       ├── AudioBadRate        audio.bad_sample_rate  rate outside 8-48 kHz
+    │       ├── AudioBadRate        audio.bad_sample_rate  rate outside 8-192 kHz
     │       └── AudioNonFinite      audio.non_finite     NaN or infinite samples
+    │   └── OutputUnwritable        output.unwritable    an output path cannot be written (CLI)
     └── (anything else raised inside dsp is a bug, reported as 500 ``internal``)
 
 Every error carries a stable ``code`` (what clients switch on) and a message that says what
@@ -88,3 +89,7 @@ class AudioBadRate(AudioError):
 
 class AudioNonFinite(AudioError):
     code = "audio.non_finite"
+
+
+class OutputUnwritable(InputError):
+    code = "output.unwritable"

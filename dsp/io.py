@@ -204,7 +204,7 @@ def _info(container: Any, stream: Any, max_rate_hz: int) -> AudioInfo:
     if not MIN_RATE_HZ <= rate <= MAX_INPUT_RATE_HZ:
         raise AudioBadRate(
             f"sample rate {rate} Hz is outside {MIN_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz; "
-            "telephony (8 kHz) to studio (48 kHz) rates work"
+            "send 8 kHz (telephony) up to 192 kHz (rates above 16 kHz are analysed at 16 kHz)"
         )
     return AudioInfo(
         codec=str(ctx.name),

@@ -52,6 +52,7 @@ log = logging.getLogger("mirrorline.api")
 
 OPEN_PATHS = {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
 CONFIG_FIELDS = set(AnalysisConfig.model_fields)
+JOB_FIELDS = frozenset({"callback_url", "keep_audio"})
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -85,7 +86,9 @@ def _validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _parse_config(fields: dict[str, str]) -> AnalysisConfig:
+def _parse_config(
+    fields: dict[str, str], extra_fields: frozenset[str] = frozenset()
+) -> AnalysisConfig:
     values: dict[str, Any] = {}
     for name, raw in fields.items():
         try:
@@ -98,17 +101,20 @@ def _parse_config(fields: dict[str, str]) -> AnalysisConfig:
         return AnalysisConfig.model_validate(values)
     except ValidationError as exc:
         errors = _validation_errors(exc.errors(include_url=False))
-        first = errors[0]
+        unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+        first = (unknown or errors)[0]
         where = ".".join(first["loc"]) or "parameters"
+        if unknown:  # not an analysis parameter at all: the request is wrong
+            raise Problem(
+                "request.invalid",
+                f"{where}: unknown form field (allowed form fields: file, "
+                + ", ".join(sorted(CONFIG_FIELDS | extra_fields))
+                + ")",
+                extra={"errors": errors},
+            ) from None
+        # an analysis parameter out of range: the same code as the CLI and the library
         raise Problem(
-            "request.invalid",
-            f"{where}: {first['msg']}"
-            + (
-                " (allowed form fields: file, " + ", ".join(sorted(CONFIG_FIELDS)) + ")"
-                if first["type"] == "extra_forbidden"
-                else ""
-            ),
-            extra={"errors": errors},
+            "config.invalid", f"{where}: {first['msg']}", extra={"errors": errors}
         ) from None
 
 
@@ -536,7 +542,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             fields = dict(upload.fields)
             callback = fields.pop("callback_url", None)
             keep = _parse_bool("keep_audio", fields.pop("keep_audio", None))
-            config = _parse_config(fields)
+            config = _parse_config(fields, JOB_FIELDS)
             if callback:
                 callback = await _check_callback(callback, settings)
             fingerprint = hashlib.sha256(

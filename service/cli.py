@@ -8,18 +8,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dsp.errors import InputError
+from dsp.errors import InputError, OutputUnwritable
 
 if TYPE_CHECKING:
     from models.params import AnalysisConfig
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".webm", ".mp3", ".m4a", ".aac", ".mp4"}
 EXIT_BAD_INPUT = 2
+
+
+AGENT_CHANNEL_HELP = "channel carrying the agent: 0 (left, default) or 1 (right)"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mirrorline")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Tone and tempo mirroring in stereo call recordings (agent and customer "
         "on separate channels).",
     )
+    parser.add_argument("--version", action="version", version=f"mirrorline {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     analyze = sub.add_parser(
@@ -42,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         help="analyse one call (report JSON) or several (sham-partner baselines across calls)",
     )
     analyze.add_argument("files", nargs="+", help="audio files or folders of audio files")
-    analyze.add_argument("--agent-channel", type=int, choices=(0, 1), default=0)
+    analyze.add_argument(
+        "--agent-channel", type=int, choices=(0, 1), default=0, help=AGENT_CHANNEL_HELP
+    )
     analyze.add_argument("--window-s", type=float, default=30.0, help="window length, s")
     analyze.add_argument("--hop-s", type=float, default=10.0, help="window step, s")
     analyze.add_argument("--min-pause-s", type=float, default=0.2, help="pause that splits IPUs")
@@ -56,10 +72,18 @@ def _parser() -> argparse.ArgumentParser:
         "--silence-threshold-s", type=float, default=3.0, help="silences listed from this length"
     )
     analyze.add_argument(
+        "--backchannel-max-s",
+        type=float,
+        default=1.0,
+        help="longest IPU inside the partner's turn that counts as a backchannel, s",
+    )
+    analyze.add_argument("--fmin-hz", type=float, default=60.0, help="lowest pitch searched, Hz")
+    analyze.add_argument("--fmax-hz", type=float, default=500.0, help="highest pitch searched, Hz")
+    analyze.add_argument(
         "-o",
         "--output",
-        help="write the report here (a folder when several files are analysed) "
-        "instead of printing it",
+        help="write the report here instead of printing it: a file, or a folder (an existing "
+        "one, or a path ending in /) that gets NAME.json; always a folder for several files",
     )
     analyze.add_argument("--csv", help="also write the windows as CSV here (one file only)")
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -73,8 +97,10 @@ def _parser() -> argparse.ArgumentParser:
 
     tracks = sub.add_parser("tracks", help="export frame-level tracks (10 ms) as CSV")
     tracks.add_argument("file")
-    tracks.add_argument("-o", "--output", required=True, help="CSV file to write")
-    tracks.add_argument("--agent-channel", type=int, choices=(0, 1), default=0)
+    tracks.add_argument("-o", "--output", required=True, help="CSV file to write ('-': stdout)")
+    tracks.add_argument(
+        "--agent-channel", type=int, choices=(0, 1), default=0, help=AGENT_CHANNEL_HELP
+    )
 
     sub.add_parser("schema", help="print the report's JSON Schema")
 
@@ -114,11 +140,60 @@ def _config(args: argparse.Namespace) -> AnalysisConfig:
             min_pause_s=args.min_pause_s,
             segment_join_s=args.segment_join_s,
             silence_threshold_s=args.silence_threshold_s,
+            backchannel_max_s=args.backchannel_max_s,
+            fmin_hz=args.fmin_hz,
+            fmax_hz=args.fmax_hz,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "parameters"
         raise ParameterError(f"{where}: {first['msg']}") from None
+
+
+def _writable(path: Path) -> Path:
+    """``path`` when a file can be written there (checked by opening it, so permissions,
+    read-only mounts and missing folders all show), else ``OutputUnwritable``. A file the
+    check creates is removed again."""
+    if path.is_dir():
+        raise OutputUnwritable(f"{path} is a folder; give the path of a file to write")
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        raise OutputUnwritable(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+    return path
+
+
+def _writable_dir(path: Path) -> Path:
+    """``path`` as a folder files can be written into (made when missing)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputUnwritable(f"cannot make the folder {path}: {exc.strerror or exc}") from None
+    _writable(path / f".mirrorline-write-check-{os.getpid()}")
+    return path
+
+
+def _is_dir_target(raw: str) -> bool:
+    return raw.endswith(("/", os.sep)) or Path(raw).is_dir()
+
+
+def _report_names(files: Sequence[Path]) -> list[str]:
+    """One distinct ``NAME.json`` per file: ``a/x.wav`` and ``b/x.wav`` give ``x.json`` and
+    ``x-2.json``, never the same name twice."""
+    used: set[str] = set()
+    names = []
+    for path in files:
+        name, n = f"{path.stem}.json", 1
+        while name.lower() in used:
+            n += 1
+            name = f"{path.stem}-{n}.json"
+        used.add(name.lower())
+        names.append(name)
+    return names
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -127,24 +202,32 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     config = _config(args)
     files = _expand(args.files)
     progress = not args.no_progress and sys.stderr.isatty()
+    if len(files) > 1 and args.csv:
+        raise InputError("--csv takes one file; with several files use -o FOLDER")
+    # Every output is checked before the analysis: a typo must not cost a long run.
+    csv_path = _writable(Path(args.csv)) if args.csv else None
+    report_path: Path | None = None
+    out_dir: Path | None = None
+    if args.output and args.output != "-" and (len(files) > 1 or _is_dir_target(args.output)):
+        out_dir = _writable_dir(Path(args.output))
+    elif args.output and args.output != "-":
+        report_path = _writable(Path(args.output))
     if len(files) == 1:
         report = analyze_path(files[0], config, progress=progress, workers=args.threads)
         text = report.model_dump_json(indent=2)
-        if args.output:
-            Path(args.output).write_text(text + "\n")
+        if csv_path is not None:
+            csv_path.write_text(windows_csv(report))
+        if out_dir is not None:
+            report_path = out_dir / _report_names(files)[0]
+        if report_path is not None:
+            report_path.write_text(text + "\n")
         else:
             sys.stdout.write(text + "\n")
-        if args.csv:
-            Path(args.csv).write_text(windows_csv(report))
         return 0
-    if args.csv:
-        raise InputError("--csv takes one file; with several files use -o FOLDER")
-    reports = analyze_batch(files, config, progress=not args.no_progress, workers=args.threads)
-    if args.output:
-        out_dir = Path(args.output)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for path, report in zip(files, reports, strict=True):
-            (out_dir / f"{path.stem}.json").write_text(report.model_dump_json(indent=2) + "\n")
+    reports = analyze_batch(files, config, progress=progress, workers=args.threads)
+    if out_dir is not None:
+        for name, report in zip(_report_names(files), reports, strict=True):
+            (out_dir / name).write_text(report.model_dump_json(indent=2) + "\n")
     else:
         for report in reports:
             sys.stdout.write(report.model_dump_json() + "\n")
@@ -154,7 +237,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _cmd_tracks(args: argparse.Namespace) -> int:
     from service.analysis import tracks_csv
 
-    Path(args.output).write_text(tracks_csv(Path(args.file), agent_channel=args.agent_channel))
+    target = None if args.output == "-" else _writable(Path(args.output))
+    text = tracks_csv(Path(args.file), agent_channel=args.agent_channel)
+    if target is None:
+        sys.stdout.write(text)
+    else:
+        target.write_text(text)
     return 0
 
 

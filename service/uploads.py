@@ -146,6 +146,12 @@ class _Receiver:
             if b"filename" in options:
                 self.filename = clean_filename(self._decode(options[b"filename"]))
             self.file = self.path.open("wb")
+        elif b"filename" in options:  # a file sent under another name (audio=@call.wav)
+            raise Problem(
+                "upload.missing_file",
+                f"the recording came in a part named {self._name!r}; send it in the part "
+                "named 'file' (curl -F file=@call.wav)",
+            )
         elif len(self.fields) >= MAX_FIELDS:
             raise Problem("request.invalid", f"too many form fields (at most {MAX_FIELDS})")
 
@@ -229,7 +235,8 @@ async def receive_upload(
     if not receiver.file_seen:
         path.unlink(missing_ok=True)
         raise Problem(
-            "upload.missing_file", "the upload has no part named 'file' holding the recording"
+            "upload.missing_file",
+            "the upload has no part named 'file' holding the recording (curl -F file=@call.wav)",
         )
     return Upload(
         path=path,

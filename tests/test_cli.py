@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -175,3 +176,97 @@ def test_batch_folder_writes_one_report_per_call(tmp_path: Path) -> None:
 def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
     out = run_cli("analyze", str(tmp_path))
     assert out.returncode == 2 and out.stderr.startswith("error: input.invalid: ")
+
+
+# -- hardening: outputs, flags, codes ------------------------------------------------------
+
+
+def _short_call(path: Path, seed: int = 0) -> Path:
+    from tests.service.audio import stereo_wav
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(stereo_wav(6.0, seed=seed))
+    return path
+
+
+def _one_error_line(out: subprocess.CompletedProcess[str], code: str) -> None:
+    assert out.returncode == 2, out
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {code}: "), out.stderr
+
+
+def test_output_folder_with_one_file(tmp_path: Path) -> None:
+    call = _short_call(tmp_path / "in" / "call.wav")
+    out = run_cli("analyze", str(call), "-o", f"{tmp_path / 'new'}/", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "new" / "call.json").read_text())["source"] == "call.wav"
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    assert run_cli("analyze", str(call), "-o", str(existing)).returncode == 0
+    assert [p.name for p in existing.iterdir()] == ["call.json"]
+
+
+def test_same_names_in_a_batch_get_distinct_reports(tmp_path: Path) -> None:
+    first = _short_call(tmp_path / "a" / "x.wav", seed=1)
+    second = _short_call(tmp_path / "b" / "x.wav", seed=2)
+    out = run_cli("analyze", str(first), str(second), "-o", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""  # no progress bars when stderr is not a terminal
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["x-2.json", "x.json"]
+    durations = {
+        json.loads((tmp_path / "out" / n).read_text())["speakers"]["agent"]["talk_time_s"]
+        for n in names
+    }
+    assert len(durations) == 2  # two different calls, neither overwritten
+
+
+def test_tracks_to_stdout(tmp_path: Path) -> None:
+    call = _short_call(tmp_path / "call.wav")
+    out = subprocess.run(
+        [sys.executable, "-m", "service.cli", "tracks", str(call), "-o", "-"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("time_s,agent_f0_hz,")
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("flag", ["--csv", "-o"])
+def test_unwritable_output_fails_before_analysing(tmp_path: Path, flag: str) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = run_cli("analyze", str(SAMPLE), flag, str(blocker / "out.csv"))
+    _one_error_line(out, "output.unwritable")
+    assert "Traceback" not in out.stderr
+
+
+def test_version_help_and_pitch_flags(tmp_path: Path) -> None:
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("mirrorline ")
+    helptext = run_cli("analyze", "--help").stdout
+    for flag in ("--fmin-hz", "--fmax-hz", "--backchannel-max-s"):
+        assert flag in helptext
+    assert "channel carrying the agent" in helptext
+    call = _short_call(tmp_path / "call.wav")
+    out = run_cli(
+        "analyze", str(call), "--fmin-hz", "80", "--fmax-hz", "400", "--backchannel-max-s", "0.5"
+    )
+    assert out.returncode == 0, out.stderr
+    config = json.loads(out.stdout)["config"]
+    assert (config["fmin_hz"], config["fmax_hz"], config["backchannel_max_s"]) == (80, 400, 0.5)
+    _one_error_line(run_cli("analyze", str(call), "--fmin-hz", "600"), "config.invalid")
+    _one_error_line(run_cli("analyze", str(call), "--window-s", "-1"), "config.invalid")
+
+
+def test_sample_rate_error_matches_the_readme(tmp_path: Path) -> None:
+    low = write_audio(tmp_path / "low.wav", two_tone(4000, 2.0, (300.0, 700.0)), 4000)
+    out = run_cli("analyze", str(low))
+    _one_error_line(out, "audio.bad_sample_rate")
+    assert "8000-192000 Hz" in out.stderr
+    assert "at 8-192 kHz" in (REPO / "README.md").read_text()

@@ -137,18 +137,20 @@ def test_bad_audio_sync(
 
 
 @pytest.mark.parametrize(
-    ("data", "bad_field"),
+    ("data", "bad_field", "code"),
     [
-        ({"agent_channel": "2"}, "agent_channel"),
-        ({"window_s": "-1"}, "window_s"),
-        ({"window_s": "10", "hop_s": "20"}, "hop_s"),
-        ({"hop_s": "fast"}, "hop_s"),
-        ({"colour": "blue"}, "colour"),
+        ({"agent_channel": "2"}, "agent_channel", "config.invalid"),
+        ({"window_s": "-1"}, "window_s", "config.invalid"),
+        ({"window_s": "10", "hop_s": "20"}, "hop_s", "config.invalid"),
+        ({"hop_s": "fast"}, "hop_s", "config.invalid"),
+        ({"colour": "blue"}, "colour", "request.invalid"),
     ],
 )
-def test_bad_parameters_are_422(client: httpx.Client, data: dict[str, str], bad_field: str) -> None:
+def test_bad_parameters_are_422(
+    client: httpx.Client, data: dict[str, str], bad_field: str, code: str
+) -> None:
     response = client.post("/v1/analyze", files={"file": ("call.wav", stereo_wav(4.0))}, data=data)
-    body = assert_problem(response, 422, "request.invalid")
+    body = assert_problem(response, 422, code)
     assert bad_field in str(body["detail"])
 
 

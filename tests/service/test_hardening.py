@@ -130,7 +130,7 @@ def test_non_finite_parameters_are_422(client: httpx.Client, value: str) -> None
     response = client.post(
         "/v1/analyze", files={"file": ("call.wav", stereo_wav(2.0))}, data={"window_s": value}
     )
-    body = assert_problem(response, 422, "request.invalid")
+    body = assert_problem(response, 422, "config.invalid")
     assert "window_s" in str(body["detail"])
 
 
@@ -156,3 +156,13 @@ def test_digital_silence_is_silent_channels_not_fake_stereo(client: httpx.Client
     one_side = call_samples(12.0)
     one_side[:, 1] = 0.0
     assert _warning_codes(client, one_side) == ["channel.silent"]
+
+
+# -- 11. one code for bad parameters; the upload's field name ----------------------------
+
+
+def test_wrong_upload_field_name_says_use_file(client: httpx.Client) -> None:
+    for path in ("/v1/analyze", "/v1/analyses"):
+        response = client.post(path, files={"audio": ("call.wav", stereo_wav(2.0))})
+        body = assert_problem(response, 422, "upload.missing_file")
+        assert "'file'" in str(body["detail"])

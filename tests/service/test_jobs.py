@@ -93,7 +93,7 @@ def test_unreadable_audio_is_refused_at_submission(client: httpx.Client) -> None
 
     assert_problem(submit(client, mono_wav()), 422, "audio.not_stereo")
     assert_problem(submit(client, b"not audio at all" * 50), 415, "audio.undecodable")
-    assert_problem(submit(client, stereo_wav(4.0), hop_s="0"), 422, "request.invalid")
+    assert_problem(submit(client, stereo_wav(4.0), hop_s="0"), 422, "config.invalid")
     assert_problem(submit(client, stereo_wav(4.0), keep_audio="maybe"), 422, "request.invalid")
     assert_problem(
         submit(client, stereo_wav(4.0), callback_url="ftp://x/y"), 422, "request.invalid"
