@@ -7,15 +7,17 @@ turns NaN into ``None``. Bump ``SCHEMA_VERSION`` when the shape changes and
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 from models.params import AnalysisConfig
 
 # 1.1: ``skipped``; 1.2: mirroring features ``pause``, ``latency``; 1.3: ``r_needed``,
-# ``mirroring.detectable_r`` and the ``mirroring.low_power`` warning
-SCHEMA_VERSION = "1.3"
+# ``mirroring.detectable_r`` and the ``mirroring.low_power`` warning; 1.4: the mirroring
+# section fully declared (every field it always carried, extra fields forbidden)
+SCHEMA_VERSION = "1.4"
 
 Segment = tuple[float, float]
 
@@ -123,22 +125,26 @@ class Window(_Model):
     customer: WindowSpeaker
 
 
-class _Open(BaseModel):
-    """Mirroring sections: the documented fields are typed; diagnostics may be added."""
+class DirectionalSynchrony(_Model):
+    """Does the follower's turn-initial value track the leader's preceding turn-final
+    value? (docs/mirroring.md, Directional synchrony)"""
 
-    model_config = ConfigDict(extra="allow")
-
-
-class DirectionalSynchrony(_Open):
     r: float | None = Field(
-        description="Partial correlation: follower's turn-initial value vs "
-        "the leader's preceding turn-final value, given the follower's own past."
+        description="Partial correlation (-1..1): follower's turn-initial value vs the "
+        "leader's preceding turn-final value, given the follower's own past (previous "
+        "turn-final value, mean of the last 4 turn means)."
     )
-    p: float | None = Field(description="Two-sided p-value, before correction.")
+    p: float | None = Field(description="Two-sided p-value of r (t-test), before correction.")
     p_adj: float | None = Field(
-        None, description="p-value after correction across the call's tests."
+        None, description="p-value after weighted Benjamini-Hochberg across the call's tests."
     )
-    n: int = Field(description="Exchanges used.")
+    n: int = Field(
+        description="Exchanges used (follower's, leader's and own previous values all known)."
+    )
+    n_eff: float | None = Field(
+        description="Exchanges the t-test's degrees of freedom rest on (equal to n: no "
+        "effective-sample-size correction); null without r."
+    )
     r_needed: float | None = Field(
         None,
         description="Smallest positive r this test is significant at on this call, "
@@ -147,59 +153,245 @@ class DirectionalSynchrony(_Open):
     reason: str | None = Field(None, description="Why r is null (too little data).")
 
 
-class WindowedSynchrony(_Open):
-    r: float | None = Field(description="Largest cross-correlation of the window series over lags.")
-    lag_s: float | None = Field(description="Lag of that correlation; > 0: the customer follows.")
-    p: float | None
-    reason: str | None = None
+class WindowedSynchrony(_Model):
+    """Prewhitened lagged cross-correlation of the two speakers' window series
+    (docs/mirroring.md, Windowed synchrony). Voice features only."""
+
+    r: float | None = Field(
+        description="Largest cross-correlation (-1..1) of the detrended, AR(1)-prewhitened "
+        "window series over lags."
+    )
+    lag_s: float | None = Field(
+        description="Lag of that correlation, s; > 0: the customer's series follows the agent's."
+    )
+    p: float | None = Field(
+        description="Two-sided p-value of r at that lag (Bartlett effective n), Sidak-corrected "
+        "for the lags tried; before the call's correction."
+    )
+    p_adj: float | None = Field(
+        description="p-value after weighted Benjamini-Hochberg across the call's tests."
+    )
+    n: int = Field(description="Windows where both speakers have a value.")
+    chance_r: float | None = Field(
+        description="Mean largest |r| over lags against circular shifts of the customer's "
+        "series: what chance gives on this call (0..1)."
+    )
+    p_shift: float | None = Field(
+        description="Circular-shift p-value of |r| (resolution 1/(shifts + 1)); reported, "
+        "not used for any decision."
+    )
+    reason: str | None = Field(None, description="Why r is null (too little data).")
 
 
-class Synchrony(_Open):
-    agent_follows_customer: DirectionalSynchrony
-    customer_follows_agent: DirectionalSynchrony
-    windowed: WindowedSynchrony
+class Synchrony(_Model):
+    agent_follows_customer: DirectionalSynchrony = Field(
+        description="The agent is the follower: the agent's turn after a customer's turn."
+    )
+    customer_follows_agent: DirectionalSynchrony = Field(
+        description="The customer is the follower: the customer's turn after an agent's turn."
+    )
+    windowed: WindowedSynchrony = Field(
+        description="Lagged cross-correlation of the window series (voice features)."
+    )
 
 
-class ConvergenceResult(_Open):
-    value: float | None = Field(description="Trend of closeness over the call (> 0 converging).")
-    p: float | None
-    direction: Literal["converging", "diverging", "none"] | None
-    reason: str | None = None
+class ConvergenceResult(_Model):
+    """Trend of the speakers' distance over the call (docs/mirroring.md, Convergence). Null
+    values for loudness (levels not comparable across channels) and the timing features
+    (no window series)."""
+
+    value: float | None = Field(
+        description="Change of the fitted distance between the speakers per minute, feature "
+        "units per minute (st/min for pitch, syll/s per min for rates); > 0 converging."
+    )
+    unit: Literal["per_min"] = Field(description="Time unit of value: per minute.")
+    r_time: float | None = Field(
+        description="Correlation (-1..1) of minus the distance with time (descriptive)."
+    )
+    p: float | None = Field(
+        description="Two-sided p-value of the trend (GLS with AR(1) errors); with shams, "
+        "the larger of it and the sham comparison's p. Before correction."
+    )
+    p_adj: float | None = Field(
+        description="p-value after weighted Benjamini-Hochberg across the call's tests."
+    )
+    direction: Literal["converging", "diverging", "none"] | None = Field(
+        description="converging / diverging when significant after correction (sign of "
+        "value), none otherwise; null without a result."
+    )
+    n: int = Field(description="Windows where both speakers have a value.")
+    first_half_distance: float | None = Field(
+        description="|agent mean - customer mean| over the first half of those windows, "
+        "feature units."
+    )
+    second_half_distance: float | None = Field(
+        description="The same over the second half, feature units."
+    )
+    agent_moved: float | None = Field(
+        description="How far the agent's mean moved from the first half to the second, "
+        "toward the customer's first-half mean (> 0 toward), feature units."
+    )
+    customer_moved: float | None = Field(
+        description="How far the customer's mean moved toward the agent's first-half mean "
+        "(> 0 toward), feature units."
+    )
+    sham_z: float | None = Field(
+        description="(value - mean over sham pairs) / their sd, in sd units: sham pairs are "
+        "an agent and a customer of two other calls of the batch; null without >= 3."
+    )
+    reason: str | None = Field(None, description="Why value is null.")
 
 
-class FeatureMirroring(_Open):
-    unit: str
-    proximity: dict[str, Any]
-    convergence: ConvergenceResult
-    synchrony: Synchrony
-    follower: Literal["agent", "customer"] | None
-    mirrored: bool | None = Field(description="True only when significant after correction.")
-    reason: str | None = None
+class LocalProximity(_Model):
+    """Adjacent vs non-adjacent turns (docs/mirroring.md, Local proximity)."""
+
+    value: float | None = Field(
+        description="Mean over exchanges of -|follower's turn-initial - leader's turn-final| "
+        "minus its mean over the leader's turns 2..6 turns away; > 0: closer to the turn "
+        "just answered. Feature units (z for loudness)."
+    )
+    p: float | None = Field(
+        description="Two-sided p-value (t-test with a Bartlett effective n), before correction."
+    )
+    p_adj: float | None = Field(
+        description="p-value after weighted Benjamini-Hochberg across the call's tests."
+    )
+    n: int = Field(description="Exchanges used, both directions.")
+    reason: str | None = Field(description="Why value is null (too little data).")
+
+
+class GlobalProximity(_Model):
+    """Distance between the speakers' means over the call (docs/mirroring.md, Global
+    proximity)."""
+
+    distance: float | None = Field(
+        description="|agent mean - customer mean| of the IPU (or turn) values, feature units; "
+        "null for loudness (levels not comparable across channels)."
+    )
+    sham_z: float | None = Field(
+        description="(distance - mean sham distance) / their sd, in sd units, sham distances "
+        "pairing each speaker with the other calls' partners in a batch; < 0: closer than "
+        "chance; null without >= 3."
+    )
+    reason: str | None = Field(description="Why distance is null.")
+
+
+# ``global`` is a Python keyword: a TypedDict carries the JSON key as it is.
+ProximityResult = TypedDict(
+    "ProximityResult",
+    {
+        "local": Annotated[
+            LocalProximity, Field(description="Adjacent vs non-adjacent turns, per exchange.")
+        ],
+        "global": Annotated[
+            GlobalProximity, Field(description="Distance between the speakers' means.")
+        ],
+    },
+)
+ProximityResult.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+
+
+class FeatureMirroring(_Model):
+    """Every mirroring statistic of one feature."""
+
+    unit: str = Field(
+        description="Unit of the feature's values: st (pitch, semitones re 100 Hz), z "
+        "(loudness, z-scored per speaker), syll/s (rates), s (pause, latency)."
+    )
+    proximity: ProximityResult = Field(description="How close the speakers' values are.")
+    convergence: ConvergenceResult = Field(
+        description="Whether the speakers get closer over the call."
+    )
+    synchrony: Synchrony = Field(description="Whether one speaker's values track the other's.")
+    follower: Literal["agent", "customer"] | None = Field(
+        description="The direction with the larger r, when that direction is significant "
+        "after correction with r > 0; null otherwise."
+    )
+    mirrored: bool | None = Field(
+        description="True when any of the feature's tests is significant after correction in "
+        "the mirroring sense (positive synchrony, converging, positive local proximity); null "
+        "when no test could run."
+    )
+    reason: str | None = Field(None, description="Why mirrored is null.")
+
+
+#: The mirroring features, in report order (``dsp.mirroring.FEATURES``).
+FeatureName = Literal[
+    "pitch_level",
+    "pitch_variability",
+    "loudness",
+    "speaking_rate",
+    "articulation_rate",
+    "pause",
+    "latency",
+]
+
+
+class TimelinePoint(_Model):
+    """Rolling correlation over a few consecutive windows (descriptive, no p-values)."""
+
+    start_s: float = Field(description="Start of the first window of the span, s.")
+    end_s: float = Field(description="End of the last window of the span, s.")
+    tone_r: float | None = Field(
+        description="Mean rolling r of pitch level, pitch variability and loudness (-1..1)."
+    )
+    tempo_r: float | None = Field(
+        description="Mean rolling r of speaking and articulation rate (-1..1)."
+    )
+    features: dict[FeatureName, float | None] = Field(
+        description="Rolling r per feature (-1..1); null when fewer than span - 1 windows have "
+        "both speakers (always for pause and latency, which have no window series)."
+    )
 
 
 class ScorePair(_Model):
-    agent: float | None = Field(description="0-100; 50 = what chance pairing gives.")
-    customer: float | None
+    agent: float | None = Field(
+        description="How much the agent mirrors the customer, 0-100; 50 = what chance "
+        "pairing gives, below 50 disentrainment; null when no feature has a result."
+    )
+    customer: float | None = Field(
+        description="How much the customer mirrors the agent, 0-100; 50 = chance pairing."
+    )
 
 
 class Scores(_Model):
-    tone: ScorePair
-    tempo: ScorePair
+    tone: ScorePair = Field(description="Pitch level, pitch variability, loudness.")
+    tempo: ScorePair = Field(description="Speaking and articulation rate.")
 
 
-class Mirroring(_Open):
-    features: dict[str, FeatureMirroring] = Field(
-        description="Per feature: pitch_level, pitch_variability, loudness, speaking_rate, "
-        "articulation_rate (voice), pause and latency (turn timing, seconds: exchange-level "
-        "synchrony and proximity only)."
+class Mirroring(_Model):
+    """Tone and tempo mirroring of the call; definitions in docs/mirroring.md."""
+
+    features: dict[FeatureName, FeatureMirroring] = Field(
+        description="Every statistic, per feature: pitch_level (semitones re 100 Hz), "
+        "pitch_variability (semitones), loudness (z-scored per speaker: synchrony and local "
+        "proximity only), speaking_rate (syllables per second, pauses included), "
+        "articulation_rate (syllables per second of phonation), pause (mean pause between "
+        "a turn's IPUs, s) and latency (floor-transfer gap before a turn, s; negative: taken "
+        "in overlap); pause and latency have exchange-level synchrony and proximity only."
     )
-    timeline: list[dict[str, Any]]
-    scores: Scores
+    timeline: list[TimelinePoint] = Field(
+        description="One point per window start, each over timeline_span (8) windows."
+    )
+    scores: Scores = Field(
+        description="0-100 mirroring scores per dimension and direction (50 = chance)."
+    )
+    n_exchanges: int = Field(
+        description="Exchanges (a turn answering the other speaker's turn), both directions."
+    )
+    n_windows: int = Field(description="Windows on the call's clock.")
+    n_shams: int = Field(description="Other calls of the batch used as sham partners.")
+    alpha: float = Field(description="Significance level after correction.")
+    correction: str = Field(
+        description="Multiple-testing correction over the call's tests "
+        "(weighted-benjamini-hochberg)."
+    )
     detectable_r: float | None = Field(
         None,
         description="Median r_needed of the voice features' directional tests: how strong "
         "following must be for this call to show it (above 0.5: warning mirroring.low_power).",
     )
+    warnings: list[str] = Field(description="What the mirroring analysis could not do.")
 
 
 class Warning(_Model):
