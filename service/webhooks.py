@@ -77,6 +77,64 @@ def event_body(*, job_id: str, status: str, result_url: str, error: dict[str, st
     return json.dumps(payload, separators=(",", ":"))
 
 
+# Ranges that are never a public webhook receiver, listed here rather than trusting
+# ``ip_address.is_global`` alone (its tables differ between Python releases: 3.11 calls
+# 192.0.0.8 and NAT64 global).
+_NON_PUBLIC_V4 = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    )
+)  # fmt: skip
+_NON_PUBLIC_V6 = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "::/128", "::1/128", "100::/64", "2001:db8::/32", "64:ff9b:1::/48", "fc00::/7",
+        "fe80::/10", "fec0::/10", "ff00::/8",
+    )
+)  # fmt: skip
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries and routes to: IPv4-mapped
+    (``::ffff:a.b.c.d``), IPv4-compatible (``::a.b.c.d``), NAT64 (``64:ff9b::a.b.c.d``),
+    6to4 (``2002:AABB:CCDD::``) and Teredo (server and client)."""
+    found: list[ipaddress.IPv4Address] = []
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        found.append(low32)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    return found
+
+
+def non_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """None when ``address`` is a public unicast address a webhook may go to; else the
+    address (or the IPv4 address it embeds) that is not public, as text."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(address)
+        for inner in embedded:
+            if non_public(inner) is not None:
+                return f"{address} (embedding {inner})"
+        if embedded:  # every embedded IPv4 address is public: it is where the packets go
+            return None
+        if any(address in net for net in _NON_PUBLIC_V6):
+            return str(address)
+    elif any(address in net for net in _NON_PUBLIC_V4):
+        return str(address)
+    if not address.is_global or address.is_multicast:
+        return str(address)
+    return None
+
+
 async def refused_destination(url: str) -> str | None:
     """Why ``url`` may not receive webhooks (None: it may).
 
@@ -101,12 +159,11 @@ async def checked_address(url: str) -> tuple[str | None, str | None]:
         return f"host {host!r} does not resolve ({exc})", None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            if host in (str(address), str(info[4][0])):
-                return f"{address} is not a public address", None
-            return f"host {host!r} resolves to the non-public address {address}", None
+        bad = non_public(address)
+        if bad is not None:
+            if host.strip("[]") in (str(address), str(info[4][0])):
+                return f"{bad} is not a public address", None
+            return f"host {host!r} resolves to the non-public address {bad}", None
     if not infos:
         return f"host {host!r} does not resolve", None
     return None, str(infos[0][4][0])

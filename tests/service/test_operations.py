@@ -174,6 +174,13 @@ INTERNAL_CALLBACKS = (
     "http://[::1]/hook",
     "http://[::ffff:192.168.1.1]/hook",
     "http://nonexistent.invalid/hook",
+    # IPv6 forms that carry a private IPv4 address, and the IETF-reserved 192.0.0.0/24
+    "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",  # NAT64 of 169.254.169.254
+    "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "http://[::7f00:1]/hook",  # IPv4-compatible 127.0.0.1
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",  # Teredo, client 192.0.2.45
+    "http://[64:ff9b:1::a9fe:a9fe]/hook",  # local-use NAT64
+    "http://192.0.0.8/hook",
 )
 
 

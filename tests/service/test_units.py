@@ -142,6 +142,19 @@ def test_cursor_round_trip_and_garbage() -> None:
         ("http://[fd00::1]/", True),
         ("http://[::ffff:127.0.0.1]/", True),
         ("http://localhost/", True),
+        ("http://[64:ff9b::a9fe:a9fe]/", True),  # NAT64 of the metadata address
+        ("http://[64:ff9b::808:808]/", False),  # NAT64 of a public address
+        ("http://[2002:7f00:1::]/", True),  # 6to4 of loopback
+        ("http://[2002:808:808::]/", False),  # 6to4 of a public address
+        ("http://[::7f00:1]/", True),  # IPv4-compatible loopback
+        ("http://[::a00:1]/", True),  # IPv4-compatible 10.0.0.1
+        ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", True),  # Teredo, client 192.0.2.45
+        ("http://[2001:0:a00:1:8000:63bf:f7f7:f7f7]/", True),  # Teredo, server 10.0.0.1
+        ("http://[64:ff9b:1::a9fe:a9fe]/", True),  # local-use NAT64
+        ("http://192.0.0.8/", True),
+        ("http://198.18.0.1/", True),  # benchmarking
+        ("http://[::]/", True),
+        ("http://[2606:4700:4700::1111]/", False),
     ],
 )
 def test_callback_destinations(url: str, refused: bool) -> None:
