@@ -254,8 +254,18 @@ def _cmd_schema(_: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from service.server import run
+    from pydantic import ValidationError
 
+    from dsp.errors import ParameterError
+    from service.server import run
+    from service.settings import get_settings
+
+    try:
+        get_settings()
+    except ValidationError as exc:  # a bad MIRRORLINE_* variable: say which, start nothing
+        first = exc.errors()[0]
+        name = "MIRRORLINE_" + ".".join(str(x) for x in first["loc"]).upper()
+        raise ParameterError(f"{name}: {first['msg']}") from None
     run(host=args.host, port=args.port)
     return 0
 

@@ -46,7 +46,9 @@ class Settings(BaseSettings):
         default=(), description="Comma-separated API keys; empty: no authentication."
     )
     webhook_secret: str | None = Field(
-        default=None, description="Standard Webhooks signing secret (raw or 'whsec_' + base64)."
+        default=None,
+        description="Standard Webhooks signing secret, 'whsec_' + base64 of a key of at "
+        "least 16 bytes (other forms are refused at start-up).",
     )
     webhook_max_attempts: int = Field(
         default=6, ge=1, le=20, description="Deliveries tried per event."
@@ -112,6 +114,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, value: str | None) -> str | None:
+        if value is not None:
+            from service.webhooks import secret_bytes
+
+            secret_bytes(value)  # ValueError: refused, with what would work
+        return value
 
     @property
     def max_upload_bytes(self) -> int:

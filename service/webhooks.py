@@ -1,9 +1,10 @@
 """Webhooks the Standard Webhooks way: signed, retried with exponential backoff, persisted.
 
 Headers: ``webhook-id``, ``webhook-timestamp`` (Unix seconds) and ``webhook-signature`` =
-``"v1," + base64(HMAC-SHA256(secret, f"{id}.{timestamp}.{body}"))``. A secret written
-``whsec_<base64>`` is base64-decoded first (the form Standard Webhooks libraries generate);
-any other secret is used as its UTF-8 bytes.
+``"v1," + base64(HMAC-SHA256(key, f"{id}.{timestamp}.{body}"))``. The secret is written
+``whsec_<base64 of the key>``, the one form the Standard Webhooks libraries read (they
+base64-decode whatever follows the prefix, so a raw secret would sign with a key they never
+derive): any other form is refused when the settings are read.
 """
 
 from __future__ import annotations
@@ -31,11 +32,33 @@ log = logging.getLogger("mirrorline.webhooks")
 USER_AGENT = "mirrorline-webhooks/1"
 
 
+SECRET_PREFIX = "whsec_"
+MIN_KEY_BYTES = 16
+MAKE_SECRET = (
+    "python3 -c 'import base64,os; print(\"whsec_\" + base64.b64encode(os.urandom(32)).decode())'"
+)
+
+
 def secret_bytes(secret: str) -> bytes:
-    """The HMAC key of a secret: ``whsec_`` + base64 is decoded, anything else is UTF-8."""
-    if secret.startswith("whsec_"):
-        return base64.b64decode(secret.removeprefix("whsec_"))
-    return secret.encode()
+    """The HMAC key of a ``whsec_<base64>`` secret (padding optional, as the Standard
+    Webhooks libraries read it). Raises ``ValueError`` saying what would work otherwise."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError(
+            "the webhook secret must be written whsec_<base64 of the key> (what Standard "
+            f"Webhooks libraries verify with); make one with: {MAKE_SECRET} (an existing raw "
+            "secret S keeps its key as whsec_ + base64(S))"
+        )
+    payload = secret.removeprefix(SECRET_PREFIX).rstrip("=")
+    try:
+        key = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
+    except ValueError:
+        raise ValueError("the webhook secret after 'whsec_' is not valid base64") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(
+            f"the webhook secret's key is {len(key)} bytes; use at least {MIN_KEY_BYTES} "
+            f"(make one with: {MAKE_SECRET})"
+        )
+    return key
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:

@@ -166,3 +166,31 @@ def test_wrong_upload_field_name_says_use_file(client: httpx.Client) -> None:
         response = client.post(path, files={"audio": ("call.wav", stereo_wav(2.0))})
         body = assert_problem(response, 422, "upload.missing_file")
         assert "'file'" in str(body["detail"])
+
+
+# -- 9. webhook secrets --------------------------------------------------------------------
+
+
+def test_server_refuses_a_raw_webhook_secret(tmp_path: Path) -> None:
+    """A raw secret signs with a key the official libraries never derive: refused at start,
+    one line, exit 2, nothing bound or created."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIRRORLINE_")}
+    env.update(
+        {
+            "PYTHONPATH": str(REPO),
+            "MIRRORLINE_DATA_DIR": str(tmp_path / "data"),
+            "MIRRORLINE_WEBHOOK_SECRET": "my-raw-secret-1234",
+        }
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "service.cli", "serve", "--port", "9"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=60,
+    )
+    assert_cli_error(out, "config.invalid")
+    assert "MIRRORLINE_WEBHOOK_SECRET" in out.stderr and "whsec_" in out.stderr
+    assert "my-raw-secret" not in out.stderr  # the secret itself is never echoed
+    assert not (tmp_path / "data").exists()

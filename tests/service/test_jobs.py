@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import standardwebhooks
 
 from service.webhooks import verify
 from tests.service.audio import stereo_wav, truncated_wav
@@ -215,6 +216,8 @@ def test_webhook_signed_and_retried(client: httpx.Client, receiver: Receiver) ->
     for headers, body in ((h1, b1), (h2, b2)):
         assert verify(WEBHOOK_SECRET, headers, body)
         assert headers["webhook-signature"].startswith("v1,")
+        # what docs/service.md tells receivers to use: the official library
+        assert standardwebhooks.Webhook(WEBHOOK_SECRET).verify(body, headers)["data"]["id"]
     event = json.loads(b2)
     assert event["type"] == "analysis.completed"
     assert event["data"]["id"] == job["id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.server
 import json
 import shutil
@@ -35,6 +36,7 @@ from service.webhooks import (
     sign,
     verify,
 )
+from tests.service.conftest import WEBHOOK_SECRET
 from tests.service.test_jobs import Receiver
 
 
@@ -49,8 +51,36 @@ def test_signature_matches_standard_webhooks_reference_vector() -> None:
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "plain-secret-of-some-length",  # raw: the official libraries would base64-decode it
+        "whsec_not base64!",
+        "whsec_c2hvcnQ=",  # a 5-byte key
+        "whsec_",
+    ],
+)
+def test_only_whsec_secrets_are_accepted(secret: str) -> None:
+    with pytest.raises(ValueError, match="whsec_|base64|bytes"):
+        Settings(webhook_secret=secret)
+
+
+def test_whsec_secret_signs_what_the_official_library_verifies() -> None:
+    standardwebhooks = pytest.importorskip("standardwebhooks")
+    unpadded = WEBHOOK_SECRET.rstrip("=")
+    for secret in (WEBHOOK_SECRET, unpadded):
+        assert Settings(webhook_secret=secret).webhook_secret == secret
+        now = int(time.time())
+        headers = {
+            "webhook-id": "msg_1",
+            "webhook-timestamp": str(now),
+            "webhook-signature": sign(secret, "msg_1", now, '{"a":1}'),
+        }
+        assert standardwebhooks.Webhook(secret).verify('{"a":1}', headers) == {"a": 1}
+
+
 def test_verify_rejects_tampering_and_old_timestamps() -> None:
-    secret, body = "plain-secret", '{"a":1}'
+    secret, body = WEBHOOK_SECRET, '{"a":1}'
     now = int(time.time())
     headers = {
         "webhook-id": "msg_1",
@@ -59,7 +89,9 @@ def test_verify_rejects_tampering_and_old_timestamps() -> None:
     }
     assert verify(secret, headers, body)
     assert not verify(secret, headers, '{"a":2}')
-    assert not verify("other", headers, body)
+    assert not verify(
+        "whsec_" + base64.b64encode(b"another key of 24 bytes!").decode(), headers, body
+    )
     old = dict(headers, **{"webhook-timestamp": str(now - 3600)})
     old["webhook-signature"] = sign(secret, "msg_1", now - 3600, body)
     assert not verify(secret, old, body)
@@ -170,7 +202,7 @@ def test_delivery_rechecks_the_destination(tmp_path: Path) -> None:
 
         async def deliver(allow_private: bool) -> None:
             sender = WebhookSender(
-                store, secret="s", max_attempts=1, backoff_s=0.1, timeout_s=2.0,
+                store, secret=WEBHOOK_SECRET, max_attempts=1, backoff_s=0.1, timeout_s=2.0,
                 allow_private=allow_private,
             )  # fmt: skip
             async with httpx.AsyncClient() as client:
@@ -234,7 +266,9 @@ def test_delivery_connects_to_the_checked_address(
         store.add_webhook("msg_1", "job_1", "https://hooks.example.com/in", "{}")
 
         async def deliver() -> None:
-            sender = WebhookSender(store, secret="s", max_attempts=1, backoff_s=0.1, timeout_s=2.0)
+            sender = WebhookSender(
+                store, secret=WEBHOOK_SECRET, max_attempts=1, backoff_s=0.1, timeout_s=2.0
+            )
             async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
                 for due in store.due_webhooks(time.time() + 1.0, limit=10):
                     await sender._deliver(client, due)
