@@ -212,6 +212,14 @@ def analyze_path(
         close()
 
 
+def with_measured_mirroring(report: Report, measured: mirror_metrics.MirroringResult) -> Report:
+    """``report`` with the mirroring measured apart (a batch, against its other calls) and
+    the warnings that come with it (``mirroring.low_power``), replacing earlier ones."""
+    kept = [w for w in report.warnings if w.code != pipeline.LOW_POWER_WARNING]
+    added = [Warning(code=w.code, message=w.message) for w in pipeline.mirroring_warnings(measured)]
+    return report.model_copy(update={"mirroring": _mirroring(measured), "warnings": kept + added})
+
+
 def analyze_batch(
     paths: Sequence[Path], config: AnalysisConfig, *, progress: bool, workers: int | None = None
 ) -> list[Report]:
@@ -234,8 +242,7 @@ def analyze_batch(
     out = []
     for i in tqdm(range(len(calls)), desc="mirroring", disable=not progress, leave=False):
         measured = pipeline.measure_mirroring(calls[i], shams=calls[:i] + calls[i + 1 :])
-        report = reports[i].model_copy(update={"mirroring": _mirroring(measured)})
-        out.append(_with_skipped(report))
+        out.append(_with_skipped(with_measured_mirroring(reports[i], measured)))
     return out
 
 
