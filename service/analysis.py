@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from dsp import mirroring as mirror_metrics
 from dsp import pipeline
 from dsp.frames import HOP_S
 from dsp.io import Source
+from dsp.mirroring.evidence import Evidence, mirroring_evidence
 from models.params import AnalysisConfig
 from models.report import (
     Audio,
@@ -199,6 +201,29 @@ def analyze_source(
     return build_report(result, config, source=name)
 
 
+def analyze_source_with_evidence(
+    source: Source,
+    config: AnalysisConfig,
+    *,
+    name: str | None = None,
+    max_duration_s: float | None = None,
+    on_progress: ProgressCallback | None = None,
+    workers: int | None = None,
+) -> tuple[Report, Evidence]:
+    """:func:`analyze_source` and the evidence of its mirroring tests (the tables each test
+    read, from the same mirroring inputs: ``dsp.mirroring.evidence``)."""
+    result = pipeline.analyze(
+        source,
+        config.to_params(),
+        max_duration_s=max_duration_s,
+        on_progress=on_progress,
+        workers=workers,
+    )
+    call = result.as_sham()
+    evidence = mirroring_evidence(call.agent, call.customer, call.windows)
+    return build_report(result, config, source=name), evidence
+
+
 def analyze_path(
     path: Path, config: AnalysisConfig, *, progress: bool = False, workers: int | None = None
 ) -> Report:
@@ -210,6 +235,31 @@ def analyze_path(
         return analyze_source(path, config, name=path.name, on_progress=update, workers=workers)
     finally:
         close()
+
+
+def analyze_path_with_evidence(
+    path: Path, config: AnalysisConfig, *, progress: bool = False, workers: int | None = None
+) -> tuple[Report, Evidence]:
+    """:func:`analyze_path` and the evidence of its mirroring tests."""
+    update, close = _tqdm_progress(path.name) if progress else (None, None)
+    try:
+        return analyze_source_with_evidence(
+            path, config, name=path.name, on_progress=update, workers=workers
+        )
+    finally:
+        if close is not None:
+            close()
+
+
+def evidence_zip(evidence: Evidence) -> bytes:
+    """The evidence files (``Evidence.files()``) as one ZIP archive."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, text in evidence.files().items():
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, text)
+    return buffer.getvalue()
 
 
 def with_measured_mirroring(report: Report, measured: mirror_metrics.MirroringResult) -> Report:

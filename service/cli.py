@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
         "one, or a path ending in /) that gets NAME.json; always a folder for several files",
     )
     analyze.add_argument("--csv", help="also write the windows as CSV here (one file only)")
+    analyze.add_argument(
+        "--evidence",
+        metavar="DIR",
+        help="also write the rows each mirroring test used as CSV files into DIR (one file "
+        "only; DIR/README.txt and DIR/index.csv describe them)",
+    )
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     analyze.add_argument(
         "--threads",
@@ -197,15 +203,23 @@ def _report_names(files: Sequence[Path]) -> list[str]:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from service.analysis import analyze_batch, analyze_path, windows_csv
+    from service.analysis import (
+        analyze_batch,
+        analyze_path,
+        analyze_path_with_evidence,
+        windows_csv,
+    )
 
     config = _config(args)
     files = _expand(args.files)
     progress = not args.no_progress and sys.stderr.isatty()
     if len(files) > 1 and args.csv:
         raise InputError("--csv takes one file; with several files use -o FOLDER")
+    if len(files) > 1 and args.evidence:
+        raise InputError("--evidence takes one file")
     # Every output is checked before the analysis: a typo must not cost a long run.
     csv_path = _writable(Path(args.csv)) if args.csv else None
+    evidence_dir = _writable_dir(Path(args.evidence)) if args.evidence else None
     report_path: Path | None = None
     out_dir: Path | None = None
     if args.output and args.output != "-" and (len(files) > 1 or _is_dir_target(args.output)):
@@ -213,7 +227,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     elif args.output and args.output != "-":
         report_path = _writable(Path(args.output))
     if len(files) == 1:
-        report = analyze_path(files[0], config, progress=progress, workers=args.threads)
+        if evidence_dir is not None:
+            report, evidence = analyze_path_with_evidence(
+                files[0], config, progress=progress, workers=args.threads
+            )
+            evidence.write(evidence_dir)
+        else:
+            report = analyze_path(files[0], config, progress=progress, workers=args.threads)
         text = report.model_dump_json(indent=2)
         if csv_path is not None:
             csv_path.write_text(windows_csv(report))

@@ -224,7 +224,7 @@ class JobManager:
             self.slots.release()
         self.metrics.analyses.labels("sync", outcome[0]).inc()
         self.metrics.analysis_seconds.labels("sync").observe(time.perf_counter() - started)
-        return outcome
+        return outcome[:3]
 
     async def _submit(
         self,
@@ -233,8 +233,9 @@ class JobManager:
         name: str | None,
         max_duration_s: float,
         job_id: str | None,
-    ) -> worker.Outcome:
-        """Run one analysis in the pool; with ``job_id`` the worker records its progress."""
+    ) -> worker.JobOutcome:
+        """Run one analysis in the pool; with ``job_id`` the worker records its progress
+        and returns the call's mirroring evidence too."""
         assert self.executor is not None
         executor = self.executor
         progress_db = None if job_id is None else str(self.store.path)
@@ -254,6 +255,7 @@ class JobManager:
                 "internal",
                 "the analysis worker process died (out of memory or killed)",
                 "BrokenProcessPool",
+                None,
             )
 
     # -- jobs -----------------------------------------------------------------------------
@@ -293,7 +295,7 @@ class JobManager:
         log.info("job started", extra={"job_id": job.id, "attempt": job.attempts})
         try:
             if job.audio_path is None or not Path(job.audio_path).exists():
-                outcome: worker.Outcome = ("internal", "the job's audio is missing", "")
+                outcome: worker.JobOutcome = ("internal", "the job's audio is missing", "", None)
             else:
                 outcome = await self._submit(
                     job.audio_path,
@@ -315,7 +317,13 @@ class JobManager:
             self._drop_audio(job, force=True)
             return
         if outcome[0] == "ok":
-            self.store.complete(job.id, outcome[1], outcome[2], ttl_s=self.settings.result_ttl_s)
+            self.store.complete(
+                job.id,
+                outcome[1],
+                outcome[2],
+                ttl_s=self.settings.result_ttl_s,
+                evidence=outcome[3],
+            )
             self._drop_audio(job)
             log.info("job completed", extra={"job_id": job.id})
             self._notify(job, "completed", None)

@@ -64,7 +64,7 @@ CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks(status, next_at);
 STATUSES = ("queued", "processing", "completed", "failed")
 
 # Columns added after the first release: (name, type), added to older databases at start-up.
-ADDED_COLUMNS = (("progress", "REAL"), ("processed_s", "REAL"))
+ADDED_COLUMNS = (("progress", "REAL"), ("processed_s", "REAL"), ("evidence", "BLOB"))
 
 PROGRESS_SQL = (
     "UPDATE jobs SET progress = ?, processed_s = ? WHERE id = ? AND status = 'processing'"
@@ -271,17 +271,32 @@ class Store:
             found = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (row["id"],))
             return _job(found.fetchone())
 
-    def complete(self, job_id: str, report: str, windows_csv: str, *, ttl_s: float) -> bool:
-        """Store a processing job's result (progress 1.0); False when it is no longer there."""
+    def complete(
+        self,
+        job_id: str,
+        report: str,
+        windows_csv: str,
+        *,
+        ttl_s: float,
+        evidence: bytes | None = None,
+    ) -> bool:
+        """Store a processing job's result (progress 1.0) and the ZIP of its mirroring
+        evidence; False when it is no longer there."""
         now = time.time()
         with self._tx() as db:
             cur = db.execute(
                 "UPDATE jobs SET status = 'completed', finished_at = ?, expires_at = ?, "
-                "report = ?, windows_csv = ?, error_code = NULL, error_message = NULL, "
-                "progress = 1.0 WHERE id = ? AND status = 'processing'",
-                (now, now + ttl_s, report, windows_csv, job_id),
+                "report = ?, windows_csv = ?, evidence = ?, error_code = NULL, "
+                "error_message = NULL, progress = 1.0 WHERE id = ? AND status = 'processing'",
+                (now, now + ttl_s, report, windows_csv, evidence, job_id),
             )
             return cur.rowcount == 1
+
+    def evidence(self, job_id: str) -> bytes | None:
+        """The ZIP of a completed job's mirroring evidence (None: none stored)."""
+        with self._lock:
+            row = self._db.execute("SELECT evidence FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None or row["evidence"] is None else bytes(row["evidence"])
 
     def fail(self, job_id: str, code: str, message: str, *, ttl_s: float) -> bool:
         now = time.time()

@@ -20,6 +20,9 @@ log = logging.getLogger("mirrorline.worker")
 Outcome = tuple[str, str, str]
 """("ok", report_json, windows_csv) or ("error", code, message) or ("internal", msg, trace)."""
 
+JobOutcome = tuple[str, str, str, bytes | None]
+"""An :data:`Outcome` and, when a job completes, the ZIP of its mirroring evidence."""
+
 
 PROGRESS_INTERVAL_S = 1.0
 """Least time between two progress writes of one job, s."""
@@ -98,33 +101,52 @@ def analyze_file(
     max_duration_s: float | None,
     progress_db: str | None = None,
     job_id: str | None = None,
-) -> Outcome:
+) -> JobOutcome:
     """Analyse one stored upload; input errors come back as ``("error", code, message)``.
 
     With ``progress_db`` and ``job_id``, the job's progress is written into that SQLite
-    database while the analysis runs (see ``ProgressWriter``).
+    database while the analysis runs (see ``ProgressWriter``). With ``job_id`` the outcome
+    also carries the ZIP of the call's mirroring evidence (``GET .../evidence.zip``);
+    without (a synchronous analysis) that is None.
     """
     writer = None if progress_db is None or job_id is None else ProgressWriter(progress_db, job_id)
     try:
         from dsp.errors import InputError
         from models.params import AnalysisConfig
-        from service.analysis import analyze_source, windows_csv
+        from service.analysis import (
+            analyze_source,
+            analyze_source_with_evidence,
+            evidence_zip,
+            windows_csv,
+        )
 
         config = AnalysisConfig.model_validate_json(config_json)
+        evidence = None
         try:
-            report = analyze_source(
-                path,
-                config,
-                name=name,
-                max_duration_s=max_duration_s,
-                on_progress=writer,
-                workers=_threads,
-            )
+            if job_id is None:
+                report = analyze_source(
+                    path,
+                    config,
+                    name=name,
+                    max_duration_s=max_duration_s,
+                    on_progress=writer,
+                    workers=_threads,
+                )
+            else:
+                report, found = analyze_source_with_evidence(
+                    path,
+                    config,
+                    name=name,
+                    max_duration_s=max_duration_s,
+                    on_progress=writer,
+                    workers=_threads,
+                )
+                evidence = evidence_zip(found)
         except InputError as exc:
-            return ("error", exc.code, exc.message)
-        return ("ok", report.model_dump_json(), windows_csv(report))
+            return ("error", exc.code, exc.message, None)
+        return ("ok", report.model_dump_json(), windows_csv(report), evidence)
     except Exception as exc:  # a bug: reported as 500 / job failed "internal"
-        return ("internal", f"{exc.__class__.__name__}: {exc}", traceback.format_exc())
+        return ("internal", f"{exc.__class__.__name__}: {exc}", traceback.format_exc(), None)
     finally:
         if writer is not None:
             writer.close()

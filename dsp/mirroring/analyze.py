@@ -5,7 +5,7 @@ feature's verdicts, the scores (and the descriptive timeline)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,11 +32,17 @@ from dsp.mirroring.inputs import (
     canonical,
     unit_series,
 )
-from dsp.mirroring.proximity import global_proximity, local_proximity
+from dsp.mirroring.proximity import ProximityRows, global_proximity, local_proximity
 from dsp.mirroring.results import Convergence, MirroringResult, WindowedSync
 from dsp.mirroring.scores import call_scores
 from dsp.mirroring.stats import zscore
-from dsp.mirroring.synchrony import SYNC_HISTORY_SPAN, Residuals, directional_sync, windowed_sync
+from dsp.mirroring.synchrony import (
+    SYNC_HISTORY_SPAN,
+    Residuals,
+    SyncDesign,
+    directional_sync,
+    windowed_sync,
+)
 from dsp.mirroring.timeline import timeline
 from dsp.mirroring.verdicts import FeatureStats, feature_verdict
 
@@ -96,26 +102,64 @@ def analyze_mirroring(
         Out-of-range parameters or inconsistent array shapes (never for missing data).
     """
     del rng
-    settings = _Settings(
-        alpha=alpha,
-        min_exchanges=min_exchanges,
-        min_windows=min_windows,
-        max_lag_windows=max_lag_windows,
-        proximity_offsets=proximity_offsets,
-        timeline_span=timeline_span,
+    return _measure(
+        agent,
+        customer,
+        windows,
+        shams=shams,
+        settings=_Settings(
+            alpha=alpha,
+            min_exchanges=min_exchanges,
+            min_windows=min_windows,
+            max_lag_windows=max_lag_windows,
+            proximity_offsets=proximity_offsets,
+            timeline_span=timeline_span,
+        ),
     )
+
+
+@dataclass(eq=False)
+class Design:
+    """What the tests of one call read, filled by :func:`_measure` when asked (package
+    internal: ``dsp.mirroring.evidence`` turns it into tables)."""
+
+    turns: Turns | None = None
+    centres_s: FloatArray | None = None
+    #: per feature: the window rows (agent, customer) windowed synchrony and convergence read
+    rows: dict[str, tuple[FloatArray, FloatArray]] = field(default_factory=dict)
+    #: per feature: the directional tests' rows, agent following, then customer following
+    sync_agent: dict[str, SyncDesign] = field(default_factory=dict)
+    sync_customer: dict[str, SyncDesign] = field(default_factory=dict)
+    proximity: dict[str, ProximityRows] = field(default_factory=dict)
+
+
+def _measure(
+    agent: SpeakerUnits,
+    customer: SpeakerUnits,
+    windows: WindowSeries,
+    *,
+    shams: Sequence[ShamCall],
+    settings: _Settings,
+    design: Design | None = None,
+) -> MirroringResult:
+    """:func:`analyze_mirroring` with its keyword parameters as ``settings``; ``design``
+    (optional) receives what each test read."""
+    alpha = settings.alpha
+    timeline_span = settings.timeline_span
     settings.check()
     turns = merge_turns(
         speaker_turns(agent, 0, FEATURES), speaker_turns(customer, 1, FEATURES), FEATURES
     )
     exs = (exchanges(turns, follower=0), exchanges(turns, follower=1))  # agent answers first
     clock = _Clock.of(windows)
+    if design is not None:
+        design.turns, design.centres_s = turns, clock.centres_s
     warnings: list[str] = []
     if turns.speaker.size == 0:
         warnings.append("no turns: no exchange-level statistics")
 
     raw = [
-        _feature_stats(name, turns, exs, agent, customer, clock, shams, settings)
+        _feature_stats(name, turns, exs, agent, customer, clock, shams, settings, design)
         for name in FEATURES
     ]
     padj, p_flagged = correct_family((t for f in raw for t in f.family()), alpha)
@@ -124,6 +168,7 @@ def analyze_mirroring(
         {f.name: f for f in features},
         {f.name: f.residuals_agent for f in raw if f.residuals_agent is not None},
         {f.name: f.residuals_customer for f in raw if f.residuals_customer is not None},
+        alpha=alpha,
     )
     return MirroringResult(
         features=features,
@@ -218,17 +263,32 @@ def _feature_stats(
     clock: _Clock,
     shams: Sequence[ShamCall],
     settings: _Settings,
+    design: Design | None = None,
 ) -> FeatureStats:
-    """Step 1: one feature's statistics before correction."""
+    """Step 1: one feature's statistics before correction (``design``: filled when given)."""
+    sync_a_rows = None if design is None else design.sync_agent
+    sync_c_rows = None if design is None else design.sync_customer
     zs = name in ZSCORED
     hist = history_mean(turns, name, SYNC_HISTORY_SPAN)
     res_a: dict[str, Residuals] = {}
     res_c: dict[str, Residuals] = {}
     sync_a = directional_sync(
-        turns, exs[0], name, hist, min_exchanges=settings.min_exchanges, residuals=res_a
+        turns,
+        exs[0],
+        name,
+        hist,
+        min_exchanges=settings.min_exchanges,
+        residuals=res_a,
+        design=sync_a_rows,
     )
     sync_c = directional_sync(
-        turns, exs[1], name, hist, min_exchanges=settings.min_exchanges, residuals=res_c
+        turns,
+        exs[1],
+        name,
+        hist,
+        min_exchanges=settings.min_exchanges,
+        residuals=res_c,
+        design=sync_c_rows,
     )
     local = local_proximity(
         turns,
@@ -237,8 +297,11 @@ def _feature_stats(
         offsets=settings.proximity_offsets,
         min_exchanges=settings.min_exchanges,
         zscored=zs,
+        rows=None if design is None else design.proximity,
     )
     a_row, c_row = clock.rows(name, zs)
+    if design is not None and name in clock.values:
+        design.rows[name] = (a_row, c_row)
     has_windows = name in clock.values
     if has_windows:
         wsync = windowed_sync(

@@ -6,17 +6,37 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from dsp.mirroring.exchanges import Exchanges, Turns, speaker_turn_means
-from dsp.mirroring.inputs import FloatArray, ShamCall, unit_series
+from dsp.mirroring.inputs import FloatArray, IntArray, ShamCall, unit_series
 from dsp.mirroring.stats import acf, t_sf, zscore
 
 #: Local proximity of one feature: mean difference, p, usable exchanges, reason if None.
 LocalProximity = tuple[float | None, float | None, int, str | None]
 #: Global proximity of one feature: distance, sham z, reason if None.
 GlobalProximity = tuple[float | None, float | None, str | None]
+
+
+@dataclass(frozen=True, eq=False)
+class ProximityRows:
+    """The rows of one local proximity test, both directions pooled in test order: the
+    used rows by follower turn start (the series the t-test and its autocorrelation read),
+    then the unused ones (difference not finite)."""
+
+    follower_turn: IntArray  # merged-turn index of the follower's answering turn
+    leader_turn: IntArray  # the leader's turn just before (the adjacent one)
+    start_s: FloatArray  # start of the follower's turn, s
+    y: FloatArray  # follower turn-initial value (z-scored per speaker for loudness)
+    x: FloatArray  # leader's adjacent turn-final value (likewise)
+    adjacent: FloatArray  # -|y - x|
+    nonadjacent: FloatArray  # mean of -|y - x_j| over the leader's turns 2..offsets away
+    n_nonadjacent: IntArray  # how many such turns had a value
+    diff: FloatArray  # adjacent - nonadjacent
+    used: npt.NDArray[np.bool_]
 
 
 def local_proximity(
@@ -27,7 +47,11 @@ def local_proximity(
     offsets: int,
     min_exchanges: int,
     zscored: bool,
+    rows: dict[str, ProximityRows] | None = None,
 ) -> tuple[float | None, float | None, int, str | None]:
+    """Adjacent minus non-adjacent similarity of follower to leader, t-tested with a
+    Bartlett effective size; ``rows[name]`` receives the test's rows
+    (:class:`ProximityRows`)."""
     initial = turns.initial[name]
     final = turns.final[name]
     if zscored:
@@ -39,6 +63,8 @@ def local_proximity(
             initial[m], final[m] = both[: m.sum()], both[m.sum() :]
     diffs: list[FloatArray] = []
     times: list[FloatArray] = []
+    parts: list[tuple[IntArray, IntArray, FloatArray, FloatArray, FloatArray, FloatArray, IntArray]]
+    parts = []
     for ex in exs:
         if ex.follower_turn.size == 0:
             continue
@@ -58,12 +84,28 @@ def local_proximity(
             non = np.where(cnt > 0, np.nansum(sims, axis=1) / np.maximum(cnt, 1), np.nan)
         diffs.append(adj - non)
         times.append(turns.start_s[ex.follower_turn])
+        parts.append((ex.follower_turn, ex.leader_turn, y, x, adj, non, cnt))
     if not diffs:
         return None, None, 0, "no exchanges"
     d = np.concatenate(diffs)
     t = np.concatenate(times)
     ok = np.isfinite(d)
     n = int(ok.sum())
+    if rows is not None:
+        order = np.concatenate([np.flatnonzero(ok)[np.argsort(t[ok])], np.flatnonzero(~ok)])
+        cols = [np.concatenate(c)[order] for c in zip(*parts, strict=True)]
+        rows[name] = ProximityRows(
+            follower_turn=cols[0],
+            leader_turn=cols[1],
+            start_s=t[order],
+            y=cols[2],
+            x=cols[3],
+            adjacent=cols[4],
+            nonadjacent=cols[5],
+            n_nonadjacent=cols[6].astype(np.int64),
+            diff=d[order],
+            used=ok[order],
+        )
     if n < min_exchanges:
         return None, None, n, f"{n} usable exchanges (fewer than {min_exchanges})"
     d = d[ok][np.argsort(t[ok])]

@@ -5,8 +5,10 @@ lagged cross-correlation of the two speakers' window series)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from dsp.mirroring.exchanges import Exchanges, Turns, take
 from dsp.mirroring.inputs import FloatArray, IntArray
@@ -36,6 +38,54 @@ def _impute(x: FloatArray) -> FloatArray:
 SYNC_HISTORY_SPAN = 4
 
 
+#: Names of the directional test's covariates, in column order of :class:`SyncDesign`.
+SYNC_COVARIATES = ("follower_prev_final", "follower_history_mean")
+
+
+@dataclass(frozen=True, eq=False)
+class SyncDesign:
+    """The rows of one directional test: every exchange of the direction, the values the
+    test reads and which rows (and covariates) it used. :func:`directional_sync` computes
+    its statistic from exactly this (``dsp.mirroring.evidence`` writes it out)."""
+
+    follower_turn: IntArray  # (E,) merged-turn index of the follower's answering turn
+    leader_turn: IntArray  # (E,) the leader's turn just before
+    start_s: FloatArray  # (E,) start of the follower's turn, s
+    y: FloatArray  # (E,) follower turn-initial value
+    x: FloatArray  # (E,) leader turn-final value
+    covariates: FloatArray  # (E, 2) SYNC_COVARIATES; the history mean imputed over used rows
+    used: npt.NDArray[np.bool_]  # (E,) y, x and the previous turn-final value all finite
+    kept: tuple[int, ...]  # covariate columns kept (linearly independent on the used rows)
+
+
+def sync_design(turns: Turns, ex: Exchanges, name: str, history: FloatArray) -> SyncDesign:
+    """The directional test's design for ``name`` in the direction of ``ex``."""
+    y = take(turns.initial[name], ex.follower_turn)
+    x = take(turns.final[name], ex.leader_turn)
+    z1 = take(turns.final[name], ex.prev_turn)
+    ok = np.isfinite(y) & np.isfinite(x) & np.isfinite(z1)
+    hist = np.full(y.size, np.nan)
+    hist[ok] = _impute(take(history, ex.prev_turn)[ok])
+    cov = np.column_stack([z1, hist]) if y.size else np.zeros((0, 2))
+    n = int(ok.sum())
+    # Keep only linearly independent covariates (1-IPU turns make mean == final).
+    keep: list[int] = []
+    for j in range(cov.shape[1] if n else 0):
+        trial = np.column_stack([np.ones(n), cov[ok][:, keep + [j]]])
+        if np.linalg.matrix_rank(trial) == trial.shape[1]:
+            keep.append(j)
+    return SyncDesign(
+        follower_turn=ex.follower_turn,
+        leader_turn=ex.leader_turn,
+        start_s=turns.start_s[ex.follower_turn],
+        y=y,
+        x=x,
+        covariates=cov,
+        used=ok,
+        kept=tuple(keep),
+    )
+
+
 def directional_sync(
     turns: Turns,
     ex: Exchanges,
@@ -44,18 +94,20 @@ def directional_sync(
     *,
     min_exchanges: int,
     residuals: dict[str, tuple[IntArray, FloatArray, FloatArray]] | None = None,
+    design: dict[str, SyncDesign] | None = None,
 ) -> DirectionalSync:
     """Partial correlation of follower-initial with leader-final given the follower's past.
 
     Covariates: the follower's previous turn-final value (short memory) and the mean of
     the follower's last :data:`SYNC_HISTORY_SPAN` turn means (slow level); t-test with
     ``df = n - 2 - covariates`` (no effective-sample-size correction: the plain df is
-    calibrated). ``residuals[name]`` receives the follower turns used and both residuals.
+    calibrated). ``residuals[name]`` receives the follower turns used and both residuals;
+    ``design[name]`` the test's rows (:class:`SyncDesign`).
     """
-    y = take(turns.initial[name], ex.follower_turn)
-    x = take(turns.final[name], ex.leader_turn)
-    z1 = take(turns.final[name], ex.prev_turn)
-    ok = np.isfinite(y) & np.isfinite(x) & np.isfinite(z1)
+    d = sync_design(turns, ex, name, history)
+    if design is not None:
+        design[name] = d
+    ok = d.used
     n = int(ok.sum())
 
     def none(reason: str) -> DirectionalSync:
@@ -63,18 +115,10 @@ def directional_sync(
 
     if n < min_exchanges:
         return none(f"{n} usable exchanges (fewer than {min_exchanges})")
-    yy, xx = y[ok], x[ok]
+    yy, xx = d.y[ok], d.x[ok]
     if is_constant(yy) or is_constant(xx):
         return none("constant values")
-    cols = [z1[ok], _impute(take(history, ex.prev_turn)[ok])]
-    cov = np.column_stack(cols)
-    # Keep only linearly independent covariates (1-IPU turns make mean == final).
-    keep: list[int] = []
-    for j in range(cov.shape[1]):
-        trial = np.column_stack([np.ones(n), cov[:, keep + [j]]])
-        if np.linalg.matrix_rank(trial) == trial.shape[1]:
-            keep.append(j)
-    cov = cov[:, keep]
+    cov = d.covariates[ok][:, list(d.kept)]
     u = residualize(yy, cov)
     v = residualize(xx, cov)
     r = corr(u, v)

@@ -1,0 +1,63 @@
+"""``GET /v1/analyses/{job_id}/evidence.zip``: the rows each mirroring test of a completed
+analysis used, as CSV files in a ZIP (``dsp.mirroring.evidence``; the worker builds it with
+the report). Thin like the other routes: the archive is stored with the job's result.
+
+Mounted by :func:`install` (``mirrorline serve`` does; an app built by
+``service.app.create_app`` elsewhere needs ``install(app)`` too).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
+
+from service.problems import Problem
+from service.store import Store
+
+PATH = "/v1/analyses/{job_id}/evidence.zip"
+
+router = APIRouter()
+
+
+@router.get(
+    PATH,
+    tags=["analyses"],
+    summary="The rows each mirroring test used (CSV files in a ZIP), to recompute its r and p",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+async def read_evidence(request: Request, job_id: str) -> Response:
+    store: Store = request.app.state.store
+    job = store.get(job_id, owner=request.scope["state"]["owner"])
+    if job is None:
+        raise Problem(
+            "job.not_found",
+            f"no analysis {job_id!r} (never created, deleted, or its result expired)",
+        )
+    if job.status == "failed":
+        raise Problem("job.failed", f"analysis {job_id} failed: {job.error_code}")
+    if job.status != "completed":
+        raise Problem(
+            "job.not_ready",
+            f"analysis {job_id} is {job.status}; retry when it is completed",
+            headers={"Retry-After": "5"},
+        )
+    archive = store.evidence(job.id)
+    if archive is None:
+        raise Problem(
+            "job.not_found",
+            f"analysis {job_id} has no stored evidence (analysed by an older version); "
+            "submit the call again",
+        )
+    return Response(
+        archive,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{job.id}-evidence.zip"'},
+    )
+
+
+def install(app: FastAPI) -> FastAPI:
+    """Mount the evidence route on ``app`` (once)."""
+    if not any(getattr(route, "path", None) == PATH for route in app.routes):
+        app.include_router(router)
+    return app
