@@ -84,11 +84,15 @@ from mirroring_sim import simulate_call  # noqa: E402
 
 from dsp.mirroring import (  # noqa: E402
     PROSODY_FEATURES,
+    TEMPO_FEATURES,
     TIMING_FEATURES,
+    TONE_FEATURES,
+    DirectionScore,
     MirroringResult,
     ShamCall,
     analyze_mirroring,
 )
+from dsp.mirroring.results import VERDICTS  # noqa: E402
 
 INDEPENDENT = ("independent", "strong_ac", "drift", "walk")
 LEVEL_FEATURES = tuple(f for f in PROSODY_FEATURES if f != "loudness")
@@ -129,6 +133,20 @@ def _pct(xs: list[bool]) -> str:
     return f"{100 * float(np.mean(xs)):.0f}%" if xs else "-"
 
 
+def _print_scores(label: str, vals: list[DirectionScore]) -> None:
+    """The score distribution and the verdicts' shares (the README's reading of a score)."""
+    if not vals:
+        return
+    sc = np.asarray([v.score for v in vals])
+    verdicts = {k: float(np.mean([v.verdict == k for v in vals])) for k in VERDICTS}
+    print(
+        f"# {label}: {sc.size} scores, score 0: {100 * np.mean(sc == 0):.1f}%, "
+        f"> 10: {100 * np.mean(sc > 10):.1f}%, > 30: {100 * np.mean(sc > 30):.1f}%, "
+        f"p90 {np.percentile(sc, 90):.1f}, max {sc.max():.1f}; "
+        + ", ".join(f"{k} {100 * share:.1f}%" for k, share in verdicts.items())
+    )
+
+
 def run(
     calls: int,
     seed: int,
@@ -139,6 +157,7 @@ def run(
     only: str | None = None,
     duration_s: float | None = None,
     plant: str = "edge",
+    min_duration_s: float = 180.0,
 ) -> None:
     # (name for --only, scenario, feature, follower)
     scenarios: list[tuple[str, str, str | None, str | None]] = [
@@ -173,8 +192,9 @@ def run(
     )
     times: list[float] = []
     planted_hits: list[float] = []  # hit rate of each planted row
-    indep_scores: list[float] = []
-    tempo_scores: list[float] = []
+    indep_scores: list[DirectionScore] = []
+    tempo_scores: list[DirectionScore] = []
+    planted_scores: list[tuple[str, str | None, str | None, DirectionScore]] = []
     for s_i, (_, scenario, feature, follower) in enumerate(scenarios):
         rng = np.random.default_rng([seed, s_i])
         hit = wrong = off = anyp = raw = 0
@@ -184,7 +204,8 @@ def run(
         for i in range(calls):
             call = simulate_call(rng, scenario=scenario, feature=feature, follower=follower,
                                  strength=strength, conv_sd=conv_sd,
-                                 duration_s=duration_s, plant=plant)  # fmt: skip
+                                 duration_s=duration_s, plant=plant,
+                                 min_duration_s=min_duration_s)  # fmt: skip
             shams: list[ShamCall] = []
             if n_shams:
                 # independent scenarios: other calls of the same kind (a batch); planted
@@ -210,6 +231,10 @@ def run(
                     if v is not None:
                         tempo_scores.append(v)
                 continue
+            for v in (res.scores.tone_agent, res.scores.tone_customer,
+                      res.scores.tempo_agent, res.scores.tempo_customer):  # fmt: skip
+                if v is not None:
+                    planted_scores.append((scenario, feature, follower, v))
             fm = res.feature(feature or "")
             if scenario == "follow":
                 ok = fm.follower == follower
@@ -251,13 +276,14 @@ def run(
             f"{100 * float(np.mean(planted_hits)):.1f}%"
         )
     for dim, vals in (("tone", indep_scores), ("tempo", tempo_scores)):
-        sc = np.asarray(vals)
-        if sc.size:
-            print(
-                f"# {dim} scores on independent calls: median {np.median(sc):.1f}, "
-                f"p10 {np.percentile(sc, 10):.1f}, p90 {np.percentile(sc, 90):.1f}, "
-                f"> 97.5: {100 * np.mean(sc > 97.5):.1f}% (chance: 2.5%)"
-            )
+        _print_scores(f"{dim} scores on independent calls", vals)
+    follows = [
+        v
+        for scenario, feature, follower, v in planted_scores
+        if scenario == "follow" and feature in TONE_FEATURES + TEMPO_FEATURES
+    ]
+    if follows:
+        _print_scores("scores of every direction on calls with planted following", follows)
     print(f"# median analysis time {np.median(times):.1f} ms/call, max {np.max(times):.1f} ms")
 
 
@@ -272,6 +298,12 @@ def main() -> None:
     ap.add_argument("--only", help="comma-separated scenario kinds, e.g. follow,converge")
     ap.add_argument("--duration", type=float, help="call length in s (default 3-15 min)")
     ap.add_argument(
+        "--min-duration",
+        type=float,
+        default=180.0,
+        help="shortest call in s when --duration is not given (calls up to 15 min)",
+    )
+    ap.add_argument(
         "--plant",
         choices=("edge", "turn"),
         default="edge",
@@ -281,7 +313,7 @@ def main() -> None:
     args = ap.parse_args()
     run(
         args.calls, args.seed, args.strength, args.conv_sd, args.shams, args.quick, args.only,
-        args.duration, args.plant,
+        args.duration, args.plant, args.min_duration,
     )  # fmt: skip
 
 

@@ -152,10 +152,12 @@ def simulate_call(
     window_s: float = 16.0,
     hop_s: float = 8.0,
     plant: str = "edge",
+    min_duration_s: float = 180.0,
 ) -> SimCall:
     """One synthetic call (see the module docstring for the scenarios).
 
-    ``duration_s`` defaults to a uniform draw in 3-15 minutes; ``phi`` (IPU-level AR(1)
+    ``duration_s`` defaults to a uniform draw in ``min_duration_s``-15 minutes; ``phi``
+    (IPU-level AR(1)
     coefficient) defaults to 0.97 for ``strong_ac`` and 0.7 otherwise. ``plant`` (follow):
     ``"edge"`` mixes the leader's turn-final value into the follower's first IPU only;
     ``"turn"`` mixes the leader's turn-mean value into every IPU of the follower's turn
@@ -166,7 +168,7 @@ def simulate_call(
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {SCENARIOS}")
     if duration_s is None:
-        duration_s = float(rng.uniform(180.0, 900.0))
+        duration_s = float(rng.uniform(min_duration_s, 900.0))
     follower_role = {"agent": 0, "customer": 1}.get(follower or "", -1)
     timing = scenario == "follow" and feature in TIMING_FEATURES
     ipus = _timeline(

@@ -36,7 +36,7 @@ from dsp.turns import TurnTaking
 FloatArray = npt.NDArray[np.float64]
 ROLES = ("agent", "customer")
 # 0.2.0: pause and latency join the mirroring tests; 0.3.0: pitch sd without octave errors
-ANALYSIS_VERSION = "0.3.0"
+ANALYSIS_VERSION = "0.4.0"
 
 # Seconds of audio added on each side of a block so frame-local features see whole windows.
 CONTEXT_S = 0.2

@@ -17,7 +17,9 @@ from models.params import AnalysisConfig
 # 1.1: ``skipped``; 1.2: mirroring features ``pause``, ``latency``; 1.3: ``r_needed``,
 # ``mirroring.detectable_r`` and the ``mirroring.low_power`` warning; 1.4: the mirroring
 # section fully declared (every field it always carried, extra fields forbidden)
-SCHEMA_VERSION = "1.4"
+# 2.0: scores are objects (score 0 = within chance, verdict, r and its interval), not
+# 100 Phi(Z) numbers
+SCHEMA_VERSION = "2.0"
 
 Segment = tuple[float, float]
 
@@ -344,13 +346,35 @@ class TimelinePoint(_Model):
     )
 
 
-class ScorePair(_Model):
-    agent: float | None = Field(
-        description="How much the agent mirrors the customer, 0-100; 50 = what chance "
-        "pairing gives, below 50 disentrainment; null when no feature has a result."
+class DirectionScore(_Model):
+    """How strongly one speaker followed the other in a dimension, with its uncertainty."""
+
+    score: float = Field(
+        description="0-100: 100 x the lower end of r's confidence interval, floored at 0. "
+        "0 = no more than two strangers could get by chance (most unrelated calls score 0); "
+        "above 0 = following shown, at least that strong (30 = at least a moderate r 0.3)."
     )
-    customer: float | None = Field(
-        description="How much the customer mirrors the agent, 0-100; 50 = chance pairing."
+    verdict: Literal["above chance", "within chance", "below chance"] = Field(
+        description="Where the confidence interval of r lies: above 0 (following shown), "
+        "around 0 (chance can explain it), below 0 (moving apart: disentrainment)."
+    )
+    r: float = Field(
+        description="Following strength: the dimension's directional partial correlations "
+        "averaged on Fisher's z scale (-1..1)."
+    )
+    r_low: float = Field(description="Lower end of r's confidence interval (level 1 - alpha).")
+    r_high: float = Field(description="Upper end of r's confidence interval.")
+    z: float = Field(description="Standard normal deviate of r against chance pairing.")
+    features: int = Field(description="Features of the dimension with a directional result.")
+
+
+class ScorePair(_Model):
+    agent: DirectionScore | None = Field(
+        description="How strongly the agent followed the customer; null when no feature of "
+        "the dimension has a result."
+    )
+    customer: DirectionScore | None = Field(
+        description="How strongly the customer followed the agent."
     )
 
 
@@ -374,7 +398,8 @@ class Mirroring(_Model):
         description="One point per window start, each over timeline_span (8) windows."
     )
     scores: Scores = Field(
-        description="0-100 mirroring scores per dimension and direction (50 = chance)."
+        description="Per dimension and direction, how strongly one speaker followed the "
+        "other: a 0-100 score that is 0 when chance can explain it, and its verdict."
     )
     n_exchanges: int = Field(
         description="Exchanges (a turn answering the other speaker's turn), both directions."

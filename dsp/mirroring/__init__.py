@@ -38,6 +38,7 @@ from dsp.mirroring.inputs import (
 from dsp.mirroring.results import (
     Convergence,
     DirectionalSync,
+    DirectionScore,
     FeatureMirroring,
     MirroringResult,
     Proximity,
@@ -67,6 +68,7 @@ __all__ = [
     "IntArray",
     "MirroringResult",
     "Proximity",
+    "DirectionScore",
     "Scores",
     "ShamCall",
     "SpeakerUnits",

@@ -194,19 +194,57 @@ class TimelinePoint:
         }
 
 
-@dataclass(frozen=True)
-class Scores:
-    """0-100 mirroring scores per dimension and direction (50 = chance pairing)."""
+#: The three readings of a score: its confidence interval above 0, around 0, below 0.
+VERDICTS = ("above chance", "within chance", "below chance")
 
-    tone_agent: float | None
-    tone_customer: float | None
-    tempo_agent: float | None
-    tempo_customer: float | None
+
+@dataclass(frozen=True)
+class DirectionScore:
+    """How strongly one speaker followed the other in one dimension (tone or tempo).
+
+    ``r`` is the dimension's following strength (the features' partial correlations
+    averaged on Fisher's z scale), ``r_low`` / ``r_high`` its confidence interval (level
+    ``1 - alpha``), ``score`` = ``100 * max(0, r_low)``: the strength the call shows
+    beyond doubt, 0 whenever chance could explain it. ``verdict`` reads the interval.
+    """
+
+    score: float
+    r: float
+    r_low: float
+    r_high: float
+    z: float
+    verdict: str
+    features: int
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "tone": {"agent": self.tone_agent, "customer": self.tone_customer},
-            "tempo": {"agent": self.tempo_agent, "customer": self.tempo_customer},
+            "score": self.score,
+            "verdict": self.verdict,
+            "r": self.r,
+            "r_low": self.r_low,
+            "r_high": self.r_high,
+            "z": self.z,
+            "features": self.features,
+        }
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per dimension and direction, how strongly one speaker followed the other (None when
+    no feature of the dimension has a directional result)."""
+
+    tone_agent: DirectionScore | None
+    tone_customer: DirectionScore | None
+    tempo_agent: DirectionScore | None
+    tempo_customer: DirectionScore | None
+
+    def to_dict(self) -> dict[str, Any]:
+        def one(s: DirectionScore | None) -> dict[str, Any] | None:
+            return None if s is None else s.to_dict()
+
+        return {
+            "tone": {"agent": one(self.tone_agent), "customer": one(self.tone_customer)},
+            "tempo": {"agent": one(self.tempo_agent), "customer": one(self.tempo_customer)},
         }
 
 

@@ -1,6 +1,14 @@
-"""Scores: per dimension (tone, tempo) and direction, the features' directional
-synchrony deviates combined with Stouffer's rule for correlated tests, mapped to 0-100
-(50 = chance pairing)."""
+"""Scores: per dimension (tone, tempo) and direction, how strongly one speaker followed
+the other, with a confidence interval, so that chance reads as chance (score 0).
+
+The dimension's strength is the mean of its features' directional partial correlations on
+Fisher's z scale, ``zbar = mean_f atanh(r_f)``, each ``atanh(r_f)`` with standard error
+``1 / sqrt(df_f - 1)``; the features are correlated measurements (speaking and
+articulation rate nearly one), so the variance of the mean counts their chance
+correlation ``R_fg`` (:func:`_null_corr`): ``var = sum_fg R_fg se_f se_g / k^2``. The
+interval is ``tanh(zbar -+ z_{1-alpha/2} sd)``; ``z = zbar / sd`` (N(0, 1) under chance
+pairing), ``score = 100 * max(0, r_low)``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +19,7 @@ import numpy as np
 from scipy import special
 
 from dsp.mirroring.inputs import TEMPO_FEATURES, TONE_FEATURES, FloatArray, IntArray
-from dsp.mirroring.results import FeatureMirroring, Scores
+from dsp.mirroring.results import DirectionalSync, DirectionScore, FeatureMirroring, Scores
 from dsp.mirroring.stats import corr
 from dsp.mirroring.synchrony import Residuals
 
@@ -36,49 +44,66 @@ def _null_corr(
 
 
 def score(
-    zs: Sequence[float | None],
-    residuals: Sequence[tuple[IntArray, FloatArray, FloatArray] | None] = (),
-) -> float | None:
-    """``100 Phi(Z)``, ``Z = sum z_f / sqrt(sum_fg R_fg)`` with ``R`` the features' chance
-    correlation (:func:`_null_corr`; identity when residuals are not given): Stouffer's
-    rule for correlated deviates, so two near-duplicate measurements are not counted twice."""
-    idx = [i for i, z in enumerate(zs) if z is not None]
+    tests: Sequence[DirectionalSync],
+    residuals: Sequence[Residuals | None] = (),
+    *,
+    alpha: float = 0.05,
+) -> DirectionScore | None:
+    """One dimension's :class:`DirectionScore` from its features' directional tests (in
+    the order of ``residuals``, each feature's residuals where its test ran; without
+    residuals the features count as independent)."""
+    idx = [i for i, t in enumerate(tests) if t.r is not None and t.df is not None]
     if not idx:
         return None
-    total = 0.0
+    fz = {i: math.atanh(float(np.clip(tests[i].r or 0.0, -0.999999, 0.999999))) for i in idx}
+    se = {i: 1.0 / math.sqrt(max(float(tests[i].df or 0) - 1.0, 1.0)) for i in idx}
+    var = 0.0
     for i in idx:
         for j in idx:
-            if i == j:
-                total += 1.0
-            elif i < len(residuals) and j < len(residuals):
-                ri, rj = residuals[i], residuals[j]
-                total += _null_corr(ri, rj) if ri is not None and rj is not None else 0.0
-    big_z = sum(float(zs[i] or 0.0) for i in idx) / math.sqrt(max(total, 1.0))
-    return float(100.0 * special.ndtr(big_z))
+            rho = 1.0
+            if i != j:
+                ri = residuals[i] if i < len(residuals) else None
+                rj = residuals[j] if j < len(residuals) else None
+                rho = _null_corr(ri, rj) if ri is not None and rj is not None else 0.0
+            var += rho * se[i] * se[j]
+    k = len(idx)
+    zbar = sum(fz.values()) / k
+    sd = math.sqrt(max(var, min(se.values()) ** 2 * k)) / k  # never below one feature's
+    crit = float(-special.ndtri(alpha / 2.0))
+    low, high = zbar - crit * sd, zbar + crit * sd
+    verdict = "above chance" if low > 0 else "below chance" if high < 0 else "within chance"
+    return DirectionScore(
+        score=100.0 * max(0.0, math.tanh(low)),
+        r=math.tanh(zbar),
+        r_low=math.tanh(low),
+        r_high=math.tanh(high),
+        z=zbar / sd,
+        verdict=verdict,
+        features=k,
+    )
 
 
 def call_scores(
     features: Mapping[str, FeatureMirroring],
     residuals_agent: Mapping[str, Residuals],
     residuals_customer: Mapping[str, Residuals],
+    *,
+    alpha: float = 0.05,
 ) -> Scores:
     """Tone and tempo scores of both directions from the features' directional tests
     (``residuals_*``: each feature's residuals, where its test ran)."""
+
+    def one(names: Sequence[str], agent: bool) -> DirectionScore | None:
+        tests = [
+            features[n].agent_follows_customer if agent else features[n].customer_follows_agent
+            for n in names
+        ]
+        res = residuals_agent if agent else residuals_customer
+        return score(tests, [res.get(n) for n in names], alpha=alpha)
+
     return Scores(
-        tone_agent=score(
-            [features[n].agent_follows_customer.z for n in TONE_FEATURES],
-            [residuals_agent.get(n) for n in TONE_FEATURES],
-        ),
-        tone_customer=score(
-            [features[n].customer_follows_agent.z for n in TONE_FEATURES],
-            [residuals_customer.get(n) for n in TONE_FEATURES],
-        ),
-        tempo_agent=score(
-            [features[n].agent_follows_customer.z for n in TEMPO_FEATURES],
-            [residuals_agent.get(n) for n in TEMPO_FEATURES],
-        ),
-        tempo_customer=score(
-            [features[n].customer_follows_agent.z for n in TEMPO_FEATURES],
-            [residuals_customer.get(n) for n in TEMPO_FEATURES],
-        ),
+        tone_agent=one(TONE_FEATURES, True),
+        tone_customer=one(TONE_FEATURES, False),
+        tempo_agent=one(TEMPO_FEATURES, True),
+        tempo_customer=one(TEMPO_FEATURES, False),
     )

@@ -12,7 +12,7 @@ import pytest
 from bench.mirroring_sim import simulate_call
 from dsp.mirroring import ShamCall, analyze_mirroring
 from models.params import AnalysisConfig
-from models.report import Report
+from models.report import SCHEMA_VERSION, Report
 from service.analysis import _mirroring, analyze_source
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,7 +118,7 @@ def reports() -> list[dict[str, Any]]:
 def test_every_emitted_mirroring_field_is_declared(reports: list[dict[str, Any]]) -> None:
     schema = _Schema(Report.model_json_schema())
     for data in reports:
-        assert data["schema_version"] == "1.4"
+        assert data["schema_version"] == SCHEMA_VERSION
         assert _undeclared(data, schema) == []
     measured = reports[-1]["mirroring"]
     assert measured["timeline"] and measured["n_shams"] == 4
