@@ -56,6 +56,13 @@ class AudioInfo:
     native_rate_hz: int
     sample_rate_hz: int
     declared_duration_s: float | None
+    #: Whether ``declared_duration_s`` is written in the file (WAV/FLAC/MP4 headers, WebM
+    #: segment info, an MP3 Xing/Info/VBRI frame) rather than estimated from the bitrate
+    #: (MP3 without one, raw AAC): only a written duration can show a cut-short file.
+    duration_exact: bool = True
+    #: False for an Ogg stream whose last page lacks the end-of-stream mark (cut short, or a
+    #: recorder that never closed the file); None when the container has no such mark.
+    ends_cleanly: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,48 @@ def _riff_data_shortfall(source: Source) -> int:
     return 0
 
 
+def _read_span(source: Source, start: int, length: int) -> bytes:
+    """``length`` bytes of ``source`` from ``start`` (negative: from the end); b"" when the
+    source is a stream we must not read ahead of the decoder."""
+    if isinstance(source, bytes | bytearray):
+        data = bytes(source)
+        begin = max(0, len(data) + start) if start < 0 else start
+        return data[begin : begin + length]
+    if isinstance(source, str | os.PathLike):
+        try:
+            with Path(source).open("rb") as handle:
+                if start < 0:
+                    handle.seek(0, os.SEEK_END)
+                    handle.seek(max(0, handle.tell() + start))
+                else:
+                    handle.seek(start)
+                return handle.read(length)
+        except OSError:
+            return b""
+    return b""
+
+
+def _mp3_has_length_header(source: Source) -> bool:
+    """Whether an MP3's first frame is a Xing/Info/VBRI frame (it counts the frames, so
+    FFmpeg's duration is exact; without one FFmpeg estimates it from the first bitrate)."""
+    head = _read_span(source, 0, 10)
+    start = 0
+    if head[:3] == b"ID3" and len(head) == 10:  # skip the ID3v2 tag (syncsafe size)
+        size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
+        start = 10 + size + (10 if head[5] & 0x10 else 0)
+    frame = _read_span(source, start, 4096)
+    return any(tag in frame for tag in (b"Xing", b"Info", b"VBRI"))
+
+
+def _ogg_ends_cleanly(source: Source) -> bool | None:
+    """Whether the last Ogg page carries the end-of-stream flag (None: cannot tell)."""
+    tail = _read_span(source, -65536, 65536)
+    at = tail.rfind(b"OggS")
+    if at < 0 or at + 6 > len(tail):
+        return None
+    return bool(tail[at + 5] & 0x04)
+
+
 def _declared_duration_s(container: Any, stream: Any) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
@@ -173,12 +222,12 @@ def probe(source: Source, *, max_rate_hz: int = DEFAULT_MAX_RATE_HZ) -> AudioInf
     """Read the header only: codec, channels, rates, declared duration. Raises on bad files."""
     container = _open(source)
     try:
-        return _info(container, _audio_stream(container), max_rate_hz)
+        return _info(container, _audio_stream(container), max_rate_hz, source)
     finally:
         container.close()
 
 
-def _info(container: Any, stream: Any, max_rate_hz: int) -> AudioInfo:
+def _info(container: Any, stream: Any, max_rate_hz: int, source: Source) -> AudioInfo:
     ctx = stream.codec_context
     if ctx is None:
         # FFmpeg found a stream but no decoder for it: a damaged or unknown format tag
@@ -206,13 +255,20 @@ def _info(container: Any, stream: Any, max_rate_hz: int) -> AudioInfo:
             f"sample rate {rate} Hz is outside {MIN_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz; "
             "send 8 kHz (telephony) up to 192 kHz (rates above 16 kHz are analysed at 16 kHz)"
         )
+    container_name = str(container.format.name).split(",")[0]
+    if container_name == "mp3":
+        exact = _mp3_has_length_header(source)
+    else:
+        exact = container_name not in ("aac", "adts")  # raw AAC: estimated from the bitrate
     return AudioInfo(
         codec=str(ctx.name),
-        container=str(container.format.name).split(",")[0],
+        container=container_name,
         channels=channels,
         native_rate_hz=rate,
         sample_rate_hz=min(rate, max_rate_hz),
         declared_duration_s=_declared_duration_s(container, stream),
+        duration_exact=exact,
+        ends_cleanly=_ogg_ends_cleanly(source) if container_name == "ogg" else None,
     )
 
 
@@ -236,7 +292,7 @@ def iter_blocks(
     container = _open(source)
     try:
         stream = _audio_stream(container)
-        info = _info(container, stream, max_rate_hz)
+        info = _info(container, stream, max_rate_hz, source)
     except BaseException:
         container.close()
         raise
@@ -393,7 +449,7 @@ def _blocks(
         raise AudioEmpty("the file holds no audio samples; send a stereo call recording")
     declared = info.declared_duration_s
     if (
-        info.codec.startswith("pcm_")
+        info.duration_exact
         and declared is not None
         and duration < declared - TRUNCATION_TOLERANCE_S
     ):

@@ -624,6 +624,15 @@ def _warnings(
                     "4 kHz (upsampled telephone audio): results are those of a phone line",
                 )
             )
+    if info.ends_cleanly is False:
+        out.append(
+            QualityWarning(
+                "audio.truncated",
+                f"the {info.container} stream ends without its end-of-stream mark: the file "
+                "was probably cut short, and this report covers only the audio received; "
+                "re-export or re-upload the whole recording",
+            )
+        )
     if info.sample_rate_hz < 16000:
         out.append(
             QualityWarning(

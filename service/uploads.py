@@ -89,6 +89,8 @@ class _Receiver:
         self.filename: str | None = None
         self.file: BinaryIO | None = None
         self.file_seen = False
+        self.file_done = False  # the file part's closing boundary arrived
+        self.ended = False  # the body's final boundary (--boundary--) arrived
         self.size = 0
         self.digest = hashlib.sha256()
         self._header_name = b""
@@ -107,7 +109,11 @@ class _Receiver:
             "on_header_value": self.on_header_value,
             "on_header_end": self.on_header_end,
             "on_headers_finished": self.on_headers_finished,
+            "on_end": self.on_end,
         }
+
+    def on_end(self) -> None:
+        self.ended = True
 
     def _decode(self, raw: bytes) -> str:
         try:
@@ -175,6 +181,7 @@ class _Receiver:
         if self._is_file:
             assert self.file is not None
             self.file.close()
+            self.file_done = True
         elif self._name is not None:
             if self._name in self.fields:
                 raise Problem("request.invalid", f"form field {self._name!r} sent twice")
@@ -232,6 +239,20 @@ async def receive_upload(
         path.unlink(missing_ok=True)
         raise Problem("upload.malformed", f"could not parse the multipart body: {exc}") from None
     receiver.close()
+    if receiver.file_seen and not receiver.file_done:
+        path.unlink(missing_ok=True)
+        raise Problem(
+            "audio.truncated",
+            "the upload ended inside the recording, before its multipart boundary: it was cut "
+            "short in transfer (or its Content-Length is too small); send it again",
+        )
+    if not receiver.ended:
+        path.unlink(missing_ok=True)
+        raise Problem(
+            "upload.malformed",
+            "the multipart body ended before its closing boundary: it was cut short in "
+            "transfer (or its Content-Length is too small); send it again",
+        )
     if not receiver.file_seen:
         path.unlink(missing_ok=True)
         raise Problem(

@@ -3,6 +3,7 @@ subprocess): inputs and fields that used to crash, each answered with a clear 4x
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -194,3 +195,92 @@ def test_server_refuses_a_raw_webhook_secret(tmp_path: Path) -> None:
     assert "MIRRORLINE_WEBHOOK_SECRET" in out.stderr and "whsec_" in out.stderr
     assert "my-raw-secret" not in out.stderr  # the secret itself is never echoed
     assert not (tmp_path / "data").exists()
+
+
+# -- 2. cut-short audio --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """A 10 s call in the compressed formats whose truncation used to go unnoticed."""
+    from tests.audiofiles import write_format
+
+    folder = tmp_path_factory.mktemp("encoded")
+    samples = np.ascontiguousarray(call_samples(10.0, sample_rate_hz=16000).T)
+    names = ("mp3", "webm_opus", "ogg_vorbis", "ogg_opus")
+    return {n: write_format(folder / n, n, samples, 16000).read_bytes() for n in names}
+
+
+@pytest.mark.parametrize("name", ["mp3", "webm_opus"])
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
+def test_truncated_compressed_audio_is_refused(
+    client: httpx.Client, encoded: dict[str, bytes], tmp_path: Path, name: str, fraction: float
+) -> None:
+    """These containers write the duration in their header: a shorter decode is a cut."""
+    data = encoded[name]
+    cut = data[: int(len(data) * fraction)]
+    assert_problem(client.post("/v1/analyze", files={"file": ("c", cut)}), 422, "audio.truncated")
+    path = tmp_path / f"cut.{name}"
+    path.write_bytes(cut)
+    assert_cli_error(run_cli("analyze", str(path)), "audio.truncated")
+    whole = client.post("/v1/analyze", files={"file": ("c", data)})
+    assert whole.status_code == 200, whole.text
+
+
+def test_truncated_job_fails_with_the_reason(
+    client: httpx.Client, encoded: dict[str, bytes]
+) -> None:
+    from tests.service.test_jobs import wait_done
+
+    cut = encoded["mp3"][: len(encoded["mp3"]) // 2]
+    job = client.post("/v1/analyses", files={"file": ("cut.mp3", cut)})
+    assert job.status_code == 202, job.text
+    done = wait_done(client, job.json()["id"])
+    assert done["status"] == "failed" and done["error"]["code"] == "audio.truncated", done
+
+
+@pytest.mark.parametrize("name", ["ogg_vorbis", "ogg_opus"])
+def test_truncated_ogg_is_reported_with_a_warning(
+    client: httpx.Client, encoded: dict[str, bytes], name: str
+) -> None:
+    """Ogg has no duration in its header; the missing end-of-stream page says it was cut."""
+    data = encoded[name]
+    whole = client.post("/v1/analyze", files={"file": ("c", data)})
+    assert "audio.truncated" not in [w["code"] for w in whole.json()["warnings"]]
+    cut = client.post("/v1/analyze", files={"file": ("c", data[: len(data) * 6 // 10])})
+    assert cut.status_code == 200, cut.text
+    warnings = {w["code"]: w["message"] for w in cut.json()["warnings"]}
+    assert "cut short" in warnings["audio.truncated"]
+
+
+def test_multipart_without_its_closing_boundary(server: Server, client: httpx.Client) -> None:
+    head = b'--xyzzy\r\nContent-Disposition: form-data; name="file"; filename="c.wav"\r\n\r\n'
+    wav = stereo_wav(4.0)
+    headers = {"content-type": "multipart/form-data; boundary=xyzzy"}
+    cut_in_file = client.post("/v1/analyze", content=head + wav, headers=headers)
+    assert_problem(cut_in_file, 422, "audio.truncated")
+    no_final = client.post("/v1/analyses", content=head + wav + b"\r\n--xyzzy\r\n", headers=headers)
+    assert_problem(no_final, 400, "upload.malformed")
+    assert list((server.data_dir / "uploads").iterdir()) == []
+
+
+def test_content_length_shorter_than_the_body(server: Server) -> None:
+    """The server reads Content-Length bytes: the upload it sees lacks its closing boundary."""
+    import socket
+
+    body, content_type = multipart([(b'name="file"; filename="c.wav"', stereo_wav(4.0))])
+    length = len(body) // 2
+    request = (
+        f"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {length}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(request + body[:length])
+        reply = b""  # the answer comes before we send the rest
+        while b"audio.truncated" not in reply and (chunk := sock.recv(65536)):
+            reply += chunk
+        with contextlib.suppress(OSError):
+            sock.sendall(body[length:])
+    status_line = reply.split(b"\r\n", 1)[0]
+    assert b" 422 " in status_line, reply[:500]
+    assert b'"code":"audio.truncated"' in reply.replace(b" ", b"")
