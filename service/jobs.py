@@ -379,10 +379,11 @@ class JobManager:
         """Delete the jobs whose results expired (and any audio kept for them)."""
         expired = self.store.expired(time.time())
         for job in expired:
-            self.store.delete(job.id)
+            self.store.delete(job.id, scrub=False)
             if job.audio_path is not None:
                 Path(job.audio_path).unlink(missing_ok=True)
         if expired:
+            self.store.scrub()  # once for the batch: nothing of them stays on disk
             log.info("expired jobs deleted", extra={"count": len(expired)})
         return len(expired)
 

@@ -139,6 +139,9 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
+        # Deleted rows are overwritten with zeros in the database file (not just unlinked
+        # from the b-tree); see ``scrub`` for the copies the write-ahead log keeps.
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
         self._migrate()
 
@@ -334,15 +337,30 @@ class Store:
             ).fetchall()
         return [_job(r) for r in rows]
 
-    def delete(self, job_id: str) -> Job | None:
-        """Delete a job, its result and its webhook deliveries; returns the deleted row."""
+    def delete(self, job_id: str, *, scrub: bool = True) -> Job | None:
+        """Delete a job, its result and its webhook deliveries; returns the deleted row.
+
+        With ``scrub`` (the default) nothing of the row stays recoverable on disk: see
+        :meth:`scrub`.
+        """
         with self._tx() as db:
             row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 return None
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             db.execute("DELETE FROM webhooks WHERE job_id = ?", (job_id,))
+        if scrub:
+            self.scrub()
         return _job(row)
+
+    def scrub(self) -> bool:
+        """Make deleted rows unrecoverable from every file: the write-ahead log still holds
+        the pages as they were before the delete, so it is checkpointed into the database
+        (where ``secure_delete`` zeroed the rows) and truncated to zero bytes. False when a
+        reader kept the log from being truncated (the next scrub finishes it)."""
+        with self._lock:
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return int(busy) == 0
 
     def expired(self, now: float) -> list[Job]:
         with self._lock:

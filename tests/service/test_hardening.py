@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -284,3 +285,51 @@ def test_content_length_shorter_than_the_body(server: Server) -> None:
     status_line = reply.split(b"\r\n", 1)[0]
     assert b" 422 " in status_line, reply[:500]
     assert b'"code":"audio.truncated"' in reply.replace(b" ", b"")
+
+
+# -- 7. nothing recoverable after DELETE ---------------------------------------------------
+
+
+def _files_holding(folder: Path, needles: list[bytes]) -> dict[str, list[str]]:
+    """Every file under ``folder`` (database, its -wal and -shm, audio) holding a needle."""
+    found: dict[str, list[str]] = {}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits = [n.decode() for n in needles if n in data]
+            if hits:
+                found[path.name] = hits
+    return found
+
+
+def test_deleted_job_leaves_nothing_on_disk_even_after_kill_9(make_server: Any) -> None:
+    import signal
+    import uuid
+
+    from tests.service.test_jobs import wait_done
+
+    server = make_server()
+    marker = uuid.uuid4().hex
+    filename, key = f"private-{marker}.wav", f"key-{marker}"
+    with server.client() as client:
+        kept = client.post("/v1/analyses", files={"file": ("other.wav", stereo_wav(4.0))})
+        created = client.post(
+            "/v1/analyses",
+            files={"file": (filename, stereo_wav(4.0))},
+            data={"keep_audio": "true"},
+            headers={"Idempotency-Key": key},
+        )
+        assert created.status_code == 202, created.text
+        job_id = created.json()["id"]
+        assert wait_done(client, job_id)["status"] == "completed"
+        needles = [job_id.encode(), filename.encode(), key.encode()]
+        assert _files_holding(server.data_dir, needles)  # it is there before the delete
+        assert client.delete(f"/v1/analyses/{job_id}").status_code == 204
+        assert _files_holding(server.data_dir, needles) == {}
+        assert wait_done(client, kept.json()["id"])["status"] == "completed"
+    server.stop(signal.SIGKILL)  # no graceful checkpoint at shutdown
+    assert _files_holding(server.data_dir, needles) == {}
+    server.start()  # and the database is whole after the kill: the other job is still there
+    with server.client() as client:
+        assert client.get(f"/v1/analyses/{kept.json()['id']}").json()["status"] == "completed"
+        assert client.get(f"/v1/analyses/{job_id}").status_code == 404
