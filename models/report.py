@@ -222,20 +222,30 @@ class ConvergenceResult(_Model):
         "value), none otherwise; null without a result."
     )
     n: int = Field(description="Windows where both speakers have a value.")
-    first_half_distance: float | None = Field(
-        description="|agent mean - customer mean| over the first half of those windows, "
-        "feature units."
+    distance_start: float | None = Field(
+        description="|agent - customer| at the first window, from the fitted line of their "
+        "difference (the same fit as the test), feature units."
     )
-    second_half_distance: float | None = Field(
-        description="The same over the second half, feature units."
+    distance_start_ci: tuple[float, float] | None = Field(
+        description="95 % interval of distance_start, feature units."
+    )
+    distance_end: float | None = Field(description="The same at the last window, feature units.")
+    distance_end_ci: tuple[float, float] | None = Field(
+        description="95 % interval of distance_end, feature units."
     )
     agent_moved: float | None = Field(
-        description="How far the agent's mean moved from the first half to the second, "
-        "toward the customer's first-half mean (> 0 toward), feature units."
+        description="How far the agent's fitted line moved over the call, toward the "
+        "customer's starting level (> 0 toward, < 0 away), feature units."
+    )
+    agent_moved_ci: tuple[float, float] | None = Field(
+        description="95 % interval of agent_moved, feature units."
     )
     customer_moved: float | None = Field(
-        description="How far the customer's mean moved toward the agent's first-half mean "
-        "(> 0 toward), feature units."
+        description="How far the customer moved toward the agent's starting level (> 0 "
+        "toward), feature units."
+    )
+    customer_moved_ci: tuple[float, float] | None = Field(
+        description="95 % interval of customer_moved, feature units."
     )
     sham_z: float | None = Field(
         description="(value - mean over sham pairs) / their sd, in sd units: sham pairs are "

@@ -356,9 +356,7 @@ def _feature_stats(
 
 
 def _no_convergence(reason: str) -> Convergence:
-    return Convergence(
-        None, None, None, None, None, 0, None, None, None, None, None, reason
-    )  # fmt: skip
+    return Convergence(None, None, None, None, None, 0, None, None, reason)
 
 
 def _no_windows(name: str) -> str:

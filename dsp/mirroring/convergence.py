@@ -8,9 +8,10 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import special
 
 from dsp.mirroring.inputs import FloatArray, ShamCall, WindowSeries, canonical
-from dsp.mirroring.results import Convergence, clean
+from dsp.mirroring.results import Convergence, Movement, clean
 from dsp.mirroring.stats import acf, corr, t_sf
 
 
@@ -78,31 +79,26 @@ def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, fl
     return phi, (v.size / span if span > 0 else 0.0)
 
 
-def _gls_trend(
-    y: FloatArray, tc: FloatArray, rho_floor: float | None = None
-) -> tuple[float, float, float, float]:
-    """Linear trend of ``y`` on centred time ``tc`` with AR(1) errors (Prais-Winsten).
-
-    The AR(1) coefficient is the lag-1 autocorrelation of the OLS residuals raised to
-    ``rho_floor`` (the persistence implied by the speakers' IPU-level series, which a
-    short window series underestimates) or, without a floor, bias-corrected
-    (``rho + (1 + 3 rho) / n``, Marriott & Pope 1954); then clipped to ``[0, 0.98]``.
-    With a floor the correction is not added on top: the floor already carries the
-    persistence the few windows under-read.
-
-    Returns
-    -------
-    level, slope, t, df : float
-        Fitted value at the mean time, slope per unit of ``tc``, the slope's t statistic
-        and its degrees of freedom.
-    """
+def _trend_rho(y: FloatArray, tc: FloatArray, rho_floor: float | None) -> float:
+    """The AR(1) coefficient of a trend fit: the lag-1 autocorrelation of the OLS residuals
+    raised to ``rho_floor`` (the persistence implied by the speakers' IPU-level series,
+    which a short window series underestimates) or, without a floor, bias-corrected
+    (``rho + (1 + 3 rho) / n``, Marriott & Pope 1954); clipped to ``[0, 0.98]``. With a
+    floor the correction is not added on top: the floor already carries the persistence
+    the few windows under-read."""
     n = y.size
     x = np.column_stack([np.ones(n), tc])
     beta, *_ = np.linalg.lstsq(x, y, rcond=None)
-    resid = y - x @ beta
-    rho = max(float(acf(resid, 1)[0]), 0.0)
+    rho = max(float(acf(y - x @ beta, 1)[0]), 0.0)
     rho = rho + (1.0 + 3.0 * rho) / n if rho_floor is None else max(rho, rho_floor)
-    rho = float(np.clip(rho, 0.0, 0.98))
+    return float(np.clip(rho, 0.0, 0.98))
+
+
+def _gls_fit(y: FloatArray, tc: FloatArray, rho: float) -> tuple[FloatArray, FloatArray, float]:
+    """Line ``y = b0 + b1 tc`` with AR(1) errors of coefficient ``rho`` (Prais-Winsten):
+    ``(b, cov(b), df)``, ``cov`` all zero when the fit is degenerate."""
+    n = y.size
+    x = np.column_stack([np.ones(n), tc])
     w = math.sqrt(1.0 - rho * rho)
     ys = np.concatenate([[w * y[0]], y[1:] - rho * y[:-1]])
     xs = np.vstack([w * x[:1], x[1:] - rho * x[:-1]])
@@ -111,11 +107,83 @@ def _gls_trend(
     df = max(n - 3.0, 1.0)
     s2 = float(np.dot(e, e)) / df
     xtx = xs.T @ xs
-    det = float(np.linalg.det(xtx))
-    if det <= 0 or s2 <= 0:
-        return float(b[0]), float(b[1]), 0.0, df
-    se = math.sqrt(s2 * float(xtx[0, 0]) / det)
-    return float(b[0]), float(b[1]), float(b[1]) / se, df
+    if float(np.linalg.det(xtx)) <= 0 or s2 <= 0:
+        return np.asarray(b, dtype=np.float64), np.zeros((2, 2)), df
+    return (
+        np.asarray(b, dtype=np.float64),
+        np.asarray(s2 * np.linalg.inv(xtx), dtype=np.float64),
+        df,
+    )
+
+
+def _gls_trend(
+    y: FloatArray, tc: FloatArray, rho_floor: float | None = None
+) -> tuple[float, float, float, float]:
+    """Linear trend of ``y`` on centred time ``tc`` with AR(1) errors (:func:`_trend_rho`,
+    :func:`_gls_fit`).
+
+    Returns
+    -------
+    level, slope, t, df : float
+        Fitted value at the mean time, slope per unit of ``tc``, the slope's t statistic
+        and its degrees of freedom.
+    """
+    b, cov, df = _gls_fit(y, tc, _trend_rho(y, tc, rho_floor))
+    se = math.sqrt(float(cov[1, 1]))
+    return float(b[0]), float(b[1]), (float(b[1]) / se if se > 0 else 0.0), df
+
+
+def _interval(value: float, se: float, q: float) -> tuple[float, float]:
+    return (value - q * se, value + q * se)
+
+
+def _folded(value: float, se: float, q: float) -> tuple[float, tuple[float, float]]:
+    """``|value|`` and its interval, from the interval of ``value``."""
+    lo, hi = _interval(value, se, q)
+    if lo <= 0.0 <= hi:
+        return abs(value), (0.0, max(-lo, hi))
+    return abs(value), (min(abs(lo), abs(hi)), max(abs(lo), abs(hi)))
+
+
+def movement(
+    a: FloatArray, b: FloatArray, t_min: FloatArray, stride: int, rho_floor: float | None
+) -> Movement | None:
+    """Where the two speakers stood at the start and the end of the call and who moved,
+    from lines with AR(1) errors fitted to the same non-overlapping windows as the test
+    (the distance's AR(1) coefficient for all three lines), with 95 % intervals."""
+    a, b, t_min = a[::stride], b[::stride], t_min[::stride]
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 5:
+        return None
+    tc = t_min[ok] - t_min[ok].mean()
+    diff = a[ok] - b[ok]
+    if np.ptp(tc) <= 0 or np.ptp(diff) <= 0:
+        return None
+    rho = _trend_rho(diff, tc, rho_floor)
+    ends = np.array([[1.0, tc[0]], [1.0, tc[-1]]])
+    bd, cd, df = _gls_fit(diff, tc, rho)
+    q = float(special.stdtrit(df, 0.975))
+    d_se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", ends, cd, ends), 0.0))
+    d = ends @ bd
+    start, start_ci = _folded(float(d[0]), float(d_se[0]), q)
+    end, end_ci = _folded(float(d[1]), float(d_se[1]), q)
+    span = float(tc[-1] - tc[0])
+    moved = []
+    for own, toward in ((a[ok], -np.sign(d[0])), (b[ok], np.sign(d[0]))):
+        bo, co, _ = _gls_fit(own, tc, rho)
+        sign = float(toward) or 1.0
+        moved.append((sign * float(bo[1]) * span, math.sqrt(max(float(co[1, 1]), 0.0)) * span))
+    (am, am_se), (cm, cm_se) = moved
+    return Movement(
+        distance_start=start,
+        distance_start_ci=start_ci,
+        distance_end=end,
+        distance_end_ci=end_ci,
+        agent_moved=am,
+        agent_moved_ci=_interval(am, am_se, q),
+        customer_moved=cm,
+        customer_moved_ci=_interval(cm, cm_se, q),
+    )
 
 
 def _convergence_t(
@@ -212,21 +280,15 @@ def convergence(
     n = int(ok.sum())
 
     def none(reason: str) -> Convergence:
-        return Convergence(
-            None, None, None, None, None, n, None, None, None, None, None, reason
-        )  # fmt: skip
+        return Convergence(None, None, None, None, None, n, None, None, reason)
 
     if n < min_windows:
         return none(f"{n} windows with both speakers (fewer than {min_windows})")
     t_min = t_s / 60.0
-    aa, bb, tt = a[ok], b[ok], t_min[ok]
     stat = _convergence_stat(a, b, t_min, stride, rho_floor)
     if stat is None:
         return none("constant distance")
     value, p, r_time = stat
-    half = tt <= (tt[0] + tt[-1]) / 2.0
-    ma1, mb1 = float(aa[half].mean()), float(bb[half].mean())
-    ma2, mb2 = float(aa[~half].mean()), float(bb[~half].mean())
     sham_z = None
     sham_vals = []
     for sa, sb in sham_pairs:
@@ -248,10 +310,7 @@ def convergence(
         p_adj=None,
         direction=None,
         n=n,
-        first_half_distance=abs(ma1 - mb1),
-        second_half_distance=abs(ma2 - mb2),
-        agent_moved=float(np.sign(mb1 - ma1) * (ma2 - ma1)),
-        customer_moved=float(np.sign(ma1 - mb1) * (mb2 - mb1)),
+        movement=movement(a, b, t_min, stride, rho_floor),
         sham_z=clean(sham_z),
         reason=None,
     )

@@ -78,6 +78,24 @@ class WindowedSync:
         }
 
 
+Interval = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Movement:
+    """The fitted distance at the start and the end of the call and how far each speaker
+    moved toward the other (feature units), each with its 95 % interval."""
+
+    distance_start: float
+    distance_start_ci: Interval
+    distance_end: float
+    distance_end_ci: Interval
+    agent_moved: float
+    agent_moved_ci: Interval
+    customer_moved: float
+    customer_moved_ci: Interval
+
+
 @dataclass(frozen=True)
 class Convergence:
     """Trend of the speakers' distance over the call."""
@@ -88,14 +106,16 @@ class Convergence:
     p_adj: float | None
     direction: str | None
     n: int
-    first_half_distance: float | None
-    second_half_distance: float | None
-    agent_moved: float | None
-    customer_moved: float | None
+    movement: Movement | None
     sham_z: float | None
     reason: str | None
 
     def to_dict(self) -> dict[str, Any]:
+        m = self.movement
+
+        def ci(x: Interval | None) -> list[float] | None:
+            return None if x is None else [x[0], x[1]]
+
         return {
             "value": self.value,
             "unit": "per_min",
@@ -104,10 +124,14 @@ class Convergence:
             "p_adj": self.p_adj,
             "direction": self.direction,
             "n": self.n,
-            "first_half_distance": self.first_half_distance,
-            "second_half_distance": self.second_half_distance,
-            "agent_moved": self.agent_moved,
-            "customer_moved": self.customer_moved,
+            "distance_start": None if m is None else m.distance_start,
+            "distance_start_ci": ci(None if m is None else m.distance_start_ci),
+            "distance_end": None if m is None else m.distance_end,
+            "distance_end_ci": ci(None if m is None else m.distance_end_ci),
+            "agent_moved": None if m is None else m.agent_moved,
+            "agent_moved_ci": ci(None if m is None else m.agent_moved_ci),
+            "customer_moved": None if m is None else m.customer_moved,
+            "customer_moved_ci": ci(None if m is None else m.customer_moved_ci),
             "sham_z": self.sham_z,
             "reason": self.reason,
         }

@@ -137,5 +137,5 @@ def bh_rank_one_threshold(weights: FloatArray, alpha: float) -> FloatArray:
 def r_for_p(p: float, df: float) -> float:
     """The ``|r|`` whose two-sided t-test p-value with ``df`` degrees of freedom is ``p``
     (the inverse of :func:`corr_t_p`)."""
-    t = float(special.stdtrit(df, 1.0 - p / 2.0))
+    t = -float(special.stdtrit(df, p / 2.0))  # the lower tail keeps tiny p's digits
     return t / math.sqrt(df + t * t)

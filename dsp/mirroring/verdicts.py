@@ -75,9 +75,8 @@ def feature_verdict(
         if cp < alpha:
             direction = "converging" if cv.value > 0 else "diverging"
     cv = Convergence(
-        clean(cv.value), clean(cv.r_time), clean(cv.p), cp, direction, cv.n,
-        clean(cv.first_half_distance), clean(cv.second_half_distance),
-        clean(cv.agent_moved), clean(cv.customer_moved), cv.sham_z, cv.reason,
+        clean(cv.value), clean(cv.r_time), clean(cv.p), cp, direction, cv.n, cv.movement,
+        clean(cv.sham_z), cv.reason,
     )  # fmt: skip
     lv, lp, ln, lr = raw.local
     gd, gz, gr = raw.global_

@@ -145,12 +145,50 @@ def test_planted_convergence_and_divergence(feature: str, scenario: str) -> None
     want = "converging" if scenario == "converge" else "diverging"
     assert cv.direction == want
     assert cv.value is not None and (cv.value > 0) == (scenario == "converge")
-    assert cv.first_half_distance is not None and cv.second_half_distance is not None
-    assert (cv.second_half_distance < cv.first_half_distance) == (scenario == "converge")
+    m = cv.movement
+    assert m is not None
+    assert (m.distance_end < m.distance_start) == (scenario == "converge")
     # both speakers moved (toward the other when converging, away when diverging)
-    assert cv.agent_moved is not None and cv.customer_moved is not None
-    assert (cv.agent_moved > 0) == (scenario == "converge")
-    assert (cv.customer_moved > 0) == (scenario == "converge")
+    assert (m.agent_moved > 0) == (scenario == "converge")
+    assert (m.customer_moved > 0) == (scenario == "converge")
+    for value, (lo, hi) in (
+        (m.distance_start, m.distance_start_ci),
+        (m.distance_end, m.distance_end_ci),
+        (m.agent_moved, m.agent_moved_ci),
+        (m.customer_moved, m.customer_moved_ci),
+    ):
+        assert lo <= value <= hi
+
+
+def test_movement_intervals_cover_the_planted_distances() -> None:
+    """On calls whose speakers' means move linearly toward each other (each by half the
+    distance change), the 95 % intervals of the start and end distance and of each
+    speaker's movement cover the planted values on most calls."""
+    cover = {"start": 0, "end": 0, "agent": 0, "customer": 0}
+    calls = 24
+    sd_within = 1.2  # pitch_level's within-speaker sd in bench/mirroring_sim.py
+    for seed in range(calls):
+        call = _call(700 + seed, scenario="converge", feature="pitch_level", conv_sd=5.0,
+                     duration_s=600.0)  # fmt: skip
+        m = _run(call).feature("pitch_level").convergence.movement
+        assert m is not None
+        w = call.windows
+        stride = int(round(w.window_s / w.hop_s))
+        rows = np.asarray(w.values["pitch_level"])[:, ::stride]
+        centres = (w.starts_s + w.window_s / 2.0)[::stride]
+        used = centres[np.isfinite(rows).all(axis=0)]
+        # planted distance (sd_within units) 5.5 -> 0.5 over the call, linear in time
+        planted = [(5.5 - 5.0 * t / call.duration_s) * sd_within for t in (used[0], used[-1])]
+        moved = (planted[0] - planted[1]) / 2.0
+        for key, truth, (lo, hi) in (
+            ("start", planted[0], m.distance_start_ci),
+            ("end", planted[1], m.distance_end_ci),
+            ("agent", moved, m.agent_moved_ci),
+            ("customer", moved, m.customer_moved_ci),
+        ):
+            cover[key] += lo <= truth <= hi
+    # 95 % intervals: fewer than 19 of 24 would be a broken interval
+    assert all(c >= 19 for c in cover.values()), cover
 
 
 # ---------------------------------------------------------------- independent speakers

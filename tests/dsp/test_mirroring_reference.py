@@ -261,8 +261,7 @@ def test_t_helpers_match_scipy_stats(seed: int) -> None:
         p = corr_t_p(r, df)
         ref = 2 * float(stats.t.sf(abs(r) * math.sqrt(df / (1 - r * r)), df))
         assert p == pytest.approx(ref, rel=1e-10, abs=1e-300)
-        if p >= 1e-6:  # the range r_needed uses (see the xfail below)
-            assert r_for_p(p, df) == pytest.approx(abs(r), rel=1e-8)
+        assert r_for_p(p, df) == pytest.approx(abs(r), rel=1e-8)
         # a one-sided p, or one df fewer, would be told apart
         assert abs(ref / 2 - p) > 1e-3 * p
         off = 2 * float(stats.t.sf(abs(r) * math.sqrt(df / (1 - r * r)), df - 1))
@@ -275,12 +274,6 @@ def test_t_helpers_match_scipy_stats(seed: int) -> None:
     assert corr_t_p(float(r), n - 2) == pytest.approx(float(p_ref), rel=1e-10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="r_for_p inverts with stdtrit(df, 1 - p / 2), which loses digits below p ~ 1e-8 "
-    "and gives NaN below ~1e-16 (1 - p/2 rounds to 1). Harmless today: r_needed's p is "
-    "alpha * w / mean(w) / m, about 1e-3. Fix: t = -stdtrit(df, p / 2).",
-)
 def test_r_for_p_inverts_tiny_p_values() -> None:
     for df, r in ((47.3, 0.97), (500.0, 0.82), (47.3, 0.82)):
         p = corr_t_p(r, df)
