@@ -33,7 +33,7 @@ from models.report import Report
 from service import logs
 from service.jobs import JobManager, result_url
 from service.metrics import Metrics
-from service.problems import Problem, problem_body, problem_response
+from service.problems import Problem, from_input_error, problem_body, problem_response
 from service.schemas import (
     PROBLEM_SCHEMA,
     Health,
@@ -168,8 +168,11 @@ async def _check_callback(url: str, settings: Settings) -> str:
     return url
 
 
-def _base_url(request: Request, settings: Settings) -> str:
-    return (settings.public_base_url or str(request.base_url)).rstrip("/")
+def _base_url(settings: Settings) -> str:
+    """Where job URLs start: ``PUBLIC_BASE_URL``, else nothing (URLs relative to this
+    server). Never the request's ``Host`` header, which the client chooses: trusting it would
+    let anyone make Location headers and webhook ``result_url`` point elsewhere."""
+    return (settings.public_base_url or "").rstrip("/")
 
 
 def _progress(job: Job) -> tuple[float | None, float | None]:
@@ -234,7 +237,7 @@ async def _probe(upload: Upload, *, max_duration_s: float, sync_limit_s: float |
     try:
         info = await asyncio.to_thread(probe, upload.path)
     except InputError as exc:
-        raise Problem(exc.code, exc.message) from None
+        raise from_input_error(exc, upload.path) from None
     except Exception:  # a decoder bug: refuse the file here, on both paths, never queue it
         log.exception("probe failed")
         raise Problem(
@@ -466,6 +469,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             request.stream(),
             upload_dir=jobs.upload_dir,
             max_bytes=settings.max_upload_bytes,
+            idle_timeout_s=settings.upload_idle_timeout_s,
+            min_bytes_per_s=settings.upload_min_bytes_per_s,
         )
 
     # -- analyses -------------------------------------------------------------------------
@@ -562,7 +567,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "idempotency_key": key,
                 "fingerprint": fingerprint,
                 "callback_url": callback or None,
-                "base_url": _base_url(request, settings),
+                "base_url": _base_url(settings),
             }
             replay = _replayed(store, owner, key, fingerprint)
             if replay is not None:

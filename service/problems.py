@@ -6,6 +6,7 @@ The mapping from error codes to HTTP statuses lives here and only here (``STATUS
 from __future__ import annotations
 
 import json
+import os
 from http import HTTPStatus
 from typing import Any
 
@@ -23,6 +24,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "upload.missing_file": (422, "No file in the upload"),
     "upload.malformed": (400, "Malformed multipart body"),
     "upload.unsupported_media_type": (415, "Send multipart/form-data"),
+    "upload.timeout": (408, "Upload too slow or stalled"),
     # request parameters
     "request.invalid": (422, "Invalid request parameters"),
     "config.invalid": (422, "Invalid analysis parameters"),
@@ -94,9 +96,17 @@ def status_of(code: str) -> int:
     return 422 if code.startswith(("audio.", "input.", "config.")) else 500
 
 
-def from_input_error(exc: InputError) -> Problem:
-    """The problem for a ``dsp.errors.InputError`` raised by decoding or analysis."""
-    return Problem(exc.code, exc.message)
+def from_input_error(exc: InputError, path: str | os.PathLike[str] | None = None) -> Problem:
+    """The problem for a ``dsp.errors.InputError`` raised by decoding or analysis of the
+    upload stored at ``path`` (never shown: see :func:`without_path`)."""
+    return Problem(exc.code, exc.message if path is None else without_path(exc.message, path))
+
+
+def without_path(message: str, path: str | os.PathLike[str]) -> str:
+    """``message`` with the server-side path of an upload (and its stored name) replaced
+    by "the upload": where the server keeps files is nobody else's business."""
+    full = os.fspath(path)
+    return message.replace(full, "the upload").replace(os.path.basename(full), "the upload")
 
 
 def problem_body(

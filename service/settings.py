@@ -95,7 +95,19 @@ class Settings(BaseSettings):
     )
     public_base_url: str | None = Field(
         default=None,
-        description="Base URL used in Location/webhook result URLs (else from the request).",
+        description="Base URL of Location, job and webhook result URLs (unset: URLs are "
+        "relative, '/v1/analyses/...'; the request's Host header is never used).",
+    )
+    upload_idle_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="An upload that sends nothing for this long is refused (408), s.",
+    )
+    upload_min_bytes_per_s: float = Field(
+        default=4096.0,
+        ge=0,
+        description="After UPLOAD_IDLE_TIMEOUT_S, an upload slower than this on average is "
+        "refused (408), bytes/s; 0: no minimum.",
     )
 
     @field_validator("api_keys", mode="before")

@@ -8,6 +8,7 @@ Nothing is ever held whole in memory.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import re
@@ -192,12 +193,49 @@ class _Receiver:
             self.file.close()
 
 
+def too_slow(detail: str) -> Problem:
+    return Problem("upload.timeout", detail, headers={"Connection": "close"})
+
+
+async def _paced(
+    stream: AsyncIterator[bytes], idle_timeout_s: float, min_bytes_per_s: float
+) -> AsyncIterator[bytes]:
+    """``stream``'s chunks, refused (408 ``upload.timeout``) when nothing arrives for
+    ``idle_timeout_s`` (a stalled client, or a ``Content-Length`` larger than the body) or
+    when, past that first stretch, the average rate falls under ``min_bytes_per_s`` (a
+    trickle that would hold a descriptor and a partial file for ever)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    received = 0
+    iterator = stream.__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(iterator.__anext__(), timeout=idle_timeout_s)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise too_slow(
+                f"the upload sent nothing for {idle_timeout_s:g} s (stalled, or its "
+                "Content-Length is larger than the body); send it again"
+            ) from None
+        received += len(chunk)
+        elapsed = loop.time() - started
+        if min_bytes_per_s and elapsed > idle_timeout_s and received < min_bytes_per_s * elapsed:
+            raise too_slow(
+                f"the upload arrives at {received / elapsed:.0f} B/s, under the "
+                f"{min_bytes_per_s:g} B/s this server needs (MIRRORLINE_UPLOAD_MIN_BYTES_PER_S)"
+            )
+        yield chunk
+
+
 async def receive_upload(
     headers: Any,
     stream: AsyncIterator[bytes],
     *,
     upload_dir: Path,
     max_bytes: int,
+    idle_timeout_s: float = 30.0,
+    min_bytes_per_s: float = 0.0,
 ) -> Upload:
     """Parse a ``multipart/form-data`` request into an ``Upload`` (file on disk, fields).
 
@@ -224,7 +262,7 @@ async def receive_upload(
     limit = max_bytes + FRAMING_ALLOWANCE_BYTES
     try:
         parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
-        async for chunk in stream:
+        async for chunk in _paced(stream, idle_timeout_s, min_bytes_per_s):
             total += len(chunk)
             if total > limit:
                 raise too_large(max_bytes)

@@ -143,7 +143,9 @@ def analyze_file(
                 )
                 evidence = evidence_zip(found)
         except InputError as exc:
-            return ("error", exc.code, exc.message, None)
+            from service.problems import without_path
+
+            return ("error", exc.code, without_path(exc.message, path), None)
         return ("ok", report.model_dump_json(), windows_csv(report), evidence)
     except Exception as exc:  # a bug: reported as 500 / job failed "internal"
         return ("internal", f"{exc.__class__.__name__}: {exc}", traceback.format_exc(), None)

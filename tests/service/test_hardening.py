@@ -333,3 +333,89 @@ def test_deleted_job_leaves_nothing_on_disk_even_after_kill_9(make_server: Any) 
     with server.client() as client:
         assert client.get(f"/v1/analyses/{kept.json()['id']}").json()["status"] == "completed"
         assert client.get(f"/v1/analyses/{job_id}").status_code == 404
+
+
+# -- 8. leaks and trust --------------------------------------------------------------------
+
+
+def test_error_details_do_not_show_server_paths(server: Server, client: httpx.Client) -> None:
+    for path in ("/v1/analyze", "/v1/analyses"):
+        body = assert_problem(
+            client.post(path, files={"file": ("empty.wav", b"")}), 422, "audio.empty"
+        )
+        detail = str(body["detail"])
+        assert str(server.data_dir) not in detail and ".upload" not in detail, detail
+        assert "the upload" in detail
+
+
+def test_job_urls_never_come_from_the_host_header(client: httpx.Client) -> None:
+    created = client.post(
+        "/v1/analyses",
+        files={"file": ("call.wav", stereo_wav(2.0))},
+        headers={"Host": "evil.example"},
+    )
+    assert created.status_code == 202, created.text
+    job = created.json()
+    assert created.headers["location"] == job["url"] == f"/v1/analyses/{job['id']}"
+    assert "evil" not in created.text
+
+
+def test_public_base_url_makes_absolute_urls(make_server: Any) -> None:
+    server = make_server({"MIRRORLINE_PUBLIC_BASE_URL": "https://calls.example.com/"})
+    with server.client() as client:
+        created = client.post(
+            "/v1/analyses",
+            files={"file": ("call.wav", stereo_wav(2.0))},
+            headers={"Host": "evil.example"},
+        )
+    job_id = created.json()["id"]
+    assert created.headers["location"] == f"https://calls.example.com/v1/analyses/{job_id}"
+
+
+def _raw_post(port: int, head: bytes, pieces: list[bytes], pause_s: float) -> bytes:
+    """Send a request head and body pieces with pauses between them; the reply (b"" if the
+    server hung up without one)."""
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head)
+        with contextlib.suppress(OSError):
+            for piece in pieces:
+                sock.sendall(piece)
+                time.sleep(pause_s)
+        reply = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                reply += chunk
+        return reply
+
+
+def test_stalled_and_trickling_uploads_time_out(make_server: Any) -> None:
+    import time
+
+    server = make_server(
+        {"MIRRORLINE_UPLOAD_IDLE_TIMEOUT_S": "1", "MIRRORLINE_UPLOAD_MIN_BYTES_PER_S": "2000"}
+    )
+    body, content_type = multipart([(b'name="file"; filename="c.wav"', stereo_wav(4.0))])
+
+    def head(length: int) -> bytes:
+        return (
+            f"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {length}\r\n\r\n"
+        ).encode()
+
+    started = time.monotonic()
+    # a Content-Length larger than the body: the server used to wait for ever
+    stalled = _raw_post(server.port, head(len(body) + 1000), [body], 0.0)
+    assert b" 408 " in stalled.split(b"\r\n", 1)[0], stalled[:300]
+    assert b"upload.timeout" in stalled
+    # 50 bytes every 0.2 s: never idle for 1 s, but 250 B/s
+    trickle = _raw_post(
+        server.port, head(len(body)), [body[i : i + 50] for i in range(0, 2000, 50)], 0.2
+    )
+    assert b" 408 " in trickle.split(b"\r\n", 1)[0], trickle[:300]
+    assert time.monotonic() - started < 20
+    assert list((server.data_dir / "uploads").iterdir()) == []  # partial files deleted
+    with server.client() as client:
+        assert client.get("/healthz").status_code == 200
