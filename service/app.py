@@ -30,7 +30,7 @@ from starlette.responses import Response
 from dsp.errors import InputError
 from models.params import AnalysisConfig
 from models.report import Report
-from service import logs
+from service import datadir, logs
 from service.jobs import JobManager, result_url
 from service.metrics import Metrics
 from service.problems import Problem, from_input_error, problem_body, problem_response
@@ -381,6 +381,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # before the database is opened and interrupted jobs recovered: one server per
+        # DATA_DIR (a no-op when `mirrorline serve` already took it, before binding)
+        datadir.acquire(settings.data_dir)
         store = Store(settings.data_dir / "jobs.sqlite3")
         job_counts["source"] = store.counts
         jobs = JobManager(settings, store, metrics)

@@ -12,6 +12,11 @@ def run(*, host: str | None = None, port: int | None = None) -> None:
     from service import logs
 
     settings = get_settings()
+    # One server per data directory, checked before anything else happens (recovery, or
+    # binding a port that may turn out to be taken): raises DataDirInUse.
+    from service import datadir
+
+    datadir.acquire(settings.data_dir)
     logs.configure(settings.log_level)
     from service.app import app
     from service.evidence_routes import install

@@ -419,3 +419,46 @@ def test_stalled_and_trickling_uploads_time_out(make_server: Any) -> None:
     assert list((server.data_dir / "uploads").iterdir()) == []  # partial files deleted
     with server.client() as client:
         assert client.get("/healthz").status_code == 200
+
+
+# -- 4. one server per data directory ------------------------------------------------------
+
+
+def test_second_server_on_the_same_data_dir_refuses_and_touches_nothing(
+    make_server: Any, tmp_path: Path
+) -> None:
+    import time
+
+    from tests.service.audio import long_flac
+    from tests.service.test_jobs import wait_done
+
+    data = tmp_path / "shared"
+    env = {"MIRRORLINE_MAX_UPLOAD_MB": "50"}
+    first = make_server(env, data_dir=data)
+    with first.client() as client:
+        job_id = client.post("/v1/analyses", files={"file": ("long.flac", long_flac(600.0))})
+        job_id = job_id.json()["id"]
+        deadline = time.monotonic() + 60
+        while client.get(f"/v1/analyses/{job_id}").json()["status"] != "processing":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        before = {p.name: p.stat().st_mtime_ns for p in (data / "audio").iterdir()}
+        for port in (first.port, first.port + 1):  # its own port (bind fails) or another
+            second = Server(data, env)
+            second.port = port
+            out = subprocess.run(
+                [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                env=second.env(),
+                timeout=60,
+            )
+            assert_cli_error(out, "server.data_dir_in_use")
+            assert str(first.process.pid) in out.stderr  # who holds it
+        assert client.get(f"/v1/analyses/{job_id}").json()["status"] == "processing"
+        assert {p.name: p.stat().st_mtime_ns for p in (data / "audio").iterdir()} == before
+        done = wait_done(client, job_id, timeout_s=180)
+        assert done["status"] == "completed" and done["attempts"] == 1, done
+    first.stop()
+    make_server(env, data_dir=data)  # once the first is gone, the directory is free
