@@ -20,6 +20,7 @@ import collections
 import contextlib
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -134,7 +135,7 @@ class JobManager:
             max_workers=self.settings.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=worker.warm_up,
-            initargs=(self.settings.threads,),
+            initargs=(self.settings.threads, os.getpid()),
         )
 
     async def start(self) -> None:

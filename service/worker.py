@@ -183,14 +183,48 @@ def _warm_up_wav(seconds: float = 3.0, rate_hz: int = 8000) -> bytes:
 _threads: int | None = None
 
 
-def warm_up(threads: int | None = None) -> None:
-    """Process-pool initializer: import the pipeline and run it once (JIT, caches).
+def die_with_parent(parent_pid: int, *, poll_s: float = 0.5) -> None:
+    """End this worker process when ``parent_pid`` (the server) ends, kill -9 included.
+
+    On Linux the kernel sends SIGKILL at once (``PR_SET_PDEATHSIG``); everywhere a daemon
+    thread also watches for the worker being re-parented and exits. Without this a killed
+    server left its ~200 MB workers (and so the resource tracker) running, one of them
+    still analysing, and every restart stacked more.
+    """
+    import ctypes
+    import os
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError) as exc:
+            log.warning("parent-death signal not set: %s", exc)
+    if os.getppid() != parent_pid:  # the server died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def warm_up(threads: int | None = None, parent_pid: int | None = None) -> None:
+    """Process-pool initializer: tie this worker's life to the server's (``parent_pid``),
+    import the pipeline and run it once (JIT, caches).
 
     ``threads`` (settings.threads) is kept for this process's analyses. Never raises: a
     failing initializer would break the whole pool.
     """
     global _threads
     _threads = threads
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     try:
         from models.params import AnalysisConfig
         from service.analysis import analyze_source

@@ -462,3 +462,51 @@ def test_second_server_on_the_same_data_dir_refuses_and_touches_nothing(
         assert done["status"] == "completed" and done["attempts"] == 1, done
     first.stop()
     make_server(env, data_dir=data)  # once the first is gone, the directory is free
+
+
+# -- 5. no orphans -------------------------------------------------------------------------
+
+
+def _group_members(pgid: int) -> list[str]:
+    """Live processes in process group ``pgid`` (the server's session): "pid name"."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            text = stat.read_text()
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            fields = text[text.rindex(")") + 2 :].split()
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                found.append(f"{stat.parent.name} {name}")
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_kill_9_of_the_server_leaves_no_worker_behind(make_server: Any, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from tests.service.audio import long_flac
+    from tests.service.test_jobs import wait_done
+
+    data = tmp_path / "orphans"
+    env = {"MIRRORLINE_MAX_UPLOAD_MB": "50", "MIRRORLINE_WORKERS": "2"}
+    server = make_server(env, data_dir=data)
+    with server.client() as client:
+        job_id = client.post("/v1/analyses", files={"file": ("long.flac", long_flac(600.0))})
+        job_id = job_id.json()["id"]
+        deadline = time.monotonic() + 60
+        while client.get(f"/v1/analyses/{job_id}").json()["status"] != "processing":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    pgid = server.process.pid
+    assert len(_group_members(pgid)) >= 3  # server, 2 workers (and the resource tracker)
+    os.kill(pgid, signal.SIGKILL)  # the server alone: its workers get no signal from us
+    server.process.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _group_members(pgid) == []  # workers and resource tracker died with it
+    again = make_server(env, data_dir=data)
+    assert len(_group_members(again.process.pid)) <= 4  # nothing stacked
+    with again.client() as client:
+        assert wait_done(client, job_id, timeout_s=180)["status"] == "completed"
