@@ -18,8 +18,9 @@ call of a folder and scores it against the truth written next to it:
   turn-final value, on the truth measured from each clean utterance; the pipeline's test
   also controls for the follower's slow level) and what the pipeline measured (``r``);
   on ``converge``/``diverge`` calls, detected when the planted feature (any feature when
-  none is named) has the planted direction; on ``independent`` calls, a false positive
-  when any feature is flagged ``mirrored`` or given a convergence direction. Both shares
+  none is named) has the planted direction; on ``independent`` and ``varying`` calls (no
+  relation: each speaker's features wander on their own), a false positive when any
+  feature is flagged ``mirrored`` or given a convergence direction. Both shares
   come with their 95 % Wilson interval (36 calls leave about +-14 points).
 
     python bench/make_calls.py bench/out/calls --n 3 --seed 7 --encoding mulaw
@@ -235,7 +236,7 @@ def score_call(result: pipeline.AnalysisResult, truth: dict) -> dict:
         names = [relation["feature"]] if relation.get("feature") else list(features)
         out["detected"] = any(features[n].convergence.direction == want for n in names)
         out["flag"] = ",".join(f"{n}:{features[n].convergence.direction}" for n in names)
-    elif kind == "independent":
+    elif kind in ("independent", "varying"):  # no relation: any flag is a false positive
         flagged = [
             n
             for n, f in features.items()

@@ -158,6 +158,7 @@ def run(
     duration_s: float | None = None,
     plant: str = "edge",
     min_duration_s: float = 180.0,
+    walk_sd: float | None = None,
 ) -> None:
     # (name for --only, scenario, feature, follower)
     scenarios: list[tuple[str, str, str | None, str | None]] = [
@@ -205,7 +206,7 @@ def run(
             call = simulate_call(rng, scenario=scenario, feature=feature, follower=follower,
                                  strength=strength, conv_sd=conv_sd,
                                  duration_s=duration_s, plant=plant,
-                                 min_duration_s=min_duration_s)  # fmt: skip
+                                 min_duration_s=min_duration_s, walk_sd=walk_sd)  # fmt: skip
             shams: list[ShamCall] = []
             if n_shams:
                 # independent scenarios: other calls of the same kind (a batch); planted
@@ -304,6 +305,12 @@ def main() -> None:
         help="shortest call in s when --duration is not given (calls up to 15 min)",
     )
     ap.add_argument(
+        "--walk-sd",
+        type=float,
+        help="walk / drift scenarios: the random walks' sd at the end of the call, in "
+        "within-speaker sds (default 1.5 / 0.5)",
+    )
+    ap.add_argument(
         "--plant",
         choices=("edge", "turn"),
         default="edge",
@@ -313,7 +320,7 @@ def main() -> None:
     args = ap.parse_args()
     run(
         args.calls, args.seed, args.strength, args.conv_sd, args.shams, args.quick, args.only,
-        args.duration, args.plant, args.min_duration,
+        args.duration, args.plant, args.min_duration, args.walk_sd,
     )  # fmt: skip
 
 

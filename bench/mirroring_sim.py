@@ -153,10 +153,13 @@ def simulate_call(
     hop_s: float = 8.0,
     plant: str = "edge",
     min_duration_s: float = 180.0,
+    walk_sd: float | None = None,
 ) -> SimCall:
     """One synthetic call (see the module docstring for the scenarios).
 
-    ``duration_s`` defaults to a uniform draw in ``min_duration_s``-15 minutes; ``phi``
+    ``walk_sd`` (drift, walk) sets the random walks' sd at the end of the call, in
+    within-speaker sds (default 0.5 for drift, 1.5 for walk). ``duration_s`` defaults to a
+    uniform draw in ``min_duration_s``-15 minutes; ``phi``
     (IPU-level AR(1)
     coefficient) defaults to 0.97 for ``strong_ac`` and 0.7 otherwise. ``plant`` (follow):
     ``"edge"`` mixes the leader's turn-final value into the follower's first IPU only;
@@ -211,8 +214,8 @@ def simulate_call(
             mean_t += (shared * frac)[:, None]
         if scenario in ("drift", "walk"):
             # independent random walks whose sd at the end of the call is walk_sd
-            walk_sd = 0.5 if scenario == "drift" else 1.5
-            steps = rng.normal(0.0, walk_sd * sd_within / np.sqrt(max(k, 1)), (k, 2))
+            end_sd = walk_sd if walk_sd is not None else 0.5 if scenario == "drift" else 1.5
+            steps = rng.normal(0.0, end_sd * sd_within / np.sqrt(max(k, 1)), (k, 2))
             mean_t += np.cumsum(steps, axis=0)
         innov = sd_within * np.sqrt(1.0 - phi**2)
         dev = np.zeros(2)
