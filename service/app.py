@@ -22,10 +22,13 @@ from urllib.parse import SplitResult, urlsplit
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from dsp.errors import InputError
 from models.params import AnalysisConfig
@@ -51,6 +54,9 @@ from service.webhooks import refused_destination
 log = logging.getLogger("mirrorline.api")
 
 OPEN_PATHS = {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
+#: Swagger UI's own files, served from the package (no CDN: /docs works offline).
+DOCS_ASSETS = "/docs/assets"
+
 CONFIG_FIELDS = set(AnalysisConfig.model_fields)
 JOB_FIELDS = frozenset({"callback_url", "keep_audio"})
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -173,6 +179,18 @@ def _base_url(settings: Settings) -> str:
     server). Never the request's ``Host`` header, which the client chooses: trusting it would
     let anyone make Location headers and webhook ``result_url`` point elsewhere."""
     return (settings.public_base_url or "").rstrip("/")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods any route of the app takes on this request's path (for ``Allow``)."""
+    from starlette.routing import Match
+
+    allowed = []
+    for method in ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def _progress(job: Job) -> tuple[float | None, float | None]:
@@ -330,7 +348,8 @@ class RequestContext:
         path = scope["path"]
         try:
             scope.setdefault("state", {})["request_id"] = request_id
-            owner = "" if path in OPEN_PATHS else self._owner(headers)
+            is_open = path in OPEN_PATHS or path.startswith(DOCS_ASSETS + "/")
+            owner = "" if is_open else self._owner(headers)
             if isinstance(owner, Problem):
                 await self._problem(owner, path, request_id)(scope, receive, send_with_id)
             else:
@@ -414,6 +433,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Tone and tempo mirroring in stereo call recordings (agent and customer "
         "on separate channels). Errors are application/problem+json with a stable `code`.",
         lifespan=lifespan,
+        docs_url=None,  # served below with local assets
+        redoc_url=None,  # one API browser (Swagger UI at /docs); ReDoc would need a CDN
         responses={
             "4XX": {"description": "Client error", "content": PROBLEM_SCHEMA},
             "5XX": {"description": "Server error", "content": PROBLEM_SCHEMA},
@@ -452,6 +473,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if code is None:
             code = "request.invalid" if 400 <= exc.status_code < 500 else "internal"
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only its first route's
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         body = problem_body(code, str(exc.detail), instance=request.url.path)
         body["status"] = exc.status_code
         body["request_id"] = request.scope.get("state", {}).get("request_id")
@@ -714,7 +737,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Problem("server.not_ready", "the job database is unavailable") from None
         return _json({"status": "ready"})
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/docs",
+        include_in_schema=False,
+        response_class=HTMLResponse,
+    )
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Mirrorline API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False, response_class=HTMLResponse)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics (text exposition format)",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "Prometheus text format 0.0.4",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

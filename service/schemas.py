@@ -179,7 +179,13 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(20, ge=1, le=100, description="Jobs per page.")
-    cursor: str | None = Field(None, max_length=200, description="From a previous page.")
+    cursor: str | None = Field(
+        None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Opaque: the `next_cursor` of the previous page, as it came (URL-safe "
+        "base64 without padding). Anything else is 422 `request.invalid`.",
+    )
     status: JobStatus | None = Field(None, description="Only jobs in this status.")
 
 
@@ -227,9 +233,17 @@ def upload_body(*, with_job_fields: bool) -> dict[str, Any]:
         }
     return {
         "required": True,
+        "description": "The recording in the part `file`; any other field name is refused "
+        "(422 `request.invalid`, naming the allowed fields; a file under another name is 422 "
+        "`upload.missing_file`). Analysis parameters out of range are 422 `config.invalid`.",
         "content": {
             "multipart/form-data": {
-                "schema": {"type": "object", "properties": properties, "required": ["file"]}
+                "schema": {
+                    "type": "object",
+                    "properties": properties,
+                    "required": ["file"],
+                    "additionalProperties": False,
+                }
             }
         },
     }

@@ -510,3 +510,43 @@ def test_kill_9_of_the_server_leaves_no_worker_behind(make_server: Any, tmp_path
     assert len(_group_members(again.process.pid)) <= 4  # nothing stacked
     with again.client() as client:
         assert wait_done(client, job_id, timeout_s=180)["status"] == "completed"
+
+
+# -- 10. the OpenAPI document matches what the server does ----------------------------------
+
+
+def test_openapi_matches_behaviour(make_server: Any) -> None:
+    import re
+
+    server = make_server({"MIRRORLINE_API_KEYS": "k1"})
+    with server.client() as anonymous, server.client(headers={"X-API-Key": "k1"}) as client:
+        spec = anonymous.get("/openapi.json").json()
+        # /metrics is documented as what it serves: Prometheus text
+        metrics_doc = spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+        assert list(metrics_doc) == ["text/plain"]
+        assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+        # 405 names every method the path takes
+        for path, operations in spec["paths"].items():
+            url = path.replace("{job_id}", "an_0")
+            methods = sorted(m.upper() for m in operations)
+            other = next(m for m in ("PATCH", "PUT", "POST") if m not in methods)
+            response = client.request(other, url)
+            assert_problem(response, 405, "method_not_allowed")
+            assert response.headers["allow"] == ", ".join(methods), path
+        # unknown form fields and the cursor's form are in the contract
+        upload = spec["paths"]["/v1/analyze"]["post"]["requestBody"]["content"]
+        assert upload["multipart/form-data"]["schema"]["additionalProperties"] is False
+        cursor = next(
+            p for p in spec["paths"]["/v1/analyses"]["get"]["parameters"] if p["name"] == "cursor"
+        )
+        assert "next_cursor" in cursor["description"]
+        # /docs needs no key and no network: every asset comes from this server
+        page = anonymous.get("/docs")
+        assert page.status_code == 200
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert assets and all(a.startswith("/docs/assets/") for a in assets), assets
+        for asset in assets:
+            assert anonymous.get(asset).status_code == 200, asset
+        assert "cdn" not in page.text.lower()
+        # no second API browser that would need a key (or a CDN)
+        assert client.get("/redoc").status_code == 404
