@@ -1,5 +1,7 @@
 # Mirrorline HTTP API: docker build -t mirrorline . && docker run -p 8000:8000 -v ml-data:/data mirrorline
-FROM python:3.11-slim
+# The base pinned to one Python release and Debian release (bump both deliberately; add
+# @sha256:<digest> from `docker buildx imagetools inspect` where builds must be bit-exact).
+FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -12,12 +14,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies in their own layer: rebuilt only when pyproject.toml changes.
-# (PyAV wheels bundle FFmpeg; numpy/scipy/librosa wheels need no compiler.)
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies in their own layer, exactly as locked: every version and every file's hash
+# (requirements.lock, made from pyproject.toml by scripts/lock). Rebuilt only when the lock
+# changes. (PyAV wheels bundle FFmpeg; numpy/scipy/librosa wheels need no compiler.)
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock
 
 # The code, then the package itself (no dependency resolution again).
 COPY pyproject.toml README.m[d] ./

@@ -49,9 +49,13 @@ def exec_form(rest: str) -> list[str]:
 def test_dockerfile_structure() -> None:
     instrs = instructions()
     keywords = [k for k, _ in instrs]
-    assert instrs[0] == ("FROM", "python:3.11-slim")
+    # the base is one exact Python and Debian release (optionally a digest), never a moving tag
+    assert instrs[0][0] == "FROM"
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", instrs[0][1])
     copies = [rest for k, rest in instrs if k == "COPY"]
-    assert copies[0].startswith("pyproject.toml")  # dependencies cached before the code
+    assert copies[0] == "requirements.lock ./"  # dependencies cached before the code
+    deps = next(r for k, r in instrs if k == "RUN" and "pip install" in r)
+    assert "--require-hashes" in deps and "-r requirements.lock" in deps
     first_code_copy = next(i for i, (k, r) in enumerate(instrs) if k == "COPY" and "dsp" in r)
     deps_install = next(i for i, (k, r) in enumerate(instrs) if k == "RUN" and "pip install" in r)
     assert deps_install < first_code_copy
@@ -115,3 +119,45 @@ def test_container_command_and_env_serve_healthz(tmp_path: Path) -> None:
     finally:
         server.stop()
         log.close()
+
+
+def _pins(lock: Path) -> dict[str, tuple[str, int]]:
+    """``{normalized name: (version, number of hashes)}`` of a pip-compile lock."""
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, tuple[str, int]] = {}
+    name = None
+    for line in lock.read_text().splitlines():
+        if match := re.match(r"^([A-Za-z0-9._-]+)==(\S+)", line):
+            name = str(canonicalize_name(match.group(1)))
+            pins[name] = (match.group(2), 0)
+        elif name and "--hash=sha256:" in line:
+            version, hashes = pins[name]
+            pins[name] = (version, hashes + 1)
+    return pins
+
+
+@pytest.mark.parametrize(
+    ("lock", "extras"), [("requirements.lock", ()), ("requirements-dev.lock", ("dev",))]
+)
+def test_locks_pin_every_dependency_with_hashes(lock: str, extras: tuple[str, ...]) -> None:
+    """The image (requirements.lock) and CI (requirements-dev.lock) install exactly these;
+    a dependency added to pyproject.toml without re-running scripts/lock fails here."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in extras:
+        wanted += project["optional-dependencies"][extra]
+    pins = _pins(REPO / lock)
+    assert pins and all(hashes > 0 for _, hashes in pins.values())
+    for raw in wanted:
+        requirement = Requirement(raw)
+        name = str(canonicalize_name(requirement.name))
+        assert name in pins, f"{name} is not in {lock}: run scripts/lock"
+        assert requirement.specifier.contains(pins[name][0], prereleases=True), (raw, pins[name])
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "--require-hashes -r requirements-dev.lock" in ci
