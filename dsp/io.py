@@ -42,6 +42,9 @@ MIN_RATE_HZ = 8000
 MAX_INPUT_RATE_HZ = 192000
 DEFAULT_MAX_RATE_HZ = 16000
 MIN_DURATION_S = 0.5
+# Float samples beyond this many times full scale (+80 dB) are not audio: garbage read as
+# floats, or a gain gone wrong. They are refused (audio.non_finite), not analysed.
+MAX_SAMPLE_MAGNITUDE = 1e4
 # A file whose decoded audio ends this much before its declared duration is truncated.
 TRUNCATION_TOLERANCE_S = 0.25
 
@@ -340,7 +343,10 @@ def _native_chunk(frame: Any, rate: int) -> npt.NDArray[Any] | None:
 
 def _to_float32(raw: npt.NDArray[Any], fmt: str) -> npt.NDArray[np.float32]:
     _, offset, scale = _NATIVE_FORMATS[fmt]
-    out = raw.astype(np.float32)
+    # float64 beyond float32's range becomes inf here, and is then refused as non-finite
+    # like NaN/inf itself (AudioNonFinite), not printed as a RuntimeWarning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = raw.astype(np.float32)
     if offset:
         out -= np.float32(offset)
     if scale != 1.0:
@@ -409,11 +415,19 @@ def _blocks(
         return np.ascontiguousarray(block, dtype=np.float32)
 
     def checked(block: npt.NDArray[np.float32], start: int) -> npt.NDArray[np.float32]:
-        if not np.isfinite(block).all():
+        peak = float(np.max(np.abs(block))) if block.size else 0.0  # NaN if any is NaN
+        if not np.isfinite(peak):
             bad = start + int(np.flatnonzero(~np.isfinite(block).all(axis=0))[0])
             raise AudioNonFinite(
                 f"the audio holds NaN or infinite samples near {bad / rate:.1f} s; "
                 "export it again as PCM or a standard codec"
+            )
+        if peak > MAX_SAMPLE_MAGNITUDE:
+            bad = start + int(np.flatnonzero((np.abs(block) > MAX_SAMPLE_MAGNITUDE).any(axis=0))[0])
+            raise AudioNonFinite(
+                f"the audio holds samples {peak:.3g} times full scale near {bad / rate:.1f} s "
+                "(float audio lies within -1..1): it is not audio as recorded; export it "
+                "again as PCM or a standard codec"
             )
         return block
 

@@ -42,15 +42,19 @@ def write_audio(
     container: str = "wav",
     codec: str = "pcm_s16le",
     codec_rate_hz: int | None = None,
+    bitexact: bool = False,
 ) -> Path:
-    """Encode channels-first float samples (1 or more channels) into ``path``."""
+    """Encode channels-first float samples (1 or more channels) into ``path``; with
+    ``bitexact`` the same samples give the same bytes (no random Ogg serials, Matroska UIDs
+    or encoder version strings)."""
     import av
 
     samples = np.atleast_2d(np.asarray(samples, dtype=np.float32))
     n_channels = samples.shape[0]
     layout = {1: "mono", 2: "stereo"}.get(n_channels, f"{n_channels}c")
     rate = codec_rate_hz or sample_rate_hz
-    with av.open(str(path), mode="w", format=container) as out:
+    container_options = {"fflags": "+bitexact"} if bitexact else {}
+    with av.open(str(path), mode="w", format=container, container_options=container_options) as out:
         # FFmpeg's native Vorbis encoder is marked experimental; it is the one PyAV ships.
         options = {"strict": "experimental"} if codec == "vorbis" else {}
         stream = out.add_stream(codec, rate=rate, layout=layout, options=options)
@@ -70,7 +74,12 @@ def write_audio(
 
 
 def write_format(
-    path_stem: Path, name: str, samples: npt.NDArray[np.float32], sample_rate_hz: int
+    path_stem: Path,
+    name: str,
+    samples: npt.NDArray[np.float32],
+    sample_rate_hz: int,
+    *,
+    bitexact: bool = False,
 ) -> Path:
     suffix, container, codec, codec_rate = FORMATS[name]
     return write_audio(
@@ -80,4 +89,5 @@ def write_format(
         container=container,
         codec=codec,
         codec_rate_hz=codec_rate,
+        bitexact=bitexact,
     )
