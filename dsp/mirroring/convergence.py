@@ -15,13 +15,15 @@ from dsp.mirroring.results import Convergence, Movement, clean
 from dsp.mirroring.stats import acf, corr, t_sf
 
 
-def _block_corr(phi: float, k: float) -> float:
-    """Correlation of adjacent means of ``k`` consecutive values of an AR(1) with ``phi``."""
+def _block_corr(phi: float, k: float, share: float = 1.0) -> float:
+    """Correlation of adjacent means of ``k`` consecutive values of an AR(1) with ``phi``
+    plus white measurement noise, the AR(1) part carrying ``share`` of the variance (the
+    noise averages out within a window mean and lowers the correlation of adjacent ones)."""
     kk = max(1, int(round(k)))
     i = np.arange(kk)
     lag = i[None, :] - i[:, None]
-    within = float(np.sum(phi ** np.abs(lag)))
-    across = float(np.sum(phi ** np.abs(lag + kk)))
+    within = share * float(np.sum(phi ** np.abs(lag))) + (1.0 - share) * kk
+    across = share * float(np.sum(phi ** np.abs(lag + kk)))
     return across / within if within > 0 else 0.0
 
 
@@ -31,8 +33,9 @@ _WHITTLE_PHI = np.concatenate([np.linspace(0.0, 0.9, 46), np.linspace(0.905, 0.9
 _WHITTLE_SIGNAL_SHARE = np.linspace(0.05, 1.0, 20)
 
 
-def _whittle_ar1_noise(v: FloatArray) -> float:
-    """AR(1) coefficient of an AR(1)-plus-white-noise series, by Whittle's likelihood.
+def _whittle_ar1_noise(v: FloatArray) -> tuple[float, float]:
+    """AR(1) coefficient of an AR(1)-plus-white-noise series and the AR(1) part's share of
+    the variance, by Whittle's likelihood.
 
     The periodogram is fitted with the model's spectrum ``share * (1 - phi^2) /
     |1 - phi e^{-iw}|^2 + (1 - share)`` (scale profiled out) over the grids above. Uses
@@ -47,17 +50,19 @@ def _whittle_ar1_noise(v: FloatArray) -> float:
     spectrum = share * (1.0 - phi**2) / (1.0 - 2.0 * phi * cos_w + phi**2) + (1.0 - share)
     scale = np.mean(periodogram / spectrum, axis=-1)
     log_lik = -periodogram.size * np.log(scale) - np.sum(np.log(spectrum), axis=-1)
-    best, _ = np.unravel_index(int(np.argmax(log_lik)), log_lik.shape)
-    return float(_WHITTLE_PHI[best])
+    best, best_share = np.unravel_index(int(np.argmax(log_lik)), log_lik.shape)
+    return float(_WHITTLE_PHI[best]), float(_WHITTLE_SIGNAL_SHARE[best_share])
 
 
-def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, float] | None:
+def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, float, float] | None:
     """IPU-level AR(1) coefficient of a speaker's values, robust to measurement noise.
 
     The series (finite values in time order, linearly detrended) is read as AR(1) plus
-    white measurement noise, whose ``phi`` is fitted by :func:`_whittle_ar1_noise` and
-    bias-corrected by ``(1 + 3 phi) / n``. Returns ``(phi, rate)`` with ``rate`` the
-    speaker's finite values per second, or None with too few values.
+    white measurement noise (:func:`_whittle_ar1_noise`); ``phi`` is bias-corrected for
+    the fitted line, ``(2 + 4 phi) / n`` (the first-order bias of an AR(1) estimate after
+    removing a linear trend; ``(1 + 3 phi) / n`` is the mean-only one). Returns ``(phi,
+    share, rate)``: the AR(1) part's share of the variance and the speaker's finite values
+    per second; None with too few values.
     """
     ok = np.isfinite(values) & np.isfinite(start_s)
     if ok.sum() < 20:
@@ -71,12 +76,10 @@ def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, fl
     # Values constant around their trend (synthetic speech, a rate that never changes) do
     # not wander at all; their rounding residue must not be fitted as persistence.
     flat = float(np.std(v)) <= 1e-9 * max(scale, 1e-12)
-    phi = 0.0 if flat else _whittle_ar1_noise(v)
-    # A short detrended series reads persistence low (Marriott & Pope 1954); uncorrected,
-    # slowly wandering speakers would be called converging.
-    phi = min(phi + (1.0 + 3.0 * phi) / v.size, 0.995)
+    phi, share = (0.0, 1.0) if flat else _whittle_ar1_noise(v)
+    phi = min(phi + (2.0 + 4.0 * phi) / v.size, 0.995)
     span = float(t[-1] - t[0])
-    return phi, (v.size / span if span > 0 else 0.0)
+    return phi, share, (v.size / span if span > 0 else 0.0)
 
 
 def _trend_rho(y: FloatArray, tc: FloatArray, rho_floor: float | None) -> float:
@@ -96,7 +99,8 @@ def _trend_rho(y: FloatArray, tc: FloatArray, rho_floor: float | None) -> float:
 
 def _gls_fit(y: FloatArray, tc: FloatArray, rho: float) -> tuple[FloatArray, FloatArray, float]:
     """Line ``y = b0 + b1 tc`` with AR(1) errors of coefficient ``rho`` (Prais-Winsten):
-    ``(b, cov(b), df)``, ``cov`` all zero when the fit is degenerate."""
+    ``(b, cov(b), df)``, ``cov`` all zero when the fit is degenerate. ``df = n - 4``: the
+    line's two coefficients and one for ``rho``, estimated from the same data."""
     n = y.size
     x = np.column_stack([np.ones(n), tc])
     w = math.sqrt(1.0 - rho * rho)
@@ -104,7 +108,7 @@ def _gls_fit(y: FloatArray, tc: FloatArray, rho: float) -> tuple[FloatArray, Flo
     xs = np.vstack([w * x[:1], x[1:] - rho * x[:-1]])
     b, *_ = np.linalg.lstsq(xs, ys, rcond=None)
     e = ys - xs @ b
-    df = max(n - 3.0, 1.0)
+    df = max(n - 4.0, 1.0)  # two coefficients, the level and the AR(1) coefficient
     s2 = float(np.dot(e, e)) / df
     xtx = xs.T @ xs
     if float(np.linalg.det(xtx)) <= 0 or s2 <= 0:
@@ -252,8 +256,8 @@ def window_rho(
         finite = row[np.isfinite(row)]
         if est is None or finite.size < 2:
             continue
-        phi, rate = est
-        implied = _block_corr(phi, rate * step_s)
+        phi, share, rate = est
+        implied = _block_corr(phi, rate * step_s, share)
         top = implied if top is None else max(top, implied)
     return top
 

@@ -510,7 +510,12 @@ def _ar1_plus_noise(rng: np.random.Generator, phi: float, noise_sd: float, n: in
 @pytest.mark.parametrize(("phi", "noise_sd"), [(0.0, 0.0), (0.5, 0.5), (0.7, 0.6), (0.95, 0.5)])
 def test_whittle_persistence_recovers_known_ar1_under_noise(phi: float, noise_sd: float) -> None:
     y = _ar1_plus_noise(np.random.default_rng(int(phi * 100)), phi, noise_sd, 3000)
-    assert abs(_whittle_ar1_noise(y) - phi) <= 0.05
+    fitted_phi, share = _whittle_ar1_noise(y)
+    assert abs(fitted_phi - phi) <= 0.05
+    # the AR(1) part's share of the variance, 1 / (1 + noise_sd^2) (with phi = 0 both
+    # parts are white noise: any share fits)
+    if phi > 0:
+        assert abs(share - 1.0 / (1.0 + noise_sd**2)) <= 0.1
 
 
 def test_convergence_found_when_one_speaker_never_varies() -> None:
