@@ -33,7 +33,7 @@ from swagger_ui_bundle import swagger_ui_path
 from dsp.errors import InputError
 from models.params import AnalysisConfig
 from models.report import Report
-from service import datadir, logs
+from service import datadir, evidence_routes, logs
 from service.jobs import JobManager, result_url
 from service.metrics import Metrics
 from service.problems import Problem, from_input_error, problem_body, problem_response
@@ -773,6 +773,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    evidence_routes.install(app)  # GET /v1/analyses/{id}/evidence.zip
     return app
 
 

@@ -2,8 +2,7 @@
 analysis used, as CSV files in a ZIP (``dsp.mirroring.evidence``; the worker builds it with
 the report). Thin like the other routes: the archive is stored with the job's result.
 
-Mounted by :func:`install` (``mirrorline serve`` does; an app built by
-``service.app.create_app`` elsewhere needs ``install(app)`` too).
+Mounted by :func:`install`, which ``service.app.create_app`` calls.
 """
 
 from __future__ import annotations

@@ -19,9 +19,6 @@ def run(*, host: str | None = None, port: int | None = None) -> None:
     datadir.acquire(settings.data_dir)
     logs.configure(settings.log_level)
     from service.app import app
-    from service.evidence_routes import install
-
-    install(app)  # GET /v1/analyses/{id}/evidence.zip (service/evidence_routes.py)
 
     uvicorn.run(
         app,
