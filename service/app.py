@@ -181,6 +181,30 @@ def _base_url(settings: Settings) -> str:
     return (settings.public_base_url or "").rstrip("/")
 
 
+def _declare_auth(app: FastAPI) -> None:
+    """With API keys configured, the OpenAPI document says so: both ways of sending the key
+    (``Authorization: Bearer`` or ``X-API-Key``) on every operation but the open ones."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = plain()
+        spec.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "An API key."},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        spec["security"] = [{"bearer": []}, {"apiKey": []}]
+        for path, operations in spec.get("paths", {}).items():
+            if path in OPEN_PATHS:
+                for operation in operations.values():
+                    operation["security"] = []
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _allowed_methods(request: Request) -> list[str]:
     """The methods any route of the app takes on this request's path (for ``Allow``)."""
     from starlette.routing import Match
@@ -442,6 +466,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    if settings.api_keys:
+        _declare_auth(app)
 
     app.add_middleware(RequestContext, settings=settings, metrics=metrics)
 

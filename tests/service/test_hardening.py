@@ -550,3 +550,9 @@ def test_openapi_matches_behaviour(make_server: Any) -> None:
         assert "cdn" not in page.text.lower()
         # no second API browser that would need a key (or a CDN)
         assert client.get("/redoc").status_code == 404
+        # the key is part of the contract: declared for every operation but the open ones
+        schemes = spec["components"]["securitySchemes"]
+        assert schemes["apiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+        assert spec["security"] == [{"bearer": []}, {"apiKey": []}]
+        assert spec["paths"]["/healthz"]["get"]["security"] == []
+        assert_problem(anonymous.get("/metrics"), 401, "auth.missing")
