@@ -181,6 +181,22 @@ def _tqdm_progress(name: str) -> tuple[ProgressCallback, Callable[[], None]]:
     return update, bar.close
 
 
+def _measure(
+    source: Source,
+    config: AnalysisConfig,
+    max_duration_s: float | None,
+    on_progress: ProgressCallback | None,
+    workers: int | None,
+) -> pipeline.AnalysisResult:
+    return pipeline.analyze(
+        source,
+        config.to_params(),
+        max_duration_s=max_duration_s,
+        on_progress=on_progress,
+        workers=workers,
+    )
+
+
 def analyze_source(
     source: Source,
     config: AnalysisConfig,
@@ -191,13 +207,7 @@ def analyze_source(
     workers: int | None = None,
 ) -> Report:
     """Analyse one recording (path, bytes or file object) into a report."""
-    result = pipeline.analyze(
-        source,
-        config.to_params(),
-        max_duration_s=max_duration_s,
-        on_progress=on_progress,
-        workers=workers,
-    )
+    result = _measure(source, config, max_duration_s, on_progress, workers)
     return build_report(result, config, source=name)
 
 
@@ -212,13 +222,7 @@ def analyze_source_with_evidence(
 ) -> tuple[Report, Evidence]:
     """:func:`analyze_source` and the evidence of its mirroring tests (the tables each test
     read, from the same mirroring inputs: ``dsp.mirroring.evidence``)."""
-    result = pipeline.analyze(
-        source,
-        config.to_params(),
-        max_duration_s=max_duration_s,
-        on_progress=on_progress,
-        workers=workers,
-    )
+    result = _measure(source, config, max_duration_s, on_progress, workers)
     call = result.as_sham()
     evidence = mirroring_evidence(call.agent, call.customer, call.windows)
     return build_report(result, config, source=name), evidence

@@ -33,10 +33,12 @@ from swagger_ui_bundle import swagger_ui_path
 from dsp.errors import InputError
 from models.params import AnalysisConfig
 from models.report import Report
-from service import datadir, evidence_routes, logs
+from service import datadir, logs
 from service.jobs import JobManager, result_url
 from service.metrics import Metrics
 from service.problems import Problem, from_input_error, problem_body, problem_response
+from service.routes import evidence
+from service.routes.jobs import completed_job, find_job
 from service.schemas import (
     PROBLEM_SCHEMA,
     Health,
@@ -685,16 +687,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
         return _json({"items": [_job_out(j) for j in page], "next_cursor": next_cursor})
 
-    def get_job(request: Request, job_id: str) -> Job:
-        _, store, owner = state(request)
-        job = store.get(job_id, owner=owner)
-        if job is None:
-            raise Problem(
-                "job.not_found",
-                f"no analysis {job_id!r} (never created, deleted, or its result expired)",
-            )
-        return job
-
     @app.get(
         "/v1/analyses/{job_id}",
         tags=["analyses"],
@@ -702,7 +694,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=JobOut,
     )
     async def read_job(request: Request, job_id: str) -> Response:
-        job = get_job(request, job_id)
+        job = find_job(request, job_id)
         report = None
         if job.status == "completed":
             report, _ = request.app.state.store.result(job.id)
@@ -716,15 +708,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={200: {"content": {"text/csv": {}}}},
     )
     async def read_csv(request: Request, job_id: str) -> Response:
-        job = get_job(request, job_id)
-        if job.status == "failed":
-            raise Problem("job.failed", f"analysis {job_id} failed: {job.error_code}")
-        if job.status != "completed":
-            raise Problem(
-                "job.not_ready",
-                f"analysis {job_id} is {job.status}; retry when it is completed",
-                headers={"Retry-After": "5"},
-            )
+        job = completed_job(request, job_id)
         _, csv_text = request.app.state.store.result(job.id)
         return Response(
             csv_text or "",
@@ -799,7 +783,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    evidence_routes.install(app)  # GET /v1/analyses/{id}/evidence.zip
+    evidence.install(app)  # GET /v1/analyses/{id}/evidence.zip
     return app
 
 

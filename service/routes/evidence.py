@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from service.problems import Problem
+from service.routes.jobs import completed_job
 from service.store import Store
 
 PATH = "/v1/analyses/{job_id}/evidence.zip"
@@ -26,21 +27,8 @@ router = APIRouter()
     responses={200: {"content": {"application/zip": {}}}},
 )
 async def read_evidence(request: Request, job_id: str) -> Response:
+    job = completed_job(request, job_id)
     store: Store = request.app.state.store
-    job = store.get(job_id, owner=request.scope["state"]["owner"])
-    if job is None:
-        raise Problem(
-            "job.not_found",
-            f"no analysis {job_id!r} (never created, deleted, or its result expired)",
-        )
-    if job.status == "failed":
-        raise Problem("job.failed", f"analysis {job_id} failed: {job.error_code}")
-    if job.status != "completed":
-        raise Problem(
-            "job.not_ready",
-            f"analysis {job_id} is {job.status}; retry when it is completed",
-            headers={"Retry-After": "5"},
-        )
     archive = store.evidence(job.id)
     if archive is None:
         raise Problem(
