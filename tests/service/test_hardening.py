@@ -433,10 +433,12 @@ def test_second_server_on_the_same_data_dir_refuses_and_touches_nothing(
     from tests.service.test_jobs import wait_done
 
     data = tmp_path / "shared"
-    env = {"MIRRORLINE_MAX_UPLOAD_MB": "50"}
+    env = {"MIRRORLINE_MAX_UPLOAD_MB": "200"}
     first = make_server(env, data_dir=data)
     with first.client() as client:
-        job_id = client.post("/v1/analyses", files={"file": ("long.flac", long_flac(600.0))})
+        # the job must outlast two CLI start-ups (a few seconds each): an hour-long call (a
+        # 10-minute one finished first on a loaded machine and the check raced it)
+        job_id = client.post("/v1/analyses", files={"file": ("long.flac", long_flac(3600.0))})
         job_id = job_id.json()["id"]
         deadline = time.monotonic() + 60
         while client.get(f"/v1/analyses/{job_id}").json()["status"] != "processing":
