@@ -99,7 +99,7 @@ def _trend_rho(y: FloatArray, tc: FloatArray, rho_floor: float | None) -> float:
 
 def _gls_fit(y: FloatArray, tc: FloatArray, rho: float) -> tuple[FloatArray, FloatArray, float]:
     """Line ``y = b0 + b1 tc`` with AR(1) errors of coefficient ``rho`` (Prais-Winsten):
-    ``(b, cov(b), df)``, ``cov`` all zero when the fit is degenerate. ``df = n - 4``: the
+    ``(b, cov(b), df)``, ``cov`` all zero when the fit is degenerate. ``df = n - 3``: the
     line's two coefficients and one for ``rho``, estimated from the same data."""
     n = y.size
     x = np.column_stack([np.ones(n), tc])
@@ -108,7 +108,7 @@ def _gls_fit(y: FloatArray, tc: FloatArray, rho: float) -> tuple[FloatArray, Flo
     xs = np.vstack([w * x[:1], x[1:] - rho * x[:-1]])
     b, *_ = np.linalg.lstsq(xs, ys, rcond=None)
     e = ys - xs @ b
-    df = max(n - 4.0, 1.0)  # two coefficients, the level and the AR(1) coefficient
+    df = max(n - 3.0, 1.0)  # the line's two coefficients and the AR(1) coefficient
     s2 = float(np.dot(e, e)) / df
     xtx = xs.T @ xs
     if float(np.linalg.det(xtx)) <= 0 or s2 <= 0:

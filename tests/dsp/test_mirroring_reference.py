@@ -177,7 +177,7 @@ def _gls_reference(y: np.ndarray, tc: np.ndarray, rho: float) -> tuple[float, fl
 def test_prais_winsten_trend_with_a_given_ar1_matches_gls(seed: int) -> None:
     """With a floor above the residuals' lag-1 autocorrelation, the AR(1) coefficient is
     the floor: the fit is exact GLS with covariance rho^|i-j| (Prais-Winsten keeps the first
-    observation, scaled by sqrt(1 - rho^2)); the t uses df = n - 4 (rho estimated)."""
+    observation, scaled by sqrt(1 - rho^2)); the t uses df = n - 3 (rho estimated)."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(12, 60))
     tc = np.sort(rng.uniform(0, 10, n))
@@ -187,11 +187,11 @@ def test_prais_winsten_trend_with_a_given_ar1_matches_gls(seed: int) -> None:
     floor = float(np.clip(sm_acf(ols, nlags=1, fft=False)[1], 0, None) + rng.uniform(0.2, 0.6))
     level, slope, t, df = _gls_trend(y, tc, rho_floor=floor)
     ref_level, ref_slope, ref_t = _gls_reference(y, tc, floor)
-    assert df == n - 4
+    assert df == n - 3
     assert level == pytest.approx(ref_level, abs=1e-9)
     assert slope == pytest.approx(ref_slope, abs=1e-9)
-    # statsmodels' t uses df = n - 2: the same residual sum of squares over n - 4
-    assert t == pytest.approx(ref_t * math.sqrt((n - 4) / (n - 2)), rel=1e-9)
+    # statsmodels' t uses df = n - 2: the same residual sum of squares over n - 3
+    assert t == pytest.approx(ref_t * math.sqrt((n - 3) / (n - 2)), rel=1e-9)
 
     # the Cochrane-Orcutt variant (first observation dropped) is told apart
     co = sm.OLS(y[1:] - floor * y[:-1], sm.add_constant(tc[1:] - floor * tc[:-1])).fit()
@@ -211,7 +211,7 @@ def test_prais_winsten_trend_without_floor_uses_bias_corrected_residual_acf(seed
     ref_level, ref_slope, ref_t = _gls_reference(y, tc, rho)
     assert level == pytest.approx(ref_level, abs=1e-9)
     assert slope == pytest.approx(ref_slope, abs=1e-9)
-    assert t == pytest.approx(ref_t * math.sqrt((n - 4) / (n - 2)), rel=1e-9)
+    assert t == pytest.approx(ref_t * math.sqrt((n - 3) / (n - 2)), rel=1e-9)
 
 
 # -- Bartlett effective sample size -----------------------------------------------------
