@@ -783,7 +783,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    evidence.install(app)  # GET /v1/analyses/{id}/evidence.zip
+    app.include_router(evidence.router)  # GET /v1/analyses/{id}/evidence.zip
     return app
 
 

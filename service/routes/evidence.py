@@ -2,12 +2,12 @@
 analysis used, as CSV files in a ZIP (``dsp.mirroring.evidence``; the worker builds it with
 the report). Thin like the other routes: the archive is stored with the job's result.
 
-Mounted by :func:`install`, which ``service.app.create_app`` calls.
+``service.app.create_app`` includes :data:`router`.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.problems import Problem
@@ -41,10 +41,3 @@ async def read_evidence(request: Request, job_id: str) -> Response:
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{job.id}-evidence.zip"'},
     )
-
-
-def install(app: FastAPI) -> FastAPI:
-    """Mount the evidence route on ``app`` (once)."""
-    if not any(getattr(route, "path", None) == PATH for route in app.routes):
-        app.include_router(router)
-    return app
