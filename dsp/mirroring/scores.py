@@ -68,7 +68,9 @@ def score(
             var += rho * se[i] * se[j]
     k = len(idx)
     zbar = sum(fz.values()) / k
-    sd = math.sqrt(max(var, min(se.values()) ** 2 * k)) / k  # never below one feature's
+    # negative chance correlations (estimated) never make the mean surer than k independent
+    # features would
+    sd = math.sqrt(max(var, min(se.values()) ** 2 * k)) / k
     crit = float(-special.ndtri(alpha / 2.0))
     low, high = zbar - crit * sd, zbar + crit * sd
     verdict = "above chance" if low > 0 else "below chance" if high < 0 else "within chance"
