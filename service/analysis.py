@@ -181,13 +181,15 @@ def _tqdm_progress(name: str) -> tuple[ProgressCallback, Callable[[], None]]:
     return update, bar.close
 
 
-def _measure(
+def measure_source(
     source: Source,
     config: AnalysisConfig,
-    max_duration_s: float | None,
-    on_progress: ProgressCallback | None,
-    workers: int | None,
+    *,
+    max_duration_s: float | None = None,
+    on_progress: ProgressCallback | None = None,
+    workers: int | None = None,
 ) -> pipeline.AnalysisResult:
+    """The measurements of one recording (path, bytes or file object), before the report."""
     return pipeline.analyze(
         source,
         config.to_params(),
@@ -207,25 +209,17 @@ def analyze_source(
     workers: int | None = None,
 ) -> Report:
     """Analyse one recording (path, bytes or file object) into a report."""
-    result = _measure(source, config, max_duration_s, on_progress, workers)
+    result = measure_source(
+        source, config, max_duration_s=max_duration_s, on_progress=on_progress, workers=workers
+    )
     return build_report(result, config, source=name)
 
 
-def analyze_source_with_evidence(
-    source: Source,
-    config: AnalysisConfig,
-    *,
-    name: str | None = None,
-    max_duration_s: float | None = None,
-    on_progress: ProgressCallback | None = None,
-    workers: int | None = None,
-) -> tuple[Report, Evidence]:
-    """:func:`analyze_source` and the evidence of its mirroring tests (the tables each test
-    read, from the same mirroring inputs: ``dsp.mirroring.evidence``)."""
-    result = _measure(source, config, max_duration_s, on_progress, workers)
+def call_evidence(result: pipeline.AnalysisResult) -> Evidence:
+    """The evidence of a call's mirroring tests: the tables each test read, from the same
+    mirroring inputs (``dsp.mirroring.evidence``)."""
     call = result.as_sham()
-    evidence = mirroring_evidence(call.agent, call.customer, call.windows)
-    return build_report(result, config, source=name), evidence
+    return mirroring_evidence(call.agent, call.customer, call.windows)
 
 
 def analyze_path(
@@ -247,9 +241,8 @@ def analyze_path_with_evidence(
     """:func:`analyze_path` and the evidence of its mirroring tests."""
     update, close = _tqdm_progress(path.name) if progress else (None, None)
     try:
-        return analyze_source_with_evidence(
-            path, config, name=path.name, on_progress=update, workers=workers
-        )
+        result = measure_source(path, config, on_progress=update, workers=workers)
+        return build_report(result, config, source=path.name), call_evidence(result)
     finally:
         if close is not None:
             close()

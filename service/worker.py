@@ -114,34 +114,21 @@ def analyze_file(
         from dsp.errors import InputError
         from models.params import AnalysisConfig
         from service.analysis import (
-            analyze_source,
-            analyze_source_with_evidence,
+            build_report,
+            call_evidence,
             evidence_zip,
+            measure_source,
             windows_csv,
         )
 
         config = AnalysisConfig.model_validate_json(config_json)
-        evidence = None
         try:
-            if job_id is None:
-                report = analyze_source(
-                    path,
-                    config,
-                    name=name,
-                    max_duration_s=max_duration_s,
-                    on_progress=writer,
-                    workers=_threads,
-                )
-            else:
-                report, found = analyze_source_with_evidence(
-                    path,
-                    config,
-                    name=name,
-                    max_duration_s=max_duration_s,
-                    on_progress=writer,
-                    workers=_threads,
-                )
-                evidence = evidence_zip(found)
+            result = measure_source(
+                path, config, max_duration_s=max_duration_s, on_progress=writer, workers=_threads
+            )
+            report = build_report(result, config, source=name)
+            # a job keeps its evidence; a synchronous analysis answers with the report alone
+            evidence = None if job_id is None else evidence_zip(call_evidence(result))
         except InputError as exc:
             from service.problems import without_path
 
