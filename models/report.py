@@ -18,8 +18,8 @@ from models.params import AnalysisConfig
 # ``mirroring.detectable_r`` and the ``mirroring.low_power`` warning; 1.4: the mirroring
 # section fully declared (every field it always carried, extra fields forbidden)
 # 2.0: scores are objects (score 0 = within chance, verdict, r and its interval), not
-# 100 Phi(Z) numbers
-SCHEMA_VERSION = "2.0"
+# 100 Phi(Z) numbers; 2.1: ``summary``
+SCHEMA_VERSION = "2.1"
 
 Segment = tuple[float, float]
 
@@ -446,6 +446,15 @@ class Report(_Model):
     schema_version: str = SCHEMA_VERSION
     analysis_version: str
     source: str | None = Field(None, description="File name analysed, when known.")
+    summary: list[str] = Field(
+        default_factory=list,
+        description="The report in 3-6 plain sentences, generated from its numbers: who "
+        "talked how much; who adapted to whom in which feature and how strong the evidence "
+        "is (adjusted p below 0.001 very strong, 0.01 strong, alpha moderate); the tone / "
+        "tempo scores when beyond chance; convergence and who moved; when tone / tempo moved "
+        "together or apart (rolling r beyond +-0.5); and the caveat when the call is too "
+        "short to tell (mirroring.low_power). Wording: docs/report.md.",
+    )
     audio: Audio
     roles: Roles
     speakers: Speakers

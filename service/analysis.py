@@ -36,6 +36,7 @@ from models.report import (
     WindowSpeaker,
 )
 from service.schemas import skipped_metrics
+from service.summary import summarize
 
 ProgressCallback = Callable[[float, float | None], None]
 
@@ -162,9 +163,11 @@ def _mirroring(measured: mirror_metrics.MirroringResult) -> Mirroring:
 
 
 def _with_skipped(report: Report) -> Report:
-    """``report`` with ``skipped`` listing its null metrics and why."""
+    """``report`` finished: ``skipped`` listing its null metrics and why, and its
+    ``summary`` in words (``service.summary``)."""
     found = skipped_metrics(report.model_dump(mode="json"))
-    return report.model_copy(update={"skipped": [SkippedMetric(**item) for item in found]})
+    skipped = [SkippedMetric(**item) for item in found]
+    return report.model_copy(update={"skipped": skipped, "summary": summarize(report)})
 
 
 def _tqdm_progress(name: str) -> tuple[ProgressCallback, Callable[[], None]]:

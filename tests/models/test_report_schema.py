@@ -162,3 +162,14 @@ def test_mirroring_objects_forbid_extra_fields() -> None:
                 pending.append(other)
     for name in mirroring:
         assert schema["$defs"][name].get("additionalProperties") is False, name
+
+
+def test_summary_is_declared_and_filled(reports: list[dict[str, Any]]) -> None:
+    """``summary`` (service.summary) is in the schema with a description, and a real
+    report carries 3-6 sentences."""
+    schema = Report.model_json_schema()
+    declared = schema["properties"]["summary"]
+    assert declared["type"] == "array" and declared["items"]["type"] == "string"
+    assert "plain sentences" in declared["description"]
+    sentences = reports[0]["summary"]
+    assert 3 <= len(sentences) <= 6 and all(s.endswith(".") for s in sentences)
