@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         help="write the report here instead of printing it: a file, or a folder (an existing "
-        "one, or a path ending in /) that gets NAME.json; always a folder for several files",
+        "one, or a path ending in /) that gets NAME.json; always a folder for several files "
+        "or a folder of calls: each report mirrors its call's path (calls/a/x.wav -> "
+        "OUT/a/x.json) and OUT/summary.csv has one row per call",
     )
     analyze.add_argument("--csv", help="also write the windows as CSV here (one file only)")
     analyze.add_argument(
@@ -116,20 +118,46 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _expand(paths: Sequence[str]) -> list[Path]:
+def _audio_in(folder: Path) -> list[Path]:
+    """Audio files in ``folder`` and its subfolders (hidden ones left out), sorted by path."""
+    found = [
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in AUDIO_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
+    return sorted(found, key=lambda p: p.relative_to(folder).parts)
+
+
+def _expand(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """The files to analyse (folders searched with their subfolders; a file given twice is
+    analysed once) and each one's name relative to the folder all inputs share: the folder
+    given, or for files the folder that holds them all (``a/x.wav b/x.wav``: ``a/x.wav``
+    and ``b/x.wav``)."""
     files: list[Path] = []
+    bases: list[str] = []
+    seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+            found = _audio_in(path)
             if not found:
                 raise InputError(
                     f"{path} holds no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})"
                 )
-            files.extend(found)
+            bases.append(os.path.abspath(path))
         else:
-            files.append(path)
-    return files
+            found = [path]
+            bases.append(os.path.dirname(os.path.abspath(path)))
+        for file in found:
+            key = file.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(file)
+    common = os.path.commonpath(bases)
+    names = [Path(os.path.relpath(os.path.abspath(f), common)).as_posix() for f in files]
+    return files, names
 
 
 def _config(args: argparse.Namespace) -> AnalysisConfig:
@@ -187,19 +215,29 @@ def _is_dir_target(raw: str) -> bool:
     return raw.endswith(("/", os.sep)) or Path(raw).is_dir()
 
 
-def _report_names(files: Sequence[Path]) -> list[str]:
-    """One distinct ``NAME.json`` per file: ``a/x.wav`` and ``b/x.wav`` give ``x.json`` and
-    ``x-2.json``, never the same name twice."""
+def _report_names(names: Sequence[str]) -> list[str]:
+    """One distinct report path per input, mirroring its relative name: ``a/x.wav`` gives
+    ``a/x.json``. Names that would still meet (``x.wav`` and ``x.flac``; ``X.wav`` and
+    ``x.wav`` on a case-blind disk) keep their suffix (``x.wav.json``, ``x.flac.json``), and
+    a number after that if needed: no report overwrites another."""
+    stems = [str(Path(name).with_suffix("")) for name in names]
+    counts: dict[str, int] = {}
+    for stem in stems:
+        counts[stem.lower()] = counts.get(stem.lower(), 0) + 1
     used: set[str] = set()
-    names = []
-    for path in files:
-        name, n = f"{path.stem}.json", 1
-        while name.lower() in used:
+    out = []
+    for name, stem in zip(names, stems, strict=True):
+        base = stem if counts[stem.lower()] == 1 else name
+        candidate, n = f"{base}.json", 1
+        while candidate.lower() in used:
             n += 1
-            name = f"{path.stem}-{n}.json"
-        used.add(name.lower())
-        names.append(name)
-    return names
+            candidate = f"{base}-{n}.json"
+        used.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+SUMMARY_NAME = "summary.csv"
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -209,9 +247,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         analyze_path_with_evidence,
         windows_csv,
     )
+    from service.summary_csv import batch_summary
 
     config = _config(args)
-    files = _expand(args.files)
+    files, names = _expand(args.files)
+    batch = len(files) > 1 or any(Path(raw).is_dir() for raw in args.files)
     progress = not args.no_progress and sys.stderr.isatty()
     if len(files) > 1 and args.csv:
         raise InputError("--csv takes one file; with several files use -o FOLDER")
@@ -226,6 +266,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         out_dir = _writable_dir(Path(args.output))
     elif args.output and args.output != "-":
         report_path = _writable(Path(args.output))
+    report_names = _report_names(names)
+    if out_dir is not None:
+        for folder in sorted({(out_dir / name).parent for name in report_names}):
+            _writable_dir(folder)
+        if batch:
+            _writable(out_dir / SUMMARY_NAME)
     if len(files) == 1:
         if evidence_dir is not None:
             report, evidence = analyze_path_with_evidence(
@@ -238,16 +284,19 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         if csv_path is not None:
             csv_path.write_text(windows_csv(report))
         if out_dir is not None:
-            report_path = out_dir / _report_names(files)[0]
+            report_path = out_dir / report_names[0]
         if report_path is not None:
             report_path.write_text(text + "\n")
         else:
             sys.stdout.write(text + "\n")
+        if out_dir is not None and batch:
+            (out_dir / SUMMARY_NAME).write_text(batch_summary([report], names, report_names))
         return 0
     reports = analyze_batch(files, config, progress=progress, workers=args.threads)
     if out_dir is not None:
-        for name, report in zip(_report_names(files), reports, strict=True):
+        for name, report in zip(report_names, reports, strict=True):
             (out_dir / name).write_text(report.model_dump_json(indent=2) + "\n")
+        (out_dir / SUMMARY_NAME).write_text(batch_summary(reports, names, report_names))
     else:
         for report in reports:
             sys.stdout.write(report.model_dump_json() + "\n")

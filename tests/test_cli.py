@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -213,13 +214,146 @@ def test_same_names_in_a_batch_get_distinct_reports(tmp_path: Path) -> None:
     out = run_cli("analyze", str(first), str(second), "-o", str(tmp_path / "out"))
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""  # no progress bars when stderr is not a terminal
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["x-2.json", "x.json"]
+    # each report mirrors its call's path under the folder both share
+    names = sorted(p.relative_to(tmp_path / "out").as_posix() for p in _files(tmp_path / "out"))
+    assert names == ["a/x.json", "b/x.json", "summary.csv"]
     durations = {
         json.loads((tmp_path / "out" / n).read_text())["speakers"]["agent"]["talk_time_s"]
-        for n in names
+        for n in ("a/x.json", "b/x.json")
     }
     assert len(durations) == 2  # two different calls, neither overwritten
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "summary.csv").read_text())))
+    assert [(r["file"], r["report"]) for r in rows] == [
+        ("a/x.wav", "a/x.json"),
+        ("b/x.wav", "b/x.json"),
+    ]
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def test_folder_with_subfolders_mirrors_its_tree(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    for i, name in enumerate(["x.wav", "mon/x.wav", "mon/late/x.wav", "tue/x.wav", "tue/x.flac"]):
+        _short_call(calls / name, seed=i)
+    _short_call(calls / ".trash" / "old.wav", seed=9)  # hidden: not a call of the batch
+    (calls / "tue" / "notes.txt").write_text("not a call")
+    out_dir = tmp_path / "out"
+    out = run_cli("analyze", str(calls), "-o", str(out_dir), "--no-progress")
+    assert out.returncode == 0, out.stderr
+    written = sorted(p.relative_to(out_dir).as_posix() for p in _files(out_dir))
+    # x.wav and x.flac in one folder would both be x.json: they keep their suffix
+    assert written == [
+        "mon/late/x.json",
+        "mon/x.json",
+        "summary.csv",
+        "tue/x.flac.json",
+        "tue/x.wav.json",
+        "x.json",
+    ]
+    rows = list(csv.DictReader(io.StringIO((out_dir / "summary.csv").read_text())))
+    assert [r["file"] for r in rows] == [
+        "mon/late/x.wav",
+        "mon/x.wav",
+        "tue/x.flac",
+        "tue/x.wav",
+        "x.wav",
+    ]
+    talk = {r["report"]: r["agent_talk_ratio"] for r in rows}
+    for name, ratio in talk.items():
+        report = json.loads((out_dir / name).read_text())
+        assert float(ratio) == report["speakers"]["agent"]["talk_ratio"]
+    assert len(set(talk.values())) == 5  # five different calls, five different reports
+    # the same folder given twice is one batch of five calls, not ten
+    again = run_cli("analyze", str(calls), f"{calls}/", "-o", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
+    assert len((tmp_path / "again" / "summary.csv").read_text().splitlines()) == 1 + 5
+
+
+def _json_path(report: dict[str, Any], path: str) -> Any:
+    value: Any = report
+    for key in path.split("."):
+        value = None if value is None else value[key]
+    return value
+
+
+def _summary_column_paths() -> dict[str, str]:
+    """Each summary.csv column and the report field it must show, written out by hand."""
+    paths = {"duration_s": "audio.duration_s", "detectable_r": "mirroring.detectable_r"}
+    for role in ("agent", "customer"):
+        paths[f"{role}_talk_ratio"] = f"speakers.{role}.talk_ratio"
+        for dim in ("tone", "tempo"):
+            for field in ("score", "verdict", "r", "r_low", "r_high"):
+                paths[f"{dim}_{role}_{field}"] = f"mirroring.scores.{dim}.{role}.{field}"
+    for feature in (
+        "pitch_level",
+        "pitch_variability",
+        "loudness",
+        "speaking_rate",
+        "articulation_rate",
+        "pause",
+        "latency",
+    ):
+        base = f"mirroring.features.{feature}"
+        paths[f"{feature}_mirrored"] = f"{base}.mirrored"
+        paths[f"{feature}_follower"] = f"{base}.follower"
+        paths[f"{feature}_convergence"] = f"{base}.convergence.direction"
+    return paths
+
+
+def test_batch_summary_csv_rows_are_the_reports(tmp_path: Path) -> None:
+    from tests.service.audio import call_samples, wav_bytes
+
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    for i in range(3):  # two minutes each: long enough for directional scores
+        (calls / f"call{i}.wav").write_bytes(wav_bytes(call_samples(120.0, seed=i)))
+    out_dir = tmp_path / "out"
+    out = run_cli("analyze", str(calls), "-o", str(out_dir), "--no-progress")
+    assert out.returncode == 0, out.stderr
+    text = (out_dir / "summary.csv").read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 3
+    paths = _summary_column_paths()
+    header = text.splitlines()[0].split(",")
+    # the documented columns, in their documented order (changing them breaks users' sheets)
+    scores = [c for c in paths if c.startswith(("tone_", "tempo_"))]
+    scores.sort(key=lambda c: (c.split("_")[0] != "tone", c.split("_")[1] != "agent"))
+    features = [c for c in paths if c.endswith(("_mirrored", "_follower", "_convergence"))]
+    assert header == [
+        "file",
+        "report",
+        "duration_s",
+        "agent_talk_ratio",
+        "customer_talk_ratio",
+        *scores,
+        "detectable_r",
+        "warnings",
+        *features,
+    ]
+    assert scores[:5] == [f"tone_agent_{f}" for f in ("score", "verdict", "r", "r_low", "r_high")]
+    docs = (REPO / "docs" / "report.md").read_text()
+    assert "`summary.csv`" in docs
+    for column in header:  # every column is documented by its name
+        assert f"`{column}`" in docs, column
+    checked_numbers = 0
+    for row in rows:
+        report = json.loads((out_dir / row["report"]).read_text())
+        assert row["file"] == report["source"]
+        assert row["warnings"].split() == [w["code"] for w in report["warnings"]]
+        for column, path in paths.items():
+            value = _json_path(report, path)
+            if value is None:
+                assert row[column] == "", (column, row[column])
+            elif isinstance(value, bool):
+                assert row[column] == str(value).lower(), column
+            elif isinstance(value, float):
+                assert float(row[column]) == value, column
+                checked_numbers += 1
+            else:
+                assert row[column] == str(value), column
+    assert checked_numbers >= 3 * 20  # the scores were there to compare, not all empty
 
 
 def test_tracks_to_stdout(tmp_path: Path) -> None:
