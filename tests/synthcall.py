@@ -1717,7 +1717,7 @@ def plan_call(
     duration_s: float = 180.0,
     rng: np.random.Generator,
     follower: str | None = None,
-    feature: str | None = None,
+    feature: str | Sequence[str] | None = None,
     strength: float = 0.6,
     plant: str = "edge",
     female: tuple[bool, bool] | None = None,
@@ -1750,9 +1750,13 @@ def plan_call(
     follower : {"agent", "customer", "both"} or None
         Who follows (follow; default "customer") or who moves (converge / diverge;
         default "both").
-    feature : one of FEATURES, "all" (converge / diverge only) or None
+    feature : one of FEATURES, a tuple of them (follow only), "all" (converge / diverge
+        only) or None
         The feature followed (default "pitch_level") or whose baselines converge / diverge
-        (default "all"). Ignored by independent and varying, which move every feature.
+        (default "all"). follow with a tuple plants the same following in each of its
+        features (not both speaking_rate and articulation_rate: the speaking rate is
+        planted through the articulation rate). Ignored by independent and varying, which
+        move every feature.
     strength : float
         Share of the leader in the follower's turn-initial value (0-1).
     plant : {"edge", "turn"}
@@ -1777,10 +1781,16 @@ def plan_call(
         feature = "all" if kind in ("converge", "diverge") else "pitch_level"
     if follower not in ("agent", "customer", "both"):
         raise ValueError(f"follower must be agent, customer or both, got {follower!r}")
-    if feature not in FEATURES and feature != "all":
-        raise ValueError(f"feature must be one of {FEATURES} or 'all', got {feature!r}")
+    followed: tuple[str, ...] = (feature,) if isinstance(feature, str) else tuple(feature)
+    if isinstance(feature, str):
+        if feature not in FEATURES and feature != "all":
+            raise ValueError(f"feature must be one of {FEATURES} or 'all', got {feature!r}")
+    elif kind != "follow" or not followed or any(f not in FEATURES for f in followed):
+        raise ValueError(f"several features are for follow, each one of {FEATURES}")
+    elif {"speaking_rate", "articulation_rate"} <= set(followed):
+        raise ValueError("follow speaking_rate or articulation_rate, not both")
     if kind == "follow" and (feature == "all" or follower == "both"):
-        raise ValueError("follow needs one feature and follower 'agent' or 'customer'")
+        raise ValueError("follow needs features and follower 'agent' or 'customer'")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
     if plant not in ("edge", "turn"):
@@ -1790,10 +1800,8 @@ def plan_call(
     feats: tuple[str, ...]
     if feature == "all":
         feats = _WALKED
-    elif feature == "speaking_rate":
-        feats = ("articulation_rate",)
     else:
-        feats = (feature,)
+        feats = tuple(dict.fromkeys(_walked_feature(f) for f in followed))
     mover = follower if kind in ("converge", "diverge") else "both"
     bl = _Baselines(
         kind, duration_s=duration_s, female=female, features=feats, mover=mover, rng=rng
@@ -1819,7 +1827,8 @@ def plan_call(
     speaker = 0
     prev_main: TurnSpec | None = None
     prev_final: dict[str, float] = {}
-    prev_mean_dev = 0.0  # the leader's previous turn: mean deviation of ``feature``
+    # the leader's previous turn: mean deviation of each followed feature
+    prev_mean_dev: dict[str, float] = dict.fromkeys(followed, 0.0)
     prev_t = 0.0
     while t < duration_s - 3.0:
         n_utt = int(rng.choice([1, 2, 3, 4], p=[0.35, 0.3, 0.2, 0.15]))
@@ -1829,31 +1838,32 @@ def plan_call(
         values: list[dict[str, float]] = []
         for u in range(n_utt):
             v = step(speaker, t)
-            if (
-                (u == 0 or plant == "turn")
-                and speaker == follower_idx
-                and prev_main is not None
-                and prev_main.speaker != speaker
-                and feature != "speaking_rate"
-            ):
-                dev_l = (
-                    prev_mean_dev
-                    if plant == "turn"
-                    else prev_final[feature] - bl.at(1 - speaker, feature, prev_t)
-                )
-                dev_own = v[feature] - bl.at(speaker, feature, t)
-                v[feature] = _clip_feature(
-                    feature,
-                    bl.at(speaker, feature, t) + strength * dev_l + (1 - strength) * dev_own,
-                    female[speaker],
-                )
+            for feat in followed:
+                if (
+                    (u == 0 or plant == "turn")
+                    and speaker == follower_idx
+                    and prev_main is not None
+                    and prev_main.speaker != speaker
+                    and feat != "speaking_rate"
+                ):
+                    dev_l = (
+                        prev_mean_dev[feat]
+                        if plant == "turn"
+                        else prev_final[feat] - bl.at(1 - speaker, feat, prev_t)
+                    )
+                    dev_own = v[feat] - bl.at(speaker, feat, t)
+                    v[feat] = _clip_feature(
+                        feat,
+                        bl.at(speaker, feat, t) + strength * dev_l + (1 - strength) * dev_own,
+                        female[speaker],
+                    )
             state[speaker] = v
             last_t[speaker] = t
             values.append(v)
         rates = [v["articulation_rate"] for v in values]
         pause_list = list(pauses[: n_utt - 1]) if n_utt > 1 else [pauses[0]]
         if (
-            feature == "speaking_rate"
+            "speaking_rate" in followed
             and speaker == follower_idx
             and prev_main is not None
             and prev_main.speaker != speaker
@@ -1906,14 +1916,21 @@ def plan_call(
             )
         prev_main = spec
         prev_final = values[-1]
-        if plant == "turn" and feature in _WALKED:
-            prev_mean_dev = float(np.mean([v[feature] for v in values])) - bl.at(
-                speaker, feature, t
-            )
+        if plant == "turn":
+            for feat in followed:
+                if feat in _WALKED:
+                    prev_mean_dev[feat] = float(np.mean([v[feat] for v in values])) - bl.at(
+                        speaker, feat, t
+                    )
         prev_t = t
         t += max(gap, 0.0) + dur
         speaker = 1 - speaker
     return specs
+
+
+def _walked_feature(feature: str) -> str:
+    """The walked feature that plans ``feature`` (speaking rate: the articulation rate)."""
+    return "articulation_rate" if feature == "speaking_rate" else feature
 
 
 def _sr(syl: Sequence[int], rates: Sequence[float], pauses: Sequence[float]) -> float:

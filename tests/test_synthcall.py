@@ -470,6 +470,25 @@ def test_follow_plans_the_following_they_claim(feature: str, follower: str) -> N
     assert abs(backward) < 0.3, (feature, follower, backward)
 
 
+@pytest.mark.parametrize("plant", ["edge", "turn"])
+def test_follow_plans_several_features_at_once(plant: str) -> None:
+    # the bundled mirroring sample: the agent follows the customer in two features
+    turns = sc.plan_call(
+        "follow", duration_s=1200.0, rng=np.random.default_rng(11), follower="agent",
+        feature=("pitch_level", "speaking_rate"), strength=1.0 if plant == "turn" else 0.6,
+        plant=plant,
+    )  # fmt: skip
+    for feature in sc.FEATURES:
+        ex, back = _exchanges(turns, feature, 0), _exchanges(turns, feature, 1)
+        forward = _partial_r(ex[:, 0], ex[:, 1], ex[:, 2])
+        backward = _partial_r(back[:, 0], back[:, 1], back[:, 2])
+        assert abs(backward) < 0.3, (feature, backward)
+        if feature in ("pitch_level", "speaking_rate"):
+            assert forward > 0.8, (feature, forward)
+        elif feature != "articulation_rate":  # carries the speaking rate's plant
+            assert abs(forward) < 0.3, (feature, forward)
+
+
 @pytest.mark.parametrize("feature", ["pitch_variability", "articulation_rate"])
 def test_turn_plant_copies_the_leaders_whole_turn(feature: str) -> None:
     # Edge planting copies into the follower's first sentence only, so by the last sentence
@@ -603,3 +622,9 @@ def test_plan_rejects_bad_parameters() -> None:
         sc.plan_call("follow", rng=rng, strength=1.5)
     with pytest.raises(ValueError):
         sc.plan_call("follow", rng=rng, plant="word")
+    with pytest.raises(ValueError):
+        sc.plan_call("follow", rng=rng, feature=("speaking_rate", "articulation_rate"))
+    with pytest.raises(ValueError):
+        sc.plan_call("follow", rng=rng, feature=("pitch_level", "timbre"))
+    with pytest.raises(ValueError):
+        sc.plan_call("converge", rng=rng, feature=("pitch_level", "loudness"))
