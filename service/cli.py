@@ -262,7 +262,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     evidence_dir = _writable_dir(Path(args.evidence)) if args.evidence else None
     report_path: Path | None = None
     out_dir: Path | None = None
-    if args.output and args.output != "-" and (len(files) > 1 or _is_dir_target(args.output)):
+    if args.output and args.output != "-" and (batch or _is_dir_target(args.output)):
         out_dir = _writable_dir(Path(args.output))
     elif args.output and args.output != "-":
         report_path = _writable(Path(args.output))

@@ -271,6 +271,16 @@ def test_folder_with_subfolders_mirrors_its_tree(tmp_path: Path) -> None:
     assert len((tmp_path / "again" / "summary.csv").read_text().splitlines()) == 1 + 5
 
 
+def test_a_folder_of_one_call_is_still_a_batch(tmp_path: Path) -> None:
+    _short_call(tmp_path / "calls" / "day1" / "only.wav")
+    out = run_cli("analyze", str(tmp_path / "calls"), "-o", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in _files(tmp_path / "out"))
+    assert written == ["day1/only.json", "summary.csv"]
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "summary.csv").read_text())))
+    assert [(r["file"], r["report"]) for r in rows] == [("day1/only.wav", "day1/only.json")]
+
+
 def _json_path(report: dict[str, Any], path: str) -> Any:
     value: Any = report
     for key in path.split("."):
