@@ -10,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MIRRORLINE_HOST=0.0.0.0 \
     MIRRORLINE_PORT=8000 \
     MIRRORLINE_DATA_DIR=/data \
-    NUMBA_CACHE_DIR=/tmp/numba-cache
+    NUMBA_CACHE_DIR=/tmp/numba-cache \
+    MPLCONFIGDIR=/tmp/matplotlib
 
 WORKDIR /app
 

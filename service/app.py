@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
 from fastapi import FastAPI, Query, Request
@@ -37,7 +37,7 @@ from service import datadir, logs
 from service.jobs import JobManager, result_url
 from service.metrics import Metrics
 from service.problems import Problem, from_input_error, problem_body, problem_response
-from service.routes import evidence
+from service.routes import evidence, report_page
 from service.routes.jobs import completed_job, find_job
 from service.schemas import (
     PROBLEM_SCHEMA,
@@ -535,9 +535,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Analyse a short call now and return its report",
         response_model=Report,
         openapi_extra={"requestBody": upload_body(with_job_fields=False)},
-        responses={413: {"description": "Too large or too long (use /v1/analyses)"}},
+        responses={
+            200: report_page.HTML_RESPONSE,
+            413: {"description": "Too large or too long (use /v1/analyses)"},
+        },
     )
-    async def analyze(request: Request) -> Response:
+    async def analyze(
+        request: Request,
+        format: Annotated[
+            Literal["json", "html"] | None,
+            Query(
+                description="json: the report (default); html: the call report page (also "
+                "chosen by Accept: text/html)"
+            ),
+        ] = None,
+    ) -> Response:
         jobs, _, _ = state(request)
         if len(jobs.slots.waiters) >= jobs.slots.max_waiters:
             raise Problem(
@@ -561,6 +573,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             upload.discard()
         kind, first, second = outcome
         if kind == "ok":
+            if report_page.wants_html(request, format):
+                return await report_page.html_response(first)
             return Response(first, media_type="application/json")
         if kind == "error":
             if first == "audio.too_long" and limit_s < settings.max_duration_s:
@@ -784,6 +798,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(evidence.router)  # GET /v1/analyses/{id}/evidence.zip
+    app.include_router(report_page.router)  # GET /v1/analyses/{id}/report.html
     return app
 
 

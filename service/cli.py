@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also write the rows each mirroring test used as CSV files into DIR (one file "
         "only; DIR/README.txt and DIR/index.csv describe them)",
     )
+    analyze.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the call report page here: one self-contained HTML file (one file "
+        "only; opens offline, can be mailed)",
+    )
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     analyze.add_argument(
         "--threads",
@@ -257,9 +263,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         raise InputError("--csv takes one file; with several files use -o FOLDER")
     if len(files) > 1 and args.evidence:
         raise InputError("--evidence takes one file")
+    if len(files) > 1 and args.html:
+        raise InputError("--html takes one file")
     # Every output is checked before the analysis: a typo must not cost a long run.
     csv_path = _writable(Path(args.csv)) if args.csv else None
     evidence_dir = _writable_dir(Path(args.evidence)) if args.evidence else None
+    html_path = _writable(Path(args.html)) if args.html else None
     report_path: Path | None = None
     out_dir: Path | None = None
     if args.output and args.output != "-" and (batch or _is_dir_target(args.output)):
@@ -283,6 +292,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         text = report.model_dump_json(indent=2)
         if csv_path is not None:
             csv_path.write_text(windows_csv(report))
+        if html_path is not None:
+            from service.report_page import render_report_html
+
+            html_path.write_text(render_report_html(report), encoding="utf-8")
         if out_dir is not None:
             report_path = out_dir / report_names[0]
         if report_path is not None:

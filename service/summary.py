@@ -251,7 +251,7 @@ def feature_verdict(mirroring: Mirroring, name: str) -> str:
         )
     reasons = [t.reason for t in (follow_test(feature, r) for r in ROLES) if t.reason]
     if reasons:
-        return f"Who follows whom not measured ({reasons[0]}); no other mirroring shown."
+        return f"Who follows whom not measured: {reasons[0]}; no other mirroring shown."
     return "No mirroring shown."
 
 
@@ -322,20 +322,25 @@ def _following_sentence(mirroring: Mirroring, short: bool) -> str:
 def _score_sentence(mirroring: Mirroring) -> str | None:
     """The dimensions' scores, when one is not within chance, grouped by follower."""
     clauses = []
+    below: dict[Role, list[str]] = {"agent": [], "customer": []}
     for role in ROLES:
-        above, below = [], []
+        above = []
         for dimension in ("tone", "tempo"):
             score: DirectionScore | None = getattr(getattr(mirroring.scores, dimension), role)
             if score is not None and score.verdict == "above chance":
                 above.append(f"{score.score:.0f} of 100 in {dimension}")
             elif score is not None and score.verdict == "below chance":
-                below.append(dimension)
+                below[role].append(dimension)
         if above:
             clauses.append(f"the {role}'s following of the {_other(role)} scores {_join(above)}")
-        if below:
-            clauses.append(
-                f"the {role} moved against the {_other(role)} in {_join(below)} (disentrainment)"
-            )
+    if below["agent"] and below["agent"] == below["customer"]:
+        clauses.append(f"each moved against the other in {_join(below['agent'])} (disentrainment)")
+    else:
+        clauses += [
+            f"the {role} moved against the {_other(role)} in {_join(below[role])} (disentrainment)"
+            for role in ROLES
+            if below[role]
+        ]
     if not clauses:
         return None
     return "Overall, " + _join(clauses) + " (0 = no more than chance gives)."
@@ -393,6 +398,9 @@ def _caveat_sentence(report: Report) -> str | None:
             "Both channels carry the same signal (fake stereo), so who adapted to whom "
             "cannot be measured."
         )
+    speakers = (report.speakers.agent.talk_ratio, report.speakers.customer.talk_ratio)
+    if any(w.code == "channel.silent" for w in report.warnings) or 0 in speakers:
+        return "Mirroring needs both speakers, so who adapted to whom cannot be measured here."
     if mirroring.detectable_r is None:
         return (
             f"The call is too short to tell: with {mirroring.n_exchanges} exchanges between "
