@@ -18,6 +18,7 @@ from dsp.errors import InputError, OutputUnwritable
 
 if TYPE_CHECKING:
     from models.params import AnalysisConfig
+    from models.report import Report
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".webm", ".mp3", ".m4a", ".aac", ".mp4"}
 EXIT_BAD_INPUT = 2
@@ -244,6 +245,21 @@ def _report_names(names: Sequence[str]) -> list[str]:
 
 
 SUMMARY_NAME = "summary.csv"
+INDEX_NAME = "index.html"
+
+
+def _write_pages(
+    out_dir: Path, names: Sequence[str], report_names: Sequence[str], reports: Sequence[Report]
+) -> None:
+    """A batch's pages: each call's page beside its report (``a/x.json``: ``a/x.html``) and
+    ``index.html`` linking them all."""
+    from service.report_page import render_batch_index, render_report_html
+
+    pages = [str(Path(name).with_suffix(".html")) for name in report_names]
+    for page, report in zip(pages, reports, strict=True):
+        (out_dir / page).write_text(render_report_html(report), encoding="utf-8")
+    index = render_batch_index(list(zip(names, pages, reports, strict=True)))
+    (out_dir / INDEX_NAME).write_text(index, encoding="utf-8")
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -281,6 +297,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             _writable_dir(folder)
         if batch:
             _writable(out_dir / SUMMARY_NAME)
+            _writable(out_dir / INDEX_NAME)
     if len(files) == 1:
         if evidence_dir is not None:
             report, evidence = analyze_path_with_evidence(
@@ -304,12 +321,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             sys.stdout.write(text + "\n")
         if out_dir is not None and batch:
             (out_dir / SUMMARY_NAME).write_text(batch_summary([report], names, report_names))
+            _write_pages(out_dir, names, report_names, [report])
         return 0
     reports = analyze_batch(files, config, progress=progress, workers=args.threads)
     if out_dir is not None:
         for name, report in zip(report_names, reports, strict=True):
             (out_dir / name).write_text(report.model_dump_json(indent=2) + "\n")
         (out_dir / SUMMARY_NAME).write_text(batch_summary(reports, names, report_names))
+        _write_pages(out_dir, names, report_names, reports)
     else:
         for report in reports:
             sys.stdout.write(report.model_dump_json() + "\n")

@@ -216,7 +216,7 @@ def test_same_names_in_a_batch_get_distinct_reports(tmp_path: Path) -> None:
     assert out.stderr == ""  # no progress bars when stderr is not a terminal
     # each report mirrors its call's path under the folder both share
     names = sorted(p.relative_to(tmp_path / "out").as_posix() for p in _files(tmp_path / "out"))
-    assert names == ["a/x.json", "b/x.json", "summary.csv"]
+    assert names == ["a/x.html", "a/x.json", "b/x.html", "b/x.json", "index.html", "summary.csv"]
     durations = {
         json.loads((tmp_path / "out" / n).read_text())["speakers"]["agent"]["talk_time_s"]
         for n in ("a/x.json", "b/x.json")
@@ -244,12 +244,19 @@ def test_folder_with_subfolders_mirrors_its_tree(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     written = sorted(p.relative_to(out_dir).as_posix() for p in _files(out_dir))
     # x.wav and x.flac in one folder would both be x.json: they keep their suffix
+    # each report with its page beside it (service.report_page), and the batch's index
     assert written == [
+        "index.html",
+        "mon/late/x.html",
         "mon/late/x.json",
+        "mon/x.html",
         "mon/x.json",
         "summary.csv",
+        "tue/x.flac.html",
         "tue/x.flac.json",
+        "tue/x.wav.html",
         "tue/x.wav.json",
+        "x.html",
         "x.json",
     ]
     rows = list(csv.DictReader(io.StringIO((out_dir / "summary.csv").read_text())))
@@ -276,7 +283,7 @@ def test_a_folder_of_one_call_is_still_a_batch(tmp_path: Path) -> None:
     out = run_cli("analyze", str(tmp_path / "calls"), "-o", str(tmp_path / "out"))
     assert out.returncode == 0, out.stderr
     written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in _files(tmp_path / "out"))
-    assert written == ["day1/only.json", "summary.csv"]
+    assert written == ["day1/only.html", "day1/only.json", "index.html", "summary.csv"]
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "summary.csv").read_text())))
     assert [(r["file"], r["report"]) for r in rows] == [("day1/only.wav", "day1/only.json")]
 

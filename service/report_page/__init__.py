@@ -1,10 +1,12 @@
-"""The call report as one self-contained HTML page (``render_report_html``)."""
+"""The call report as one self-contained HTML page (``render_report_html``), and a batch's
+overview page (``render_batch_index``)."""
 
 from models.report import Report
+from service.report_page.index import render_batch_index
 from service.report_page.page import render_report_html
 from service.summary import summarize
 
-__all__ = ["page_from_json", "render_report_html"]
+__all__ = ["page_from_json", "render_batch_index", "render_report_html"]
 
 
 def page_from_json(report_json: str) -> str:

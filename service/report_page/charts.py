@@ -255,3 +255,87 @@ def feature_tracks(report: Report, layout: Layout = WIDE) -> str:
             "(rolling correlation 0.5 or more): " + ("; ".join(shaded) if shaded else "none") + "."
         )
         return _svg(figure, chart_id, "Pitch, loudness and speaking rate", desc)
+
+
+#: Most calls the batch chart draws one row each for; more get a histogram per score.
+BATCH_ROWS_MAX = 60
+#: The batch chart's four scores: (dimension, follower, marker, colour, label).
+BATCH_SCORES = (
+    ("tone", "agent", "o", AGENT_COLOUR, "agent follows customer, tone"),
+    ("tempo", "agent", "s", AGENT_COLOUR, "agent follows customer, tempo"),
+    ("tone", "customer", "^", CUSTOMER_COLOUR, "customer follows agent, tone"),
+    ("tempo", "customer", "D", CUSTOMER_COLOUR, "customer follows agent, tempo"),
+)
+
+
+def batch_scores(reports: Sequence[tuple[str, Report]], layout: Layout = WIDE) -> str:
+    """Every call's four following scores (0-100) side by side: one row per call (a dot per
+    score), or with many calls a histogram of each score."""
+    names = [name for name, _ in reports]
+    values: dict[str, list[float]] = {}
+    for dimension, role, _, _, label in BATCH_SCORES:
+        column = []
+        for _, report in reports:
+            pair = getattr(report.mirroring.scores, dimension) if report.mirroring else None
+            score = getattr(pair, role) if pair is not None else None
+            column.append(math.nan if score is None else float(score.score))
+        values[label] = column
+    chart_id = f"batch-scores-{layout.name}"
+    rows = len(names) <= BATCH_ROWS_MAX
+    narrow = layout is NARROW
+    with _drawing(chart_id):
+        height = (1.9 if narrow else 1.4) + 0.26 * len(names) if rows else 3.2
+        figure = Figure(figsize=(layout.width_in, height), layout="constrained")
+        ax = figure.add_subplot()
+        if rows:
+            for k, (_, _, marker, colour, label) in enumerate(BATCH_SCORES):
+                offset = (k - 1.5) * 0.16
+                ax.plot(
+                    values[label],
+                    [i + offset for i in range(len(names))],
+                    linestyle="none",
+                    marker=marker,
+                    color=colour,
+                    markerfacecolor=colour if k % 2 == 0 else "white",
+                    markersize=6,
+                    label=label,
+                )
+            ax.set_yticks(range(len(names)), [_short(n, 14 if narrow else 32) for n in names])
+            ax.set_ylim(len(names) - 0.5, -0.5)
+            ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+            ax.set_xlim(-3, 103)
+        else:
+            bins = [5.0 * k for k in range(21)]  # 0-100 in steps of 5
+            for _, role, _, colour, label in BATCH_SCORES:
+                ax.hist(
+                    [v for v in values[label] if math.isfinite(v)],
+                    bins=bins,
+                    histtype="step",
+                    color=colour,
+                    linestyle="--" if role == "customer" else "-",
+                    linewidth=1.6 if "tone" in label else 2.6,
+                    label=label,
+                )
+            ax.set_ylabel("Calls")
+        ax.set_xlabel(
+            "Following score (0-100)"
+            if narrow
+            else "Following score (0 = no more than chance; 30 = at least r = 0.3)"
+        )
+        figure.legend(loc="outside upper center", ncols=1 if narrow else 2)
+        above = {
+            label: sum(1 for v in column if math.isfinite(v) and v > 0)
+            for label, column in values.items()
+        }
+        desc = (
+            f"Following scores of {len(names)} calls"
+            + (", one row per call" if rows else ", as histograms")
+            + ". Calls scoring above 0: "
+            + "; ".join(f"{label} {n}" for label, n in above.items())
+            + "."
+        )
+        return _svg(figure, chart_id, "Following scores across the calls", desc)
+
+
+def _short(name: str, limit: int = 32) -> str:
+    return name if len(name) <= limit else "…" + name[-(limit - 1) :]

@@ -188,3 +188,47 @@ def test_report_page_of_a_job(client: httpx.Client) -> None:
         assert sentence.replace("'", "&#x27;") in page.text
     assert external_references(page.text) == []
     assert_problem(client.get("/v1/analyses/an_nothing/report.html"), 404, "job.not_found")
+
+
+def _silent_customer(folder: Path) -> Path:
+    from dsp.io import decode
+    from tests.audiofiles import write_audio
+
+    audio = decode(SAMPLE)
+    samples = audio.samples.copy()
+    samples[1] = 0.0
+    path = folder / "silent_customer.wav"
+    write_audio(path, samples, audio.info.sample_rate_hz, codec="pcm_mulaw")
+    return path
+
+
+def batch_pages(tmp_path: Path) -> Path:
+    """``mirrorline analyze calls/ -o out/`` on two short calls in two subfolders: the
+    output folder (reports, pages, summary.csv, index.html)."""
+    calls = tmp_path / "calls"
+    (calls / "a").mkdir(parents=True)
+    (calls / "b").mkdir()
+    (calls / "a" / "x.wav").write_bytes(SAMPLE.read_bytes())
+    _silent_customer(calls / "b").rename(calls / "b" / "x.wav")
+    out = tmp_path / "out"
+    assert main(["analyze", str(calls), "-o", f"{out}/", "--no-progress"]) == 0
+    return out
+
+
+def test_batch_writes_each_page_and_an_index(tmp_path: Path) -> None:
+    out = batch_pages(tmp_path)
+    assert {"a/x.html", "b/x.html", "index.html"} <= {
+        str(p.relative_to(out)) for p in out.rglob("*.html")
+    }
+    index = (out / "index.html").read_text(encoding="utf-8")
+    links = re.findall(r'<a href="([^"]+)"', index)
+    assert links == ["a/x.html", "b/x.html"]
+    # nothing loads: the only references are those links, to pages beside the index
+    assert external_references(index) == [f"a[href]={link}" for link in links]
+    for link in links:
+        page = (out / link).read_text(encoding="utf-8")
+        report = Report.model_validate_json((out / link).with_suffix(".json").read_text())
+        assert report.summary[0].replace("'", "&#x27;") in page
+        assert external_references(page) == []
+    assert index.count('role="img"') == 2  # the cross-call chart, wide and narrow
+    assert "2 calls" in index

@@ -1,7 +1,8 @@
 """The call report page in headless Chromium (Debian's ``chromium``; skipped without it).
 
 Pages for a short call (the bundled 42 s sample), a long one (60 minutes), a call whose
-customer channel is silent, and an 8-minute espeak-ng call with a planted follower are
+customer channel is silent, an 8-minute espeak-ng call with a planted follower, and a
+batch's index.html are
 opened at phone width (390 CSS px) and desktop width (1000 px). Each visit must take a
 screenshot, log no console error, attempt no request (every request is intercepted and
 refused, DNS resolves nothing, the proxy points nowhere: see tests/chromium.py), and show
@@ -185,6 +186,39 @@ def test_planted_follower_page(
     rows = {row[0]: row for row in found["verdicts"]}  # type: ignore[attr-defined]
     row = rows[FEATURE_WORDS[feature].capitalize()]
     assert row[1].startswith(f"The {follower} followed") and row[2] == "yes"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_batch_index_page(browser: Browser, tmp_path: Path, width: int) -> None:
+    from tests.service.test_report_page import batch_pages
+
+    out = batch_pages(tmp_path)
+    visit = browser.open(out / "index.html", width=width)
+    shots = os.environ.get("MIRRORLINE_SCREENSHOTS")
+    if shots:
+        (Path(shots) / f"batch-{width}.png").write_bytes(visit.screenshot)
+    assert _png_size(visit.screenshot)[0] == width
+    assert visit.errors == [] and visit.requests == []
+    found = browser.evaluate(
+        """(() => {
+          const svg = [...document.querySelectorAll('figure svg')]
+              .filter((el) => el.getClientRects().length > 0);
+          return {
+            charts: svg.length,
+            texts: svg.map((el) => el.getAttribute('aria-labelledby').split(' ')
+                .map((id) => document.getElementById(id).textContent)),
+            links: [...document.querySelectorAll('#calls a')].map((a) => a.href),
+            caption: document.querySelector('figure figcaption').textContent,
+            scrollWidth: document.documentElement.scrollWidth,
+          };
+        })()"""
+    )
+    assert found["charts"] == 1
+    title, desc = found["texts"][0]
+    assert title == "Following scores across the calls" and "2 calls" in desc
+    assert [Path(link.removeprefix("file://")).relative_to(out).as_posix()
+            for link in found["links"]] == ["a/x.html", "b/x.html"]  # fmt: skip
+    assert found["caption"] and found["scrollWidth"] <= width
 
 
 def test_the_browser_check_sees_requests_and_errors(browser: Browser, tmp_path: Path) -> None:
