@@ -22,7 +22,7 @@ from service.summary import (
     feature_verdict,
 )
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
 #: Warnings in plain words (the report's own message follows in small print).
 WARNING_WORDS = {
@@ -81,6 +81,14 @@ th,td{padding:.3rem .3rem}.wide{display:none}.narrow{display:block}}
 """
 
 
+def text_html(text: str) -> str:
+    """Report words as HTML: escaped, with ``r = 0.54`` and ``p < 0.0001`` kept on one line."""
+    html = escape(text)
+    for op in (" = ", " &lt; "):
+        html = html.replace(op, op.replace(" ", "\u00a0"))
+    return html
+
+
 def _num(value: float | None, fmt: str = ".2f", unit: str = "") -> str:
     if value is None:
         return "–"
@@ -124,7 +132,7 @@ def _header(report: Report) -> str:
 
 
 def _summary(report: Report) -> str:
-    sentences = "".join(f"<p>{escape(s)}</p>" for s in report.summary)
+    sentences = "".join(f"<p>{text_html(s)}</p>" for s in report.summary)
     return (
         '<section aria-labelledby="h-summary"><h2 id="h-summary">In brief</h2>'
         f'<div class="summary" id="summary">{sentences}</div></section>'
@@ -202,7 +210,7 @@ def _verdicts(mirroring: Mirroring | None) -> str:
         badge = _badge(feature)
         rows.append(
             f"<tr><th scope='row'>{escape(FEATURE_WORDS[name].capitalize())}</th>"
-            f"<td>{escape(feature_verdict(mirroring, name))}</td><td>{badge}</td></tr>"
+            f"<td>{text_html(feature_verdict(mirroring, name))}</td><td>{badge}</td></tr>"
         )
     return (
         f'{head}<div class="scroll"><table id="verdicts"><tr><th>Feature</th><th>What the call '

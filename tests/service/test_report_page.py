@@ -23,6 +23,7 @@ from models.report import Report
 from service.analysis import analyze_source
 from service.cli import main
 from service.report_page import page_from_json, render_report_html
+from service.report_page.page import text_html
 from service.routes.report_page import _quality
 from tests.service.conftest import REPO, Server
 from tests.service.test_api import assert_problem
@@ -80,7 +81,7 @@ def test_page_is_self_contained(sample: Report) -> None:
     assert "default-src 'none'" in html  # and a browser would refuse anything else
     assert html.count("<svg") == 4  # two charts, each drawn wide and narrow
     for sentence in sample.summary:
-        assert sentence.replace("'", "&#x27;") in html
+        assert text_html(sentence) in html
 
 
 def test_the_reference_check_finds_what_loads() -> None:
@@ -109,7 +110,7 @@ def test_report_text_is_escaped(sample: Report) -> None:
 def test_page_from_stored_json_fills_a_missing_summary(sample: Report) -> None:
     old = sample.model_copy(update={"summary": []}).model_dump_json()
     html = page_from_json(old)
-    assert sample.summary[0].replace("'", "&#x27;") in html
+    assert text_html(sample.summary[0]) in html
 
 
 def test_page_size_and_time_for_a_60_minute_call(tmp_path: Path) -> None:
@@ -185,7 +186,7 @@ def test_report_page_of_a_job(client: httpx.Client) -> None:
     assert page.status_code == 200, page.text
     assert page.headers["content-type"].startswith("text/html")
     for sentence in job["report"]["summary"]:
-        assert sentence.replace("'", "&#x27;") in page.text
+        assert text_html(sentence) in page.text
     assert external_references(page.text) == []
     assert_problem(client.get("/v1/analyses/an_nothing/report.html"), 404, "job.not_found")
 
@@ -228,7 +229,7 @@ def test_batch_writes_each_page_and_an_index(tmp_path: Path) -> None:
     for link in links:
         page = (out / link).read_text(encoding="utf-8")
         report = Report.model_validate_json((out / link).with_suffix(".json").read_text())
-        assert report.summary[0].replace("'", "&#x27;") in page
+        assert text_html(report.summary[0]) in page
         assert external_references(page) == []
     assert index.count('role="img"') == 2  # the cross-call chart, wide and narrow
     assert "2 calls" in index

@@ -100,7 +100,8 @@ KEY_ELEMENTS = """(() => {
   const labelled = charts.map((svg) => (svg.getAttribute('aria-labelledby') || '')
       .split(' ').map((id) => (document.getElementById(id) || {}).textContent || ''));
   return {
-    summary: [...document.querySelectorAll('#summary p')].map((p) => p.textContent),
+    summary: [...document.querySelectorAll('#summary p')].map(
+        (p) => p.textContent.replaceAll('\u00a0', ' ')),
     charts: charts.length,
     chartRoles: charts.map((svg) => svg.getAttribute('role')),
     chartTexts: labelled,
@@ -108,7 +109,7 @@ KEY_ELEMENTS = """(() => {
         (f) => (f.querySelector('figcaption') || {}).textContent || ''),
     chartWidths: charts.map((svg) => svg.getBoundingClientRect().width),
     verdicts: [...document.querySelectorAll('#verdicts tr')].slice(1).map(
-        (tr) => [...tr.children].map((c) => c.textContent)),
+        (tr) => [...tr.children].map((c) => c.textContent.replaceAll('\u00a0', ' '))),
     statistics: document.querySelectorAll('details#statistics table tr').length,
     turnRows: document.querySelectorAll('#turn-taking tr').length,
     warnings: [...document.querySelectorAll('#warnings li')].map((li) => li.textContent),
