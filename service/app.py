@@ -574,8 +574,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kind, first, second = outcome
         if kind == "ok":
             if report_page.wants_html(request, format):
-                return await report_page.html_response(first)
-            return Response(first, media_type="application/json")
+                return await report_page.html_response(first, headers=report_page.VARY)
+            return Response(first, media_type="application/json", headers=report_page.VARY)
         if kind == "error":
             if first == "audio.too_long" and limit_s < settings.max_duration_s:
                 raise _sync_too_long(None, limit_s)

@@ -23,6 +23,8 @@ PATH = "/v1/analyses/{job_id}/report.html"
 HTML = "text/html"
 #: The alternative response of an endpoint that can return the page (OpenAPI).
 HTML_RESPONSE = {"content": {HTML: {"schema": {"type": "string"}}}}
+#: A response whose media type followed the Accept header says so (caches keep both).
+VARY = {"Vary": "Accept"}
 
 router = APIRouter()
 
@@ -41,9 +43,9 @@ async def read_report_page(request: Request, job_id: str) -> HTMLResponse:
     return await html_response(report_json or "")
 
 
-async def html_response(report_json: str) -> HTMLResponse:
+async def html_response(report_json: str, headers: dict[str, str] | None = None) -> HTMLResponse:
     """The page of a report (its JSON text), drawn off the event loop."""
-    return HTMLResponse(await asyncio.to_thread(page_from_json, report_json))
+    return HTMLResponse(await asyncio.to_thread(page_from_json, report_json), headers=headers)
 
 
 def _quality(accept: str, media_type: str) -> float:

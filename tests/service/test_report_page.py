@@ -168,6 +168,7 @@ def test_sync_analyze_returns_the_page_on_request(client: httpx.Client) -> None:
     browser = _post(client, headers={"Accept": "text/html,*/*;q=0.8"})
     assert browser.status_code == 200, browser.text
     assert browser.headers["content-type"].startswith("text/html")
+    assert browser.headers["vary"] == default.headers["vary"] == "Accept"
     assert 'id="summary"' in browser.text and external_references(browser.text) == []
     asked = _post(client, params={"format": "html"}, headers={"Accept": "application/json"})
     assert asked.headers["content-type"].startswith("text/html")
