@@ -304,11 +304,14 @@ def _following_sentence(mirroring: Mirroring, short: bool) -> str:
     for role in ROLES:
         found = by_follower[role]
         if found:
-            names = _join([FEATURE_WORDS[n] for n, _ in found])
-            strongest = evidence_words(min(p for _, p in found), mirroring.alpha)
-            clauses.append(
-                f"the {role} adapted turn by turn to the {_other(role)}'s {names} ({strongest})"
-            )
+            grades = [evidence_words(p, mirroring.alpha) for _, p in found]
+            if len(set(grades)) == 1:  # one grade for all: said once
+                names = f"{_join([FEATURE_WORDS[n] for n, _ in found])} ({grades[0]})"
+            else:
+                names = _join(
+                    [f"{FEATURE_WORDS[n]} ({g})" for (n, _), g in zip(found, grades, strict=True)]
+                )
+            clauses.append(f"the {role} adapted turn by turn to the {_other(role)}'s {names}")
     if clauses:
         text = _join(clauses)
         return text[0].upper() + text[1:] + "."

@@ -39,8 +39,10 @@ WARNING_WORDS = {
 }
 
 STYLE = """
-:root{--agent:#0072B2;--customer:#D55E00;--together:#009E73;--ink:#1b1b1b;--muted:#5a5a5a;
---line:#d9d9d9;--bg:#ffffff;--soft:#f4f6f8}
+/* Okabe-Ito colours; text in the customer's colour is a darker vermillion (>= 4.5:1 on
+   white), text on it black */
+:root{--agent:#0072B2;--customer:#D55E00;--customer-text:#A33F00;--together:#009E73;
+--ink:#1b1b1b;--muted:#5a5a5a;--line:#d9d9d9;--bg:#ffffff;--soft:#f4f6f8}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--ink);
 font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
@@ -59,12 +61,12 @@ figure{margin:0}
 figcaption{color:var(--muted);font-size:.9rem;margin-top:.3rem}
 svg.chart{width:100%;height:auto;display:block}
 .agent{color:var(--agent);font-weight:600}
-.customer{color:var(--customer);font-weight:600}
+.customer{color:var(--customer-text);font-weight:600}
 .bar{display:flex;height:1.4rem;border-radius:3px;overflow:hidden;margin:.3rem 0 .8rem}
 .bar span{display:block;height:100%;color:#fff;font-size:.8rem;line-height:1.4rem;
 padding-left:.3rem;white-space:nowrap;overflow:hidden}
 .bar .a{background:var(--agent)}
-.bar .c{background:var(--customer)}
+.bar .c{background:var(--customer);color:#000}
 .badge{display:inline-block;padding:0 .4rem;border-radius:3px;font-size:.8rem;
 border:1px solid currentColor;white-space:nowrap}
 .badge.yes{color:#00664d}

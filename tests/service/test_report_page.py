@@ -25,6 +25,7 @@ from service.cli import main
 from service.report_page import page_from_json, render_report_html
 from service.report_page.page import text_html
 from service.routes.report_page import _quality
+from service.summary import summarize
 from tests.service.conftest import REPO, Server
 from tests.service.test_api import assert_problem
 from tests.service.test_jobs import submit, wait_done
@@ -105,6 +106,15 @@ def test_report_text_is_escaped(sample: Report) -> None:
     hostile = sample.model_copy(update={"source": "<script>alert(1)</script>.wav"})
     html = render_report_html(hostile)
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_page_without_mirroring(sample: Report) -> None:
+    """A report without the mirroring section (analysed without it) still has a page."""
+    bare = sample.model_copy(update={"mirroring": None})
+    bare = bare.model_copy(update={"summary": summarize(bare)})
+    html = render_report_html(bare)
+    assert "Mirroring was not measured for this call." in html
+    assert 3 <= len(bare.summary) <= 6 and external_references(html) == []
 
 
 def test_page_from_stored_json_fills_a_missing_summary(sample: Report) -> None:

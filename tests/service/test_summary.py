@@ -136,3 +136,28 @@ def test_who_moved_needs_an_interval_clear_of_zero() -> None:
     assert movement_words(toward, "customer") is None  # its interval spans 0
     away = _convergence(-1.2, (-2.0, -0.4))
     assert movement_words(away, "agent") == "the agent moved away from the customer"
+
+
+def test_convergence_sentence_names_who_moved_and_at_most_six_sentences() -> None:
+    """A converging feature on top of a call that already has a follower, scores, timeline
+    stretches and the low-power caveat: the convergence sentence says who moved (only the
+    speaker whose interval is clear of 0), and the summary stays within six sentences."""
+    report = follow_report(*FOLLOW_CALLS[0])
+    assert report.mirroring is not None
+    feature = report.mirroring.features["pitch_variability"]
+    converging = feature.model_copy(
+        update={"convergence": _convergence(1.2, (0.4, 2.0)), "mirrored": True}
+    )
+    features = dict(report.mirroring.features, pitch_variability=converging)
+    changed = report.model_copy(
+        update={"mirroring": report.mirroring.model_copy(update={"features": features})}
+    )
+    sentences = summarize(changed)
+    assert len(sentences) == 6
+    assert (
+        "Over the call their intonation range grew closer (the agent moved toward the "
+        "customer)." in sentences
+    )
+    verdict = feature_verdict(changed.mirroring, "pitch_variability")  # type: ignore[arg-type]
+    assert "grew closer over the call, from 2 to 0.5 semitones apart: the agent moved" in verdict
+    assert sentences[-1].startswith("The call is short")  # the caveat is never dropped
