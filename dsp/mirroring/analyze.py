@@ -32,6 +32,7 @@ from dsp.mirroring.inputs import (
     canonical,
     unit_series,
 )
+from dsp.mirroring.lines import SpeakerLine, speaker_lines
 from dsp.mirroring.proximity import ProximityRows, global_proximity, local_proximity
 from dsp.mirroring.results import Convergence, MirroringResult, WindowedSync
 from dsp.mirroring.scores import call_scores
@@ -131,6 +132,8 @@ class Design:
     sync_agent: dict[str, SyncDesign] = field(default_factory=dict)
     sync_customer: dict[str, SyncDesign] = field(default_factory=dict)
     proximity: dict[str, ProximityRows] = field(default_factory=dict)
+    #: per feature: the speakers' lines (agent, customer) convergence read
+    lines: dict[str, tuple[SpeakerLine | None, SpeakerLine | None]] = field(default_factory=dict)
 
 
 def _measure(
@@ -327,6 +330,9 @@ def _feature_stats(
     else:
         # each speaker's own IPU (or turn) series: persistence, global distance
         own = [unit_series(units, name) for units in (agent, customer)]
+        lines = speaker_lines(own)
+        if design is not None:
+            design.lines[name] = lines
         if has_windows:
             conv = feature_convergence(
                 a_row,
@@ -336,6 +342,7 @@ def _feature_stats(
                 own,
                 shams,
                 name,
+                lines=lines,
                 min_windows=settings.min_windows,
             )
         else:

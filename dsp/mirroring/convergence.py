@@ -1,6 +1,7 @@
-"""Convergence: the trend of the speakers' distance over the call (linear trend with
-AR(1) errors whose coefficient is floored by each speaker's IPU-level persistence,
-Whittle fit), half/half distances, and the comparison with sham pairs."""
+"""Convergence: the trend of the speakers' distance over the call, from each speaker's own
+line through their IPU (or turn) values with AR(1)-plus-noise errors (windows when the
+lines cross or a speaker has too few values), where they stood and who moved, and the
+comparison with sham pairs."""
 
 from __future__ import annotations
 
@@ -11,89 +12,30 @@ import numpy as np
 from scipy import special
 
 from dsp.mirroring.inputs import FloatArray, ShamCall, WindowSeries, canonical
+from dsp.mirroring.lines import (
+    SpeakerLine,
+    folded,
+    interval,
+    line_convergence,
+    line_movement,
+)
+from dsp.mirroring.persistence import block_corr, speaker_persistence
 from dsp.mirroring.results import Convergence, Movement, clean
 from dsp.mirroring.stats import acf, corr, t_sf
 
 
-def _block_corr(phi: float, k: float, share: float = 1.0) -> float:
-    """Correlation of adjacent means of ``k`` consecutive values of an AR(1) with ``phi``
-    plus white measurement noise, the AR(1) part carrying ``share`` of the variance (the
-    noise averages out within a window mean and lowers the correlation of adjacent ones)."""
-    kk = max(1, int(round(k)))
-    i = np.arange(kk)
-    lag = i[None, :] - i[:, None]
-    within = share * float(np.sum(phi ** np.abs(lag))) + (1.0 - share) * kk
-    across = share * float(np.sum(phi ** np.abs(lag + kk)))
-    return across / within if within > 0 else 0.0
-
-
-#: Grids of the AR(1) coefficient and of the AR(1) share of the variance searched by
-#: :func:`_whittle_ar1_noise` (finer near 1, where window-level persistence changes fast).
-_WHITTLE_PHI = np.concatenate([np.linspace(0.0, 0.9, 46), np.linspace(0.905, 0.995, 19)])
-_WHITTLE_SIGNAL_SHARE = np.linspace(0.05, 1.0, 20)
-
-
-def _whittle_ar1_noise(v: FloatArray) -> tuple[float, float]:
-    """AR(1) coefficient of an AR(1)-plus-white-noise series and the AR(1) part's share of
-    the variance, by Whittle's likelihood.
-
-    The periodogram is fitted with the model's spectrum ``share * (1 - phi^2) /
-    |1 - phi e^{-iw}|^2 + (1 - share)`` (scale profiled out) over the grids above. Uses
-    every lag at once, so the few values of a short call do not read moderate persistence
-    as slow wandering (which would bury a real trend).
-    """
-    n = v.size
-    periodogram = np.abs(np.fft.rfft(v - v.mean())[1 : (n + 1) // 2]) ** 2 / n
-    cos_w = np.cos(2.0 * np.pi * np.arange(1, periodogram.size + 1) / n)
-    phi = _WHITTLE_PHI[:, None, None]
-    share = _WHITTLE_SIGNAL_SHARE[None, :, None]
-    spectrum = share * (1.0 - phi**2) / (1.0 - 2.0 * phi * cos_w + phi**2) + (1.0 - share)
-    scale = np.mean(periodogram / spectrum, axis=-1)
-    log_lik = -periodogram.size * np.log(scale) - np.sum(np.log(spectrum), axis=-1)
-    best, best_share = np.unravel_index(int(np.argmax(log_lik)), log_lik.shape)
-    return float(_WHITTLE_PHI[best]), float(_WHITTLE_SIGNAL_SHARE[best_share])
-
-
-def _ipu_persistence(start_s: FloatArray, values: FloatArray) -> tuple[float, float, float] | None:
-    """IPU-level AR(1) coefficient of a speaker's values, robust to measurement noise.
-
-    The series (finite values in time order, linearly detrended) is read as AR(1) plus
-    white measurement noise (:func:`_whittle_ar1_noise`); ``phi`` is bias-corrected for
-    the fitted line, ``(2 + 4 phi) / n`` (the first-order bias of an AR(1) estimate after
-    removing a linear trend; ``(1 + 3 phi) / n`` is the mean-only one). Returns ``(phi,
-    share, rate)``: the AR(1) part's share of the variance and the speaker's finite values
-    per second; None with too few values.
-    """
-    ok = np.isfinite(values) & np.isfinite(start_s)
-    if ok.sum() < 20:
-        return None
-    order = np.argsort(start_s[ok])
-    v = values[ok][order]
-    t = start_s[ok][order]
-    idx = np.arange(v.size, dtype=np.float64)
-    scale = float(np.max(np.abs(v)))
-    v = v - np.polyval(np.polyfit(idx, v, 1), idx)
-    # Values constant around their trend (synthetic speech, a rate that never changes) do
-    # not wander at all; their rounding residue must not be fitted as persistence.
-    flat = float(np.std(v)) <= 1e-9 * max(scale, 1e-12)
-    phi, share = (0.0, 1.0) if flat else _whittle_ar1_noise(v)
-    phi = min(phi + (2.0 + 4.0 * phi) / v.size, 0.995)
-    span = float(t[-1] - t[0])
-    return phi, share, (v.size / span if span > 0 else 0.0)
-
-
 def _trend_rho(y: FloatArray, tc: FloatArray, rho_floor: float | None) -> float:
-    """The AR(1) coefficient of a trend fit: the lag-1 autocorrelation of the OLS residuals
-    raised to ``rho_floor`` (the persistence implied by the speakers' IPU-level series,
-    which a short window series underestimates) or, without a floor, bias-corrected
-    (``rho + (1 + 3 rho) / n``, Marriott & Pope 1954); clipped to ``[0, 0.98]``. With a
-    floor the correction is not added on top: the floor already carries the persistence
-    the few windows under-read."""
+    """The AR(1) coefficient of a trend fit: the lag-1 autocorrelation of the OLS residuals,
+    bias-corrected (``rho + (1 + 3 rho) / n``, Marriott & Pope 1954), raised to
+    ``rho_floor`` (the persistence implied by the speakers' IPU-level series, which a short
+    window series underestimates); clipped to ``[0, 0.98]``."""
     n = y.size
     x = np.column_stack([np.ones(n), tc])
     beta, *_ = np.linalg.lstsq(x, y, rcond=None)
     rho = max(float(acf(y - x @ beta, 1)[0]), 0.0)
-    rho = rho + (1.0 + 3.0 * rho) / n if rho_floor is None else max(rho, rho_floor)
+    rho = rho + (1.0 + 3.0 * rho) / n
+    if rho_floor is not None:
+        rho = max(rho, rho_floor)
     return float(np.clip(rho, 0.0, 0.98))
 
 
@@ -137,18 +79,6 @@ def _gls_trend(
     return float(b[0]), float(b[1]), (float(b[1]) / se if se > 0 else 0.0), df
 
 
-def _interval(value: float, se: float, q: float) -> tuple[float, float]:
-    return (value - q * se, value + q * se)
-
-
-def _folded(value: float, se: float, q: float) -> tuple[float, tuple[float, float]]:
-    """``|value|`` and its interval, from the interval of ``value``."""
-    lo, hi = _interval(value, se, q)
-    if lo <= 0.0 <= hi:
-        return abs(value), (0.0, max(-lo, hi))
-    return abs(value), (min(abs(lo), abs(hi)), max(abs(lo), abs(hi)))
-
-
 def movement(
     a: FloatArray, b: FloatArray, t_min: FloatArray, stride: int, rho_floor: float | None
 ) -> Movement | None:
@@ -169,8 +99,8 @@ def movement(
     q = float(special.stdtrit(df, 0.975))
     d_se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", ends, cd, ends), 0.0))
     d = ends @ bd
-    start, start_ci = _folded(float(d[0]), float(d_se[0]), q)
-    end, end_ci = _folded(float(d[1]), float(d_se[1]), q)
+    start, start_ci = folded(float(d[0]), float(d_se[0]), q)
+    end, end_ci = folded(float(d[1]), float(d_se[1]), q)
     span = float(tc[-1] - tc[0])
     moved = []
     for own, toward in ((a[ok], -np.sign(d[0])), (b[ok], np.sign(d[0]))):
@@ -184,9 +114,9 @@ def movement(
         distance_end=end,
         distance_end_ci=end_ci,
         agent_moved=am,
-        agent_moved_ci=_interval(am, am_se, q),
+        agent_moved_ci=interval(am, am_se, q),
         customer_moved=cm,
-        customer_moved_ci=_interval(cm, cm_se, q),
+        customer_moved_ci=interval(cm, cm_se, q),
     )
 
 
@@ -252,12 +182,12 @@ def window_rho(
     for (times, vals), row in zip(series, rows, strict=True):
         if vals is None:
             continue
-        est = _ipu_persistence(times, vals)
+        est = speaker_persistence(times, vals)
         finite = row[np.isfinite(row)]
         if est is None or finite.size < 2:
             continue
         phi, share, rate = est
-        implied = _block_corr(phi, rate * step_s, share)
+        implied = block_corr(phi, rate * step_s, share)
         top = implied if top is None else max(top, implied)
     return top
 
@@ -279,7 +209,13 @@ def convergence(
     sham_pairs: Sequence[tuple[FloatArray, FloatArray]],
     stride: int = 1,
     rho_floor: float | None = None,
+    lines: tuple[SpeakerLine | None, SpeakerLine | None] = (None, None),
 ) -> Convergence:
+    """Convergence of window rows ``a`` (agent) and ``b`` (customer): the trend test and
+    the movement from the speakers' own ``lines`` when both exist and do not cross inside
+    the call, else from the windows (:func:`_convergence_stat`, :func:`movement`);
+    ``r_time`` always from the windows; ``p`` raised to the sham pairs' when there are
+    enough of them."""
     ok = np.isfinite(a) & np.isfinite(b)
     n = int(ok.sum())
 
@@ -293,6 +229,14 @@ def convergence(
     if stat is None:
         return none("constant distance")
     value, p, r_time = stat
+    la, lc = lines
+    moved: Movement | None
+    by_lines = None if la is None or lc is None else line_convergence(la, lc)
+    if by_lines is not None and la is not None and lc is not None:
+        value, p = by_lines
+        moved = line_movement(la, lc)
+    else:
+        moved = movement(a, b, t_min, stride, rho_floor)
     sham_z = None
     sham_vals = []
     for sa, sb in sham_pairs:
@@ -314,7 +258,7 @@ def convergence(
         p_adj=None,
         direction=None,
         n=n,
-        movement=movement(a, b, t_min, stride, rho_floor),
+        movement=moved,
         sham_z=clean(sham_z),
         reason=None,
     )
@@ -351,12 +295,14 @@ def feature_convergence(
     shams: Sequence[ShamCall],
     name: str,
     *,
+    lines: tuple[SpeakerLine | None, SpeakerLine | None],
     min_windows: int,
 ) -> Convergence:
-    """:func:`convergence` of one feature's window rows ``a`` (agent) and ``b`` (customer)
-    on the call's clock: non-overlapping windows (stride ``window_s / hop_s``), the AR(1)
-    floor from the speakers' own IPU series ``own`` (:func:`window_rho`), sham pairs from
-    ``shams``."""
+    """:func:`convergence` of one feature: the speakers' ``lines`` through their own IPU (or
+    turn) series ``own`` (:func:`~dsp.mirroring.lines.speaker_lines`); the window rows
+    ``a`` (agent) and ``b`` (customer) on the call's clock, non-overlapping (stride
+    ``window_s / hop_s``), with the AR(1) floor from ``own`` (:func:`window_rho`); sham
+    pairs from ``shams``."""
     hop = float(windows.hop_s)
     stride = max(1, int(round(float(windows.window_s) / hop))) if hop > 0 else 1
     return convergence(
@@ -367,4 +313,5 @@ def feature_convergence(
         sham_pairs=sham_pairs(shams, name, a.size),
         stride=stride,
         rho_floor=window_rho(own, (a, b), float(windows.window_s) * stride),
+        lines=lines,
     )

@@ -34,6 +34,7 @@ from dsp.mirroring.inputs import (
     WindowSeries,
     canonical,
 )
+from dsp.mirroring.lines import SpeakerLine, line_convergence
 from dsp.mirroring.proximity import ProximityRows
 from dsp.mirroring.results import MirroringResult
 from dsp.mirroring.synchrony import SYNC_COVARIATES, SyncDesign
@@ -141,6 +142,8 @@ def mirroring_evidence(
                 tables.append(_sync_table(name, direction, rows[name]))
         if name in design.proximity:
             tables.append(_proximity_table(name, design.proximity[name], design.turns))
+        if _convergence_by_lines(design, name):
+            tables.append(_line_table(name, design.lines[name]))
     tables.append(_window_table(design, windows))
     tables.append(_turn_table(design.turns))
     tables += [
@@ -158,6 +161,21 @@ def sync_file(name: str, direction: str) -> str:
 
 def proximity_file(name: str) -> str:
     return f"proximity_{name}.csv"
+
+
+def convergence_file(name: str) -> str:
+    return f"convergence_{name}.csv"
+
+
+def _convergence_by_lines(design: Design, name: str) -> bool:
+    """Whether convergence of ``name`` was tested on the speakers' lines (else: on the
+    windows, or not at all), as :func:`~dsp.mirroring.convergence.convergence` decides."""
+    if name not in design.rows or name not in design.lines:
+        return False
+    agent, customer = design.lines[name]
+    return (
+        agent is not None and customer is not None and line_convergence(agent, customer) is not None
+    )
 
 
 def _summary(result: MirroringResult, design: Design) -> Table:
@@ -185,8 +203,9 @@ def _summary(result: MirroringResult, design: Design) -> Table:
              w.reason)
         )  # fmt: skip
         c = f.convergence
+        conv_file = convergence_file(f.name) if _convergence_by_lines(design, f.name) else windows
         rows.append(
-            (f.name, "convergence", windows, c.n, None, "", None, c.value, c.p, c.p_adj,
+            (f.name, "convergence", conv_file, c.n, None, "", None, c.value, c.p, c.p_adj,
              c.reason)
         )  # fmt: skip
     return Table(
@@ -206,9 +225,15 @@ def _summary(result: MirroringResult, design: Design) -> Table:
                 "file",
                 "",
                 "the file of this test's rows (window_series.csv: the window "
-                "series it read; empty: none)",
+                "series it read; convergence_<feature>.csv: each speaker's values its "
+                "lines went through; empty: none)",
             ),
-            ("n", "", "usable exchanges (directional, local proximity) or windows"),
+            (
+                "n",
+                "",
+                "usable exchanges (directional, local proximity) or windows (windowed "
+                "synchrony, convergence)",
+            ),
             (
                 "df",
                 "",
@@ -298,6 +323,29 @@ def _proximity_table(name: str, d: ProximityRows, turns: Turns) -> Table:
         f"local proximity of {name}: one row per exchange, both directions pooled",
         cols,
         rows,
+    )
+
+
+def _line_table(name: str, lines: tuple[SpeakerLine | None, SpeakerLine | None]) -> Table:
+    unit = UNITS[name]
+    cols: list[Column] = [
+        ("speaker", "", "agent or customer"),
+        ("start_s", "s", "the value's IPU start (per-turn values: the turn's first IPU)"),
+        ("value", unit, f"the speaker's {name}"),
+        ("phi", "", "AR(1) coefficient of the speaker's line errors (0: white noise)"),
+        ("share", "", "the AR(1) part's share of the error variance"),
+    ]
+    rows = []
+    for role, line in zip(ROLES, lines, strict=True):
+        assert line is not None
+        for t, v in zip(line.start_s, line.values, strict=True):
+            rows.append((role, t, v, line.phi, line.share))
+    return Table(
+        convergence_file(name),
+        f"convergence of {name}: each speaker's finite values in time order, the line "
+        "each went through and the persistence its errors were given",
+        tuple(cols),
+        tuple(rows),
     )
 
 
@@ -409,6 +457,14 @@ def _readme(tables: Sequence[Table]) -> str:
         "",
         "Local proximity (proximity_<feature>.csv): value = mean of diff over the used",
         "rows; its p uses a Bartlett effective sample size (docs/mirroring.md).",
+        "",
+        "Convergence (convergence_<feature>.csv): per speaker, the GLS line value =",
+        "level + slope * (start_s / 60) with error correlation share * phi^k between",
+        "values k apart (1 at k = 0); value = the slope difference per minute signed so",
+        "that positive = closer; t = value / sqrt(var_agent + var_customer) on",
+        "min(n_eff) - 3 degrees of freedom, n_eff = n / (1 + 2 sum_k (1 - k/n) share",
+        "phi^k). When tests.csv names window_series.csv instead, the trend of the",
+        "window difference was tested (the lines crossed or a speaker had too few values).",
         "",
         "Files:",
     ]

@@ -30,7 +30,8 @@ from dsp.mirroring import (  # noqa: E402
     analyze_mirroring,
     benjamini_hochberg,
 )
-from dsp.mirroring.convergence import _whittle_ar1_noise  # noqa: E402
+from dsp.mirroring.lines import line_convergence, speaker_lines  # noqa: E402
+from dsp.mirroring.persistence import _whittle_ar1_noise  # noqa: E402
 
 
 def _call(seed: int, **kw: object) -> SimCall:
@@ -172,13 +173,14 @@ def test_movement_intervals_cover_the_planted_distances() -> None:
                      duration_s=600.0)  # fmt: skip
         m = _run(call).feature("pitch_level").convergence.movement
         assert m is not None
-        w = call.windows
-        stride = int(round(w.window_s / w.hop_s))
-        rows = np.asarray(w.values["pitch_level"])[:, ::stride]
-        centres = (w.starts_s + w.window_s / 2.0)[::stride]
-        used = centres[np.isfinite(rows).all(axis=0)]
+        # the lines span the first to the last value of either speaker
+        starts = [
+            np.asarray(u.start_s)[np.isfinite(np.asarray(u.features["pitch_level"]))]
+            for u in (call.agent, call.customer)
+        ]
+        span = (min(s.min() for s in starts), max(s.max() for s in starts))
         # planted distance (sd_within units) 5.5 -> 0.5 over the call, linear in time
-        planted = [(5.5 - 5.0 * t / call.duration_s) * sd_within for t in (used[0], used[-1])]
+        planted = [(5.5 - 5.0 * t / call.duration_s) * sd_within for t in span]
         moved = (planted[0] - planted[1]) / 2.0
         for key, truth, (lo, hi) in (
             ("start", planted[0], m.distance_start_ci),
@@ -516,6 +518,58 @@ def test_whittle_persistence_recovers_known_ar1_under_noise(phi: float, noise_sd
     # parts are white noise: any share fits)
     if phi > 0:
         assert abs(share - 1.0 / (1.0 + noise_sd**2)) <= 0.1
+
+
+def _turn_values(rng: np.random.Generator, n: int, drift: float, phi: float) -> np.ndarray:
+    """``n`` per-turn values: a linear drift of ``drift`` over the call, AR(1) deviations
+    with ``phi`` (sd 0.3) and measurement noise (sd 0.15)."""
+    dev = np.empty(n)
+    dev[0] = rng.normal(0.0, 0.3)
+    for i in range(1, n):
+        dev[i] = phi * dev[i - 1] + rng.normal(0.0, 0.3 * math.sqrt(1.0 - phi**2))
+    return drift * np.linspace(0.0, 1.0, n) + dev + rng.normal(0.0, 0.15, n)
+
+
+def test_a_steady_drift_in_a_few_dozen_turns_is_found() -> None:
+    """Per-turn rates: a few dozen values per speaker on a 7-minute call. A drift of five
+    turn-to-turn sds toward a steady partner is clear to a listener and must be found; the
+    steady partner's few values must not be read as slow wandering."""
+    rng = np.random.default_rng(5)
+    found = 0
+    for _ in range(40):
+        mover = (np.sort(rng.uniform(0.0, 420.0, 26)), 2.7 + _turn_values(rng, 26, 1.5, 0.3))
+        still = (np.sort(rng.uniform(0.0, 420.0, 26)), 4.9 + _turn_values(rng, 26, 0.0, 0.3))
+        agent, customer = speaker_lines([mover, still])
+        assert agent is not None and customer is not None
+        result = line_convergence(agent, customer)
+        found += result is not None and result[0] > 0 and result[1] < 0.01
+    assert found >= 28  # 81 % of 300 such calls
+
+
+@pytest.mark.parametrize(("phi", "n_values"), [(0.0, 20), (0.0, 40), (0.5, 40), (0.9, 60)])
+def test_line_convergence_keeps_its_level_without_a_trend(phi: float, n_values: int) -> None:
+    """No trend: the slope-difference test rejects at about its level (5 %) once the values
+    can show their persistence (fewer than about 40 persistent values cannot: see
+    docs/mirroring.md)."""
+    rng = np.random.default_rng(int(phi * 10) + n_values)
+    rejected = tested = 0
+    for _ in range(300):
+        agent, customer = speaker_lines(
+            [
+                (
+                    np.sort(rng.uniform(0.0, 480.0, n_values)),
+                    level + _turn_values(rng, n_values, 0.0, phi),
+                )
+                for level in (0.0, 1.5)
+            ]
+        )
+        assert agent is not None and customer is not None
+        result = line_convergence(agent, customer)
+        if result is not None:
+            tested += 1
+            rejected += result[1] < 0.05
+    assert tested >= 250
+    assert rejected / tested <= 0.08, rejected / tested
 
 
 def test_convergence_found_when_one_speaker_never_varies() -> None:

@@ -139,6 +139,62 @@ def test_window_series_ipus_and_index(tmp_path: Path) -> None:
         assert {f"agent_{name}", f"customer_{name}"} <= set(windows[0])
 
 
+@pytest.mark.parametrize(
+    ("seed", "kw"),
+    [
+        (7, {"scenario": "converge", "feature": "pitch_level"}),
+        (8, {"scenario": "diverge", "feature": "speaking_rate"}),
+        (9, {"scenario": "strong_ac"}),
+    ],
+)
+def test_convergence_recomputed_from_the_csvs(
+    tmp_path: Path, seed: int, kw: dict[str, str]
+) -> None:
+    """Each line-based convergence test: the value and p from convergence_<feature>.csv
+    alone (numpy + scipy), by the recipe of the README the evidence folder carries."""
+    call = simulate_call(
+        np.random.default_rng(seed),
+        min_duration_s=420.0,
+        **kw,  # type: ignore[arg-type]
+    )
+    evidence = mirroring_evidence(call.agent, call.customer, call.windows)
+    evidence.write(tmp_path)
+    tests = {(r["feature"], r["test"]): r for r in _read(tmp_path / "tests.csv")}
+    recomputed = 0
+    for name in PROSODY_FEATURES:
+        row = tests[(name, "convergence")]
+        if row["file"] != f"convergence_{name}.csv":
+            continue
+        rows = _read(tmp_path / row["file"])
+        fits = []
+        for role in ("agent", "customer"):
+            mine = [r for r in rows if r["speaker"] == role]
+            t = np.array([float(r["start_s"]) for r in mine]) / 60.0
+            v = np.array([float(r["value"]) for r in mine])
+            phi, share = float(mine[0]["phi"]), float(mine[0]["share"])
+            n = v.size
+            k = np.arange(n)
+            corr = np.where(k == 0, 1.0, share * phi**k)
+            sigma = corr[np.abs(k[:, None] - k[None, :])]
+            x = np.column_stack([np.ones(n), t])
+            si = np.linalg.inv(sigma)
+            cov = np.linalg.inv(x.T @ si @ x)
+            b = cov @ x.T @ si @ v
+            e = v - x @ b
+            cov *= float(e @ si @ e) / (n - 2)
+            n_eff = n / (1 + 2 * float(np.sum((1 - k[1:] / n) * corr[1:])))
+            fits.append((b, cov, n_eff, t[0], t[-1]))
+        (ba, ca, na, a0, a1), (bc, cc, nc, c0, c1) = fits
+        d0 = (ba - bc) @ [1.0, min(a0, c0)]
+        value = -math.copysign(1.0, d0) * (ba[1] - bc[1])
+        t_stat = value / math.sqrt(ca[1, 1] + cc[1, 1])
+        p = 2 * stats.t.sf(abs(t_stat), max(min(na, nc) - 3, 1))
+        assert float(row["value"]) == pytest.approx(value, rel=1e-9)
+        assert float(row["p"]) == pytest.approx(p, rel=1e-6, abs=1e-300)
+        recomputed += 1
+    assert recomputed >= 2  # lines that do not cross: the planted feature, and others
+
+
 def test_unknown_parameter_is_refused() -> None:
     call = simulate_call(np.random.default_rng(1))
     with pytest.raises(TypeError, match="unexpected parameters: bogus"):

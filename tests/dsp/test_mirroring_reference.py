@@ -6,9 +6,9 @@ Each test also checks that its tolerance would catch a plausible mistake (a df o
 the first Prais-Winsten row dropped, a lag too many, ...): the reference must tell the
 right answer from a near miss, not only agree with it.
 
-Note: the GLS trend tested here is ``dsp.mirroring.convergence._gls_trend``, the primitive
-convergence uses today. Convergence's inputs are being reworked; if that primitive moves
-or is replaced, point ``test_prais_winsten_trend_*`` at its successor.
+Convergence's primitives are both here: each speaker's GLS line with AR(1)-plus-noise
+errors (``dsp.mirroring.lines.speaker_line``) and the window-level Prais-Winsten trend it
+falls back on (``dsp.mirroring.convergence._gls_trend``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from statsmodels.tsa.stattools import acf as sm_acf
 from dsp.mirroring import benjamini_hochberg
 from dsp.mirroring.convergence import _gls_trend
 from dsp.mirroring.exchanges import Turns, exchanges, history_mean
+from dsp.mirroring.lines import speaker_line
+from dsp.mirroring.persistence import speaker_persistence
 from dsp.mirroring.stats import (
     bartlett_n_eff,
     corr,
@@ -212,6 +214,35 @@ def test_prais_winsten_trend_without_floor_uses_bias_corrected_residual_acf(seed
     assert level == pytest.approx(ref_level, abs=1e-9)
     assert slope == pytest.approx(ref_slope, abs=1e-9)
     assert t == pytest.approx(ref_t * math.sqrt((n - 3) / (n - 2)), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_speaker_line_matches_gls_with_the_fitted_ar1_plus_noise_covariance(seed: int) -> None:
+    """A speaker's line is GLS with covariance ``share phi^|i-j| + (1 - share) I`` of the
+    speaker's fitted persistence: coefficients, their standard errors (residual variance
+    over n - 2) against statsmodels."""
+    rng = np.random.default_rng(90 + seed)
+    n = int(rng.integers(40, 160))
+    start_s = np.sort(rng.uniform(0.0, 600.0, n))
+    noise = np.empty(n)
+    noise[0] = rng.standard_normal()
+    for i in range(1, n):
+        noise[i] = 0.8 * noise[i - 1] + 0.6 * rng.standard_normal()
+    y = 4.0 + 0.05 * start_s / 60.0 + noise + 0.5 * rng.standard_normal(n)
+    est = speaker_persistence(start_s, y)
+    assert est is not None
+    phi, share, _ = est
+    assert phi > 0.0  # the persistence is real here: the covariance is not the identity
+    sigma = share * toeplitz(phi ** np.arange(n)) + (1.0 - share) * np.eye(n)
+    ref = sm.GLS(y, sm.add_constant(start_s / 60.0), sigma=sigma).fit()
+    line = speaker_line(start_s, y, (phi, share))
+    assert line is not None
+    assert line.level == pytest.approx(float(ref.params[0]), rel=1e-9)
+    assert line.slope == pytest.approx(float(ref.params[1]), rel=1e-9, abs=1e-12)
+    assert np.sqrt(np.diag(line.cov)) == pytest.approx(np.asarray(ref.bse), rel=1e-9)
+    # ordinary least squares (the persistence ignored) is told apart
+    ols = sm.OLS(y, sm.add_constant(start_s / 60.0)).fit()
+    assert abs(float(ols.bse[1]) - math.sqrt(line.cov[1, 1])) > 1e-3 * float(ols.bse[1])
 
 
 # -- Bartlett effective sample size -----------------------------------------------------
