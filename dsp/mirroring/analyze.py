@@ -339,10 +339,9 @@ def _feature_stats(
                 c_row,
                 clock.centres_s,
                 clock.windows,
-                own,
+                lines,
                 shams,
                 name,
-                lines=lines,
                 min_windows=settings.min_windows,
             )
         else:

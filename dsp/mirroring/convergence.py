@@ -19,7 +19,7 @@ from dsp.mirroring.lines import (
     line_convergence,
     line_movement,
 )
-from dsp.mirroring.persistence import block_corr, speaker_persistence
+from dsp.mirroring.persistence import block_corr
 from dsp.mirroring.results import Convergence, Movement, clean
 from dsp.mirroring.stats import acf, corr, t_sf
 
@@ -169,25 +169,19 @@ _MAX_SHAM_OFFSETS = 4
 
 
 def window_rho(
-    series: Sequence[tuple[FloatArray, FloatArray | None]],
-    rows: Sequence[FloatArray],
-    step_s: float,
+    lines: Sequence[SpeakerLine | None], rows: Sequence[FloatArray], step_s: float
 ) -> float | None:
     """Lag-1 autocorrelation of ``a - c`` between windows ``step_s`` apart implied by the
-    speakers' IPU-level persistence (``series``: each speaker's :func:`unit_series`;
-    ``rows``: their window rows): the larger of the two speakers', so a steadier partner
-    does not dilute one speaker's slow wandering into a trend. None when neither speaker
-    has enough values to estimate it."""
+    persistence each speaker's line was given (``rows``: their window rows): the larger of
+    the two speakers', so a steadier partner does not dilute one speaker's slow wandering
+    into a trend. None when neither speaker has a line."""
     top = None
-    for (times, vals), row in zip(series, rows, strict=True):
-        if vals is None:
+    for line, row in zip(lines, rows, strict=True):
+        if line is None or np.isfinite(row).sum() < 2:
             continue
-        est = speaker_persistence(times, vals)
-        finite = row[np.isfinite(row)]
-        if est is None or finite.size < 2:
-            continue
-        phi, share, rate = est
-        implied = block_corr(phi, rate * step_s, share)
+        span_s = float(line.start_s[-1] - line.start_s[0])
+        rate = line.values.size / span_s if span_s > 0 else 0.0
+        implied = block_corr(line.phi, rate * step_s, line.share)
         top = implied if top is None else max(top, implied)
     return top
 
@@ -291,17 +285,16 @@ def feature_convergence(
     b: FloatArray,
     centres_s: FloatArray,
     windows: WindowSeries,
-    own: Sequence[tuple[FloatArray, FloatArray | None]],
+    lines: tuple[SpeakerLine | None, SpeakerLine | None],
     shams: Sequence[ShamCall],
     name: str,
     *,
-    lines: tuple[SpeakerLine | None, SpeakerLine | None],
     min_windows: int,
 ) -> Convergence:
     """:func:`convergence` of one feature: the speakers' ``lines`` through their own IPU (or
-    turn) series ``own`` (:func:`~dsp.mirroring.lines.speaker_lines`); the window rows
-    ``a`` (agent) and ``b`` (customer) on the call's clock, non-overlapping (stride
-    ``window_s / hop_s``), with the AR(1) floor from ``own`` (:func:`window_rho`); sham
+    turn) values (:func:`~dsp.mirroring.lines.speaker_lines`); the window rows ``a``
+    (agent) and ``b`` (customer) on the call's clock, non-overlapping (stride ``window_s /
+    hop_s``), with the AR(1) floor from the lines' persistence (:func:`window_rho`); sham
     pairs from ``shams``."""
     hop = float(windows.hop_s)
     stride = max(1, int(round(float(windows.window_s) / hop))) if hop > 0 else 1
@@ -312,6 +305,6 @@ def feature_convergence(
         min_windows=min_windows,
         sham_pairs=sham_pairs(shams, name, a.size),
         stride=stride,
-        rho_floor=window_rho(own, (a, b), float(windows.window_s) * stride),
+        rho_floor=window_rho(lines, (a, b), float(windows.window_s) * stride),
         lines=lines,
     )

@@ -22,7 +22,7 @@ def block_corr(phi: float, k: float, share: float = 1.0) -> float:
 
 
 #: Grids of the AR(1) coefficient and of the AR(1) share of the variance searched by
-#: :func:`_whittle_ar1_noise` (finer near 1, where window-level persistence changes fast).
+#: :func:`whittle_log_lik` (finer near 1, where window-level persistence changes fast).
 _WHITTLE_PHI = np.concatenate([np.linspace(0.0, 0.9, 46), np.linspace(0.905, 0.995, 19)])
 _WHITTLE_SIGNAL_SHARE = np.linspace(0.05, 1.0, 20)
 
@@ -32,19 +32,6 @@ _WHITTLE_SIGNAL_SHARE = np.linspace(0.05, 1.0, 20)
 #: degrees of freedom, 95 %): with a few dozen values Whittle's fit otherwise reads the
 #: chance shape of the lowest frequencies as slow wandering and buries a real trend.
 PERSISTENCE_LR = 5.99
-
-
-def _whittle_ar1_noise(v: FloatArray) -> tuple[float, float]:
-    """AR(1) coefficient of an AR(1)-plus-white-noise series and the AR(1) part's share of
-    the variance, by Whittle's likelihood; ``(0, 1)`` (white noise) unless the fit beats
-    white noise by :data:`PERSISTENCE_LR`.
-
-    The periodogram is fitted with the model's spectrum ``share * (1 - phi^2) /
-    |1 - phi e^{-iw}|^2 + (1 - share)`` (scale profiled out) over the grids above. Uses
-    every lag at once, so the few values of a short call do not read moderate persistence
-    as slow wandering (which would bury a real trend).
-    """
-    return best_fit(whittle_log_lik(v))
 
 
 def whittle_log_lik(v: FloatArray) -> FloatArray:
@@ -70,36 +57,6 @@ def best_fit(log_lik: FloatArray) -> tuple[float, float]:
     if 2.0 * float(log_lik[best, best_share] - white) < PERSISTENCE_LR:
         return 0.0, 1.0
     return float(_WHITTLE_PHI[best]), float(_WHITTLE_SIGNAL_SHARE[best_share])
-
-
-def speaker_persistence(
-    start_s: FloatArray, values: FloatArray
-) -> tuple[float, float, float] | None:
-    """IPU-level AR(1) coefficient of a speaker's values, robust to measurement noise.
-
-    The series (finite values in time order, linearly detrended) is read as AR(1) plus
-    white measurement noise (:func:`_whittle_ar1_noise`); ``phi`` is bias-corrected for
-    the fitted line, ``(2 + 4 phi) / n`` (the first-order bias of an AR(1) estimate after
-    removing a linear trend; ``(1 + 3 phi) / n`` is the mean-only one). Returns ``(phi,
-    share, rate)``: the AR(1) part's share of the variance and the speaker's finite values
-    per second; None with too few values.
-    """
-    ok = np.isfinite(values) & np.isfinite(start_s)
-    if ok.sum() < 20:
-        return None
-    order = np.argsort(start_s[ok])
-    v = values[ok][order]
-    t = start_s[ok][order]
-    idx = np.arange(v.size, dtype=np.float64)
-    scale = float(np.max(np.abs(v)))
-    v = v - np.polyval(np.polyfit(idx, v, 1), idx)
-    # Values constant around their trend (synthetic speech, a rate that never changes) do
-    # not wander at all; their rounding residue must not be fitted as persistence.
-    flat = float(np.std(v)) <= 1e-9 * max(scale, 1e-12)
-    phi, share = (0.0, 1.0) if flat else _whittle_ar1_noise(v)
-    phi = debiased(phi, v.size)
-    span = float(t[-1] - t[0])
-    return phi, share, (v.size / span if span > 0 else 0.0)
 
 
 def debiased(phi: float, n: int) -> float:

@@ -31,7 +31,7 @@ from dsp.mirroring import (  # noqa: E402
     benjamini_hochberg,
 )
 from dsp.mirroring.lines import line_convergence, speaker_lines  # noqa: E402
-from dsp.mirroring.persistence import _whittle_ar1_noise  # noqa: E402
+from dsp.mirroring.persistence import best_fit, whittle_log_lik  # noqa: E402
 
 
 def _call(seed: int, **kw: object) -> SimCall:
@@ -512,7 +512,7 @@ def _ar1_plus_noise(rng: np.random.Generator, phi: float, noise_sd: float, n: in
 @pytest.mark.parametrize(("phi", "noise_sd"), [(0.0, 0.0), (0.5, 0.5), (0.7, 0.6), (0.95, 0.5)])
 def test_whittle_persistence_recovers_known_ar1_under_noise(phi: float, noise_sd: float) -> None:
     y = _ar1_plus_noise(np.random.default_rng(int(phi * 100)), phi, noise_sd, 3000)
-    fitted_phi, share = _whittle_ar1_noise(y)
+    fitted_phi, share = best_fit(whittle_log_lik(y))
     assert abs(fitted_phi - phi) <= 0.05
     # the AR(1) part's share of the variance, 1 / (1 + noise_sd^2) (with phi = 0 both
     # parts are white noise: any share fits)

@@ -28,8 +28,7 @@ from statsmodels.tsa.stattools import acf as sm_acf
 from dsp.mirroring import benjamini_hochberg
 from dsp.mirroring.convergence import _gls_trend
 from dsp.mirroring.exchanges import Turns, exchanges, history_mean
-from dsp.mirroring.lines import speaker_line
-from dsp.mirroring.persistence import speaker_persistence
+from dsp.mirroring.lines import speaker_line, speaker_lines
 from dsp.mirroring.stats import (
     bartlett_n_eff,
     corr,
@@ -229,14 +228,14 @@ def test_speaker_line_matches_gls_with_the_fitted_ar1_plus_noise_covariance(seed
     for i in range(1, n):
         noise[i] = 0.8 * noise[i - 1] + 0.6 * rng.standard_normal()
     y = 4.0 + 0.05 * start_s / 60.0 + noise + 0.5 * rng.standard_normal(n)
-    est = speaker_persistence(start_s, y)
-    assert est is not None
-    phi, share, _ = est
+    line, _ = speaker_lines([(start_s, y), (start_s, rng.standard_normal(n))])
+    assert line is not None
+    phi, share = line.phi, line.share
     assert phi > 0.0  # the persistence is real here: the covariance is not the identity
     sigma = share * toeplitz(phi ** np.arange(n)) + (1.0 - share) * np.eye(n)
     ref = sm.GLS(y, sm.add_constant(start_s / 60.0), sigma=sigma).fit()
-    line = speaker_line(start_s, y, (phi, share))
-    assert line is not None
+    again = speaker_line(start_s, y, (phi, share))  # the fit given that persistence
+    assert again is not None and (again.level, again.slope) == (line.level, line.slope)
     assert line.level == pytest.approx(float(ref.params[0]), rel=1e-9)
     assert line.slope == pytest.approx(float(ref.params[1]), rel=1e-9, abs=1e-12)
     assert np.sqrt(np.diag(line.cov)) == pytest.approx(np.asarray(ref.bse), rel=1e-9)
