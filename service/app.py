@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import time
@@ -34,10 +33,11 @@ from dsp.errors import InputError
 from models.params import AnalysisConfig
 from models.report import Report
 from service import datadir, logs
+from service.auth import header_token, owner_for
 from service.jobs import JobManager, result_url
 from service.metrics import Metrics
 from service.problems import Problem, from_input_error, problem_body, problem_response
-from service.routes import evidence, report_page
+from service.routes import evidence, report_page, streams
 from service.routes.jobs import completed_job, find_job
 from service.schemas import (
     PROBLEM_SCHEMA,
@@ -50,6 +50,7 @@ from service.schemas import (
 )
 from service.settings import Settings, get_settings
 from service.store import Job, Store, decode_cursor, encode_cursor
+from service.streams import StreamRegistry
 from service.uploads import Upload, receive_upload, safe_suffix
 from service.webhooks import refused_destination
 
@@ -323,30 +324,7 @@ class RequestContext:
         self.keys = [k.encode() for k in settings.api_keys]
 
     def _owner(self, headers: dict[str, str]) -> str | Problem:
-        if not self.keys:
-            return ""
-        token: str | None = None
-        auth = headers.get("authorization")
-        if auth is not None:
-            scheme, _, value = auth.partition(" ")
-            if scheme.lower() == "bearer" and value.strip():
-                token = value.strip()
-        if token is None:
-            token = headers.get("x-api-key") or None
-        if token is None:
-            return Problem(
-                "auth.missing",
-                "send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-                headers={"WWW-Authenticate": 'Bearer realm="mirrorline"'},
-            )
-        given = token.encode()
-        if not any(hmac.compare_digest(given, key) for key in self.keys):
-            return Problem(
-                "auth.invalid",
-                "the API key is not valid",
-                headers={"WWW-Authenticate": 'Bearer realm="mirrorline", error="invalid_token"'},
-            )
-        return hashlib.sha256(given).hexdigest()[:24]
+        return owner_for(self.keys, header_token(headers))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -435,6 +413,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await jobs.start()
         app.state.store = store
         app.state.jobs = jobs
+        app.state.streams = StreamRegistry(settings, jobs, store, metrics)
         log.info(
             "mirrorline service started",
             extra={
@@ -446,6 +425,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.streams.stop_all()
             await jobs.stop()
             store.close()
             log.info("mirrorline service stopped")
@@ -799,6 +779,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(evidence.router)  # GET /v1/analyses/{id}/evidence.zip
     app.include_router(report_page.router)  # GET /v1/analyses/{id}/report.html
+    app.include_router(streams.router)  # WS /v1/streams/twilio|raw, GET /v1/streams/{id}[/events]
     return app
 
 

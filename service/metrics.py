@@ -65,4 +65,24 @@ class Metrics:
             "Requests refused with 503 server.busy.",
             registry=self.registry,
         )
+        self.streams = Counter(
+            "mirrorline_streams",
+            "Live streams ended, by protocol and reason (stop|disconnect|idle|too_long|"
+            "error|shutdown).",
+            ["protocol", "reason"],
+            registry=self.registry,
+        )
+        self.stream_frames = Counter(
+            "mirrorline_stream_frames",
+            "Audio frames received on live streams, by what happened to them "
+            "(placed|duplicate|late|too_far|empty).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.stream_refusals = Counter(
+            "mirrorline_stream_refusals",
+            "Live stream connections closed for a bad message, auth or limits, by code.",
+            ["code"],
+            registry=self.registry,
+        )
         self.registry.register(_JobGauge(job_counts))

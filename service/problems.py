@@ -52,6 +52,8 @@ STATUS: dict[str, tuple[int, str]] = {
     "job.not_found": (404, "Analysis not found"),
     "job.not_ready": (409, "Analysis not completed yet"),
     "job.failed": (409, "Analysis failed"),
+    # live streams
+    "stream.not_found": (404, "Stream not found"),
     # generic
     "not_found": (404, "Not found"),
     "method_not_allowed": (405, "Method not allowed"),

@@ -247,3 +247,38 @@ def upload_body(*, with_job_fields: bool) -> dict[str, Any]:
             }
         },
     }
+
+
+class StreamFrames(BaseModel):
+    received: int = Field(description="Audio frames received (both tracks).")
+    placed: int = Field(description="Frames placed in the call's timeline.")
+    duplicates: int = Field(description="Frames dropped: the same position was received.")
+    late: int = Field(description="Frames dropped: they came after their place was released.")
+    too_far: int = Field(description="Frames refused: a timestamp far past the audio so far.")
+
+
+class StreamOut(BaseModel):
+    """A live stream (WS /v1/streams/twilio or /raw): its state and, once ended, the
+    analysis its audio became (docs/live.md)."""
+
+    id: str = Field(description="The call id: Twilio callSid or the raw start message's id.")
+    protocol: Literal["twilio", "raw"]
+    state: Literal["live", "ended"]
+    started_at: str = Field(description="ISO 8601 UTC.")
+    ended_at: str | None = None
+    end_reason: Literal["stop", "disconnect", "idle", "too_long", "error", "shutdown"] | None
+    audio_s: float = Field(description="Seconds of stereo audio received and placed.")
+    sample_rate_hz: int
+    agent_channel: Literal[0, 1]
+    channels: list[str] = Field(description="What channel 0 and channel 1 carry.")
+    frames: StreamFrames
+    filled_s: list[float] = Field(
+        description="Per channel, seconds filled with silence where no frame came."
+    )
+    events_url: str = Field(description="Server-Sent Events of the live measures.")
+    analysis_id: str | None = Field(
+        None, description="The analysis of the whole call, once the stream ended."
+    )
+    analysis_url: str | None = None
+    analysis_status: JobStatus | Literal["deleted"] | None = None
+    error: JobError | None = Field(None, description="Why the stream ended badly, if it did.")

@@ -110,6 +110,73 @@ class Settings(BaseSettings):
         "refused (408), bytes/s; 0: no minimum.",
     )
 
+    # -- live streams (docs/live.md) ------------------------------------------------
+    stream_agent_track: Literal["inbound", "outbound"] = Field(
+        default="outbound",
+        description="Twilio/Telnyx track that carries the agent (a stream's customParameters "
+        "agent_track overrides it): outbound is what the platform plays to the caller.",
+    )
+    stream_max_concurrent: int = Field(
+        default=100, ge=1, description="Live streams at once; more are refused (close 4503)."
+    )
+    stream_jitter_ms: float = Field(
+        default=1000.0,
+        ge=0,
+        le=10000,
+        description="Reordering window: audio is released this far behind the furthest "
+        "frame received, ms; a frame later than that is dropped.",
+    )
+    stream_max_gap_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A frame starting more than this past the audio released so far is "
+        "refused (a broken timestamp), s.",
+    )
+    stream_idle_timeout_s: float = Field(
+        default=30.0, gt=0, description="A stream that sends nothing for this long ends, s."
+    )
+    stream_keep_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="An ended stream's record (GET /v1/streams/{id}) is kept this long, s; "
+        "its analysis stays for RESULT_TTL_S.",
+    )
+    live_interval_s: float = Field(
+        default=1.0, ge=0.2, le=60, description="Seconds of audio between two live events."
+    )
+    live_window_s: float = Field(
+        default=10.0,
+        ge=2,
+        le=60,
+        description="Recent pitch, loudness and speaking rate are measured on this many "
+        "last seconds.",
+    )
+    cue_hold_s: float = Field(
+        default=10.0, ge=0, description="A pace or loudness mismatch must hold this long, s."
+    )
+    cue_pace_ratio: float = Field(
+        default=1.25,
+        gt=1,
+        description="Pace mismatch: one speaking rate this many times the other's or more.",
+    )
+    cue_loudness_db: float = Field(
+        default=6.0,
+        gt=0,
+        description="Loudness mismatch: one speaker this many dB louder than the other, "
+        "each relative to their own usual level in the call.",
+    )
+    cue_monologue_s: float = Field(
+        default=60.0, gt=0, description="Long monologue: the other silent this long, s."
+    )
+    cue_silence_s: float = Field(
+        default=8.0, gt=0, description="Long silence: nobody speaking for this long, s."
+    )
+    cue_interruption_overlap_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="Interruption: starting over the other and both speaking this long, s.",
+    )
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:

@@ -1,0 +1,366 @@
+"""Live streams: audio in from a WebSocket, live events out, an analysis job at the end.
+
+One :class:`LiveStream` per call. The WebSocket route (``service.routes.streams``) parses
+the platform's messages and pushes frames; this module places them
+(:class:`service.jitter.JitterBuffer`), appends the released stereo audio to a WAV file
+(16-bit PCM at the stream's rate, channel 0 and 1 as the protocol defines them) and to the
+live window (:class:`service.live.LiveAnalyzer`), which computes an event every
+``LIVE_INTERVAL_S`` of audio in a thread. When the stream ends (stop, disconnect, idle
+timeout, too long, a bad message) the WAV becomes an ordinary analysis job: the worker
+analyses it exactly as it would the same file uploaded to ``POST /v1/analyses``.
+
+Stream records live in memory (a restart forgets them; their analyses stay in the job
+database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+import uuid
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from models.params import AnalysisConfig
+from service.jitter import JitterBuffer
+from service.jobs import JobManager
+from service.live import CueThresholds, LiveAnalyzer
+from service.metrics import Metrics
+from service.settings import Settings
+from service.store import Store
+
+log = logging.getLogger("mirrorline.streams")
+
+Protocol = Literal["twilio", "raw"]
+EndReason = Literal["stop", "disconnect", "idle", "too_long", "error", "shutdown"]
+
+
+class StreamRefused(Exception):
+    """A stream that cannot start: ``code`` (problem code) and the WebSocket close code."""
+
+    def __init__(self, code: str, detail: str, close_code: int) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.close_code = close_code
+
+
+@dataclass
+class LiveStream:
+    id: str
+    owner: str
+    protocol: Protocol
+    sample_rate_hz: int
+    agent_channel: int
+    channel_names: tuple[str, str]
+    buffer: JitterBuffer
+    analyzer: LiveAnalyzer
+    spool_path: Path
+    spool: wave.Wave_write | None
+    interval_samples: int
+    started_at: float = field(default_factory=time.time)
+    state: Literal["live", "ended"] = "live"
+    ended_at: float | None = None
+    end_reason: EndReason | None = None
+    error: dict[str, str] | None = None
+    analysis_id: str | None = None
+    written: int = 0  # samples per channel in the WAV
+    seq: int = 0
+    last_event: dict[str, Any] | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    tick_due: asyncio.Event = field(default_factory=asyncio.Event)
+    next_tick: int = 0
+    final: bool = False
+    live_task: asyncio.Task[None] | None = None
+    compute_s: float = 0.0  # time spent in live computations
+
+    @property
+    def audio_s(self) -> float:
+        return self.written / self.sample_rate_hz
+
+    def publish(self, kind: str, body: dict[str, Any]) -> None:
+        self.seq += 1
+        self.last_event = {"event": kind, "seq": self.seq, "stream_id": self.id, **body}
+        changed, self.changed = self.changed, asyncio.Event()
+        changed.set()
+
+
+class StreamRegistry:
+    """Every live (and recently ended) stream of this server."""
+
+    def __init__(
+        self, settings: Settings, jobs: JobManager, store: Store, metrics: Metrics
+    ) -> None:
+        self.settings = settings
+        self.jobs = jobs
+        self.store = store
+        self.metrics = metrics
+        self.streams: dict[str, LiveStream] = {}
+        self.thresholds = CueThresholds(
+            hold_s=settings.cue_hold_s,
+            pace_ratio=settings.cue_pace_ratio,
+            loudness_db=settings.cue_loudness_db,
+            monologue_s=settings.cue_monologue_s,
+            silence_s=settings.cue_silence_s,
+            interruption_overlap_s=settings.cue_interruption_overlap_s,
+        )
+
+    @property
+    def live_count(self) -> int:
+        return sum(1 for s in self.streams.values() if s.state == "live")
+
+    def get(self, stream_id: str, owner: str) -> LiveStream | None:
+        self._forget_old()
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.owner != owner:
+            return None
+        return stream
+
+    def _forget_old(self) -> None:
+        limit = time.time() - self.settings.stream_keep_s
+        for sid, stream in list(self.streams.items()):
+            if stream.state == "ended" and (stream.ended_at or 0) < limit:
+                del self.streams[sid]
+
+    def open(
+        self,
+        stream_id: str,
+        owner: str,
+        protocol: Protocol,
+        *,
+        sample_rate_hz: int,
+        agent_channel: int,
+        channel_names: tuple[str, str],
+    ) -> LiveStream:
+        """Start a stream, or raise :class:`StreamRefused` (id live already, server full)."""
+        self._forget_old()
+        if self.jobs.stopping:
+            raise StreamRefused("server.not_ready", "the server is stopping", 4503)
+        current = self.streams.get(stream_id)
+        if current is not None and current.state == "live":
+            raise StreamRefused("stream.conflict", f"stream {stream_id} is already live", 4409)
+        if self.live_count >= self.settings.stream_max_concurrent:
+            raise StreamRefused(
+                "server.busy",
+                f"{self.live_count} streams are live (MIRRORLINE_STREAM_MAX_CONCURRENT)",
+                4503,
+            )
+        spool_path = self.jobs.upload_dir / f"stream-{uuid.uuid4().hex}.wav"
+        spool = wave.open(str(spool_path), "wb")  # noqa: SIM115 (closed when the stream ends)
+        spool.setnchannels(2)
+        spool.setsampwidth(2)
+        spool.setframerate(sample_rate_hz)
+        interval = max(1, int(round(self.settings.live_interval_s * sample_rate_hz)))
+        stream = LiveStream(
+            id=stream_id,
+            owner=owner,
+            protocol=protocol,
+            sample_rate_hz=sample_rate_hz,
+            agent_channel=agent_channel,
+            channel_names=channel_names,
+            buffer=JitterBuffer(
+                2,
+                delay_samples=int(round(self.settings.stream_jitter_ms / 1000 * sample_rate_hz)),
+                max_jump_samples=int(round(self.settings.stream_max_gap_s * sample_rate_hz)),
+            ),
+            analyzer=LiveAnalyzer(
+                sample_rate_hz,
+                agent_channel,
+                window_s=self.settings.live_window_s,
+                thresholds=self.thresholds,
+            ),
+            spool_path=spool_path,
+            spool=spool,
+            interval_samples=interval,
+            next_tick=interval,
+        )
+        self.streams[stream_id] = stream
+        stream.live_task = asyncio.create_task(self._live_loop(stream), name=f"live-{stream_id}")
+        log.info(
+            "stream started",
+            extra={"stream_id": stream_id, "protocol": protocol, "sample_rate_hz": sample_rate_hz},
+        )
+        return stream
+
+    # -- audio ----------------------------------------------------------------------------
+
+    def push(self, stream: LiveStream, channel: int, start: int, samples: npt.ArrayLike) -> str:
+        """Place one frame; returns what happened to it (see ``JitterBuffer.push``)."""
+        result = stream.buffer.push(channel, start, samples)
+        self.metrics.stream_frames.labels(result).inc()
+        return result
+
+    def release(self, stream: LiveStream, *, final: bool = False) -> bool:
+        """Write what the buffer releases; False once the stream is over its length limit."""
+        block = stream.buffer.flush() if final else stream.buffer.release()
+        limit = int(self.settings.max_duration_s * stream.sample_rate_hz)
+        room = max(0, limit - stream.written)
+        if block.shape[1] > room:
+            block = block[:, :room]
+        if block.shape[1] and stream.spool is not None:
+            stream.spool.writeframes(np.ascontiguousarray(block.T).astype("<i2").tobytes())
+            stream.written += block.shape[1]
+            stream.analyzer.feed(block)
+            if stream.analyzer.fed >= stream.next_tick:
+                while stream.next_tick <= stream.analyzer.fed:
+                    stream.next_tick += stream.interval_samples
+                stream.tick_due.set()
+        return stream.written < limit
+
+    # -- live events ----------------------------------------------------------------------
+
+    async def _live_loop(self, stream: LiveStream) -> None:
+        """Compute an event whenever one is due (only the newest when several are)."""
+        while True:
+            await stream.tick_due.wait()
+            stream.tick_due.clear()
+            final = stream.final
+            audio, end = stream.analyzer.snapshot()
+            if end > stream.analyzer.computed_to:
+                started = time.perf_counter()
+                try:
+                    event = await asyncio.to_thread(stream.analyzer.compute, audio, end)
+                except Exception:
+                    log.exception("live measures failed", extra={"stream_id": stream.id})
+                    event = None
+                stream.compute_s += time.perf_counter() - started
+                if event is not None:
+                    stream.publish("live", event)
+            if final:
+                return
+
+    # -- end ------------------------------------------------------------------------------
+
+    async def end(
+        self, stream: LiveStream, reason: EndReason, error: dict[str, str] | None = None
+    ) -> None:
+        """Finish a stream: last audio, last live event, the analysis job, the end event."""
+        if stream.state != "live":
+            return
+        self.release(stream, final=True)
+        stream.final = True
+        stream.tick_due.set()
+        if stream.live_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await stream.live_task
+        stream.state = "ended"
+        stream.ended_at = time.time()
+        stream.end_reason = reason
+        stream.error = error
+        spool, stream.spool = stream.spool, None
+        if spool is not None:
+            await asyncio.to_thread(spool.close)
+        if stream.written == 0:
+            stream.spool_path.unlink(missing_ok=True)
+            stream.error = stream.error or {
+                "code": "stream.no_audio",
+                "message": "the stream ended before any audio arrived; nothing to analyse",
+            }
+        elif not self.jobs.stopping:
+            try:
+                stream.analysis_id = self._submit(stream)
+            except Exception:
+                log.exception("stream analysis not queued", extra={"stream_id": stream.id})
+                stream.spool_path.unlink(missing_ok=True)
+                stream.error = {"code": "internal", "message": "the analysis could not be queued"}
+        else:
+            stream.spool_path.unlink(missing_ok=True)
+        self.metrics.streams.labels(stream.protocol, reason).inc()
+        stream.publish("end", self.describe(stream))
+        log.info(
+            "stream ended",
+            extra={
+                "stream_id": stream.id,
+                "reason": reason,
+                "audio_s": round(stream.audio_s, 2),
+                "analysis_id": stream.analysis_id,
+                "live_compute_s": round(stream.compute_s, 3),
+            },
+        )
+
+    def _submit(self, stream: LiveStream) -> str:
+        job_id = f"an_{uuid.uuid4().hex}"
+        audio = self.jobs.audio_dir / f"{job_id}.wav"
+        os.replace(stream.spool_path, audio)
+        config = AnalysisConfig.model_validate({"agent_channel": stream.agent_channel})
+        values = {
+            "id": job_id,
+            "owner": stream.owner,
+            "status": "queued",
+            "created_at": time.time(),
+            "config": config.model_dump(mode="json"),
+            "filename": f"{stream.id}.wav",
+            "audio_path": str(audio),
+            "keep_audio": False,
+            "size_bytes": audio.stat().st_size,
+            "idempotency_key": None,
+            "fingerprint": hashlib.sha256(f"stream:{stream.id}:{job_id}".encode()).hexdigest(),
+            "callback_url": None,
+            "base_url": (self.settings.public_base_url or "").rstrip("/"),
+        }
+        self.store.create_job(values)
+        self.jobs.wake()
+        return job_id
+
+    async def stop_all(self) -> None:
+        """At shutdown: end every live stream (their audio is not analysed)."""
+        for stream in list(self.streams.values()):
+            if stream.state == "live":
+                await self.end(stream, "shutdown")
+
+    # -- views ------------------------------------------------------------------------------
+
+    def describe(self, stream: LiveStream) -> dict[str, Any]:
+        """The stream as ``GET /v1/streams/{id}`` shows it (``StreamOut``)."""
+        stats = stream.buffer.stats
+        analysis_status = None
+        if stream.analysis_id is not None:
+            job = self.store.get(stream.analysis_id)
+            analysis_status = job.status if job is not None else "deleted"
+        base = (self.settings.public_base_url or "").rstrip("/")
+        return {
+            "id": stream.id,
+            "protocol": stream.protocol,
+            "state": stream.state,
+            "started_at": _iso(stream.started_at),
+            "ended_at": _iso(stream.ended_at),
+            "end_reason": stream.end_reason,
+            "audio_s": round(stream.audio_s, 3),
+            "sample_rate_hz": stream.sample_rate_hz,
+            "agent_channel": stream.agent_channel,
+            "channels": list(stream.channel_names),
+            "frames": {
+                "received": stats.frames,
+                "placed": stats.placed,
+                "duplicates": stats.duplicates,
+                "late": stats.late,
+                "too_far": stats.too_far,
+            },
+            "filled_s": [round(n / stream.sample_rate_hz, 3) for n in stats.filled_samples],
+            "events_url": f"{base}/v1/streams/{stream.id}/events",
+            "analysis_id": stream.analysis_id,
+            "analysis_url": (
+                None if stream.analysis_id is None else f"{base}/v1/analyses/{stream.analysis_id}"
+            ),
+            "analysis_status": analysis_status,
+            "error": stream.error,
+        }
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    from datetime import UTC, datetime
+
+    return (
+        datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )

@@ -1,0 +1,273 @@
+"""Live streams through a real ``mirrorline serve`` and a real WebSocket client.
+
+A call streamed as Twilio would (frames reordered and duplicated) ends in the same report
+as the batch analysis of the recording it carried; live events arrive over SSE while it
+streams; bad messages, auth and conflicts close the socket with documented codes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+import pytest
+import soundfile as sf
+
+from service.replay import mulaw_roundtrip, raw_messages, send, twilio_messages
+from tests import synthcall as sc
+from tests.service.audio import call_samples
+from tests.service.conftest import Server
+
+needs_espeak = pytest.mark.skipif(not sc.espeak_available(), reason="espeak-ng is not on PATH")
+
+
+def _ws(server: Server, path: str) -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+def _wav(audio: npt.NDArray[np.int16], sample_rate_hz: int) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, audio.T, sample_rate_hz, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _wait_analysis(client: httpx.Client, stream_id: str, timeout_s: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        stream = client.get(f"/v1/streams/{stream_id}").json()
+        if stream["analysis_status"] in ("completed", "failed"):
+            return stream
+        time.sleep(0.3)
+    raise AssertionError(f"stream {stream_id} not analysed: {stream}")
+
+
+def _batch_report(client: httpx.Client, wav: bytes, name: str, agent_channel: int) -> Any:
+    job = client.post(
+        "/v1/analyses",
+        files={"file": (name, wav, "audio/wav")},
+        data={"agent_channel": str(agent_channel)},
+    ).json()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        body = client.get(f"/v1/analyses/{job['id']}").json()
+        if body["status"] == "completed":
+            return body["report"]
+        assert body["status"] in ("queued", "processing"), body
+        time.sleep(0.3)
+    raise AssertionError("batch analysis did not finish")
+
+
+class _Events(threading.Thread):
+    """Collects a stream's SSE events in the background."""
+
+    def __init__(self, server: Server, stream_id: str) -> None:
+        super().__init__(daemon=True)
+        self.url = f"{server.url}/v1/streams/{stream_id}/events"
+        self.events: list[dict[str, Any]] = []
+        self.content_type = ""
+
+    def run(self) -> None:
+        with httpx.stream("GET", self.url, timeout=120) as response:
+            self.content_type = response.headers["content-type"]
+            kind = None
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    event = json.loads(line[6:])
+                    assert event["event"] == kind
+                    self.events.append(event)
+                    if kind == "end":
+                        return
+
+
+def _subscribe(server: Server, stream_id: str) -> _Events:
+    """Wait for the stream to exist, then follow its events."""
+    with server.client() as client:
+        deadline = time.monotonic() + 30
+        while client.get(f"/v1/streams/{stream_id}").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    events = _Events(server, stream_id)
+    events.start()
+    return events
+
+
+@needs_espeak
+def test_twilio_stream_of_an_espeak_call_ends_in_the_batch_report(make_server: Any) -> None:
+    rng = np.random.default_rng(23)
+    call = sc.render_call(
+        sc.plan_call("follow", duration_s=60.0, rng=rng, follower="customer"),
+        rng=rng,
+        sample_rate_hz=8000,
+    )
+    audio = np.round(np.clip(call.audio, -1, 1) * 32767).astype(np.int16)
+    # channel 0 is Twilio's inbound track (the customer here), channel 1 the outbound
+    # track (the agent, MIRRORLINE_STREAM_AGENT_TRACK's default)
+    audio = audio[::-1].copy()
+    messages = twilio_messages(audio, "CAe2e0001", shuffle_window=24, duplicate_every=9)
+    server = make_server({"MIRRORLINE_WORKERS": "2"})
+    url = _ws(server, "/v1/streams/twilio")
+    sender = threading.Thread(
+        target=lambda: results.append(send(url, messages, realtime_s_per_message=0.0005))
+    )
+    results: list[Any] = []
+    sender.start()
+    events = _subscribe(server, "CAe2e0001")
+    sender.join(timeout=120)
+    events.join(timeout=60)
+    code, reason, _ = results[0]
+    assert code == 1000, reason
+
+    with server.client() as client:
+        stream = _wait_analysis(client, "CAe2e0001")
+        assert stream["state"] == "ended" and stream["end_reason"] == "stop"
+        assert stream["agent_channel"] == 1 and stream["channels"] == ["inbound", "outbound"]
+        assert stream["frames"]["duplicates"] > 0 and stream["frames"]["late"] == 0
+        assert stream["filled_s"] == [0.0, 0.0]
+        assert stream["audio_s"] == pytest.approx(audio.shape[1] / 8000, abs=0.02)
+        assert stream["analysis_status"] == "completed", stream
+        live = client.get(f"/v1/analyses/{stream['analysis_id']}").json()["report"]
+        recorded = _wav(mulaw_roundtrip(audio), 8000)
+        batch = _batch_report(client, recorded, "CAe2e0001.wav", agent_channel=1)
+    assert live == batch
+
+    assert events.content_type.startswith("text/event-stream")
+    kinds = [e["event"] for e in events.events]
+    assert kinds[-1] == "end" and kinds.count("live") >= 3
+    assert events.events[-1]["analysis_id"] == stream["analysis_id"]
+    last_live = [e for e in events.events if e["event"] == "live"][-1]
+    assert set(last_live["speakers"]) == {"agent", "customer"}
+    assert last_live["speakers"]["agent"]["channel"] == 1
+    assert last_live["t_s"] == pytest.approx(audio.shape[1] / 8000, abs=0.05)
+    shares = [last_live["speakers"][r]["talk_share"] for r in ("agent", "customer")]
+    assert sum(shares) == pytest.approx(1.0, abs=0.002)
+    assert last_live["thresholds"]["hold_s"] == 10.0
+    seqs = [e["seq"] for e in events.events]
+    assert seqs == sorted(seqs)
+
+
+def test_raw_stream_with_auth_and_bad_messages(make_server: Any) -> None:
+    server = make_server({"MIRRORLINE_API_KEYS": "live-key", "MIRRORLINE_STREAM_JITTER_MS": "0"})
+    url = _ws(server, "/v1/streams/raw")
+    audio = np.round(call_samples(12.0, sample_rate_hz=16000, seed=3).T * 32767).astype(np.int16)
+    messages = raw_messages(audio, "raw-call-1", sample_rate_hz=16000, agent_channel=0)
+
+    # no key, a wrong key: closed with 4401 before anything is kept
+    code, reason, replies = send(url, messages[:3])
+    assert code == 4401 and reason is not None and reason.startswith("auth.missing")
+    assert json.loads(replies[-1])["code"] == "auth.missing"
+    code, reason, _ = send(url + "?token=nope", messages[:3])
+    assert code == 4401 and reason is not None and reason.startswith("auth.invalid")
+
+    # the key as a header; the same id while live is refused; the stream's audio analysed
+    blocker = threading.Event()
+
+    def slow() -> Any:
+        for message in messages:
+            yield message
+            if message is messages[5]:
+                blocker.wait(30)
+
+    results: list[Any] = []
+    headers = [("Authorization", "Bearer live-key")]
+    first = threading.Thread(target=lambda: results.append(send(url, slow(), headers=headers)))
+    first.start()
+    with server.client(headers={"X-API-Key": "live-key"}) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/v1/streams/raw-call-1").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        code, reason, _ = send(url + "?token=live-key", messages[:2])
+        assert code == 4409 and reason is not None and reason.startswith("stream.conflict")
+        blocker.set()
+        first.join(timeout=60)
+        assert results[0][0] == 1000, results
+        stream = _wait_analysis(client, "raw-call-1")
+        assert stream["analysis_status"] == "completed" and stream["sample_rate_hz"] == 16000
+        assert stream["protocol"] == "raw" and stream["channels"] == ["channel 0", "channel 1"]
+        live = client.get(f"/v1/analyses/{stream['analysis_id']}").json()["report"]
+        batch = _batch_report(client, _wav(audio, 16000), "raw-call-1.wav", agent_channel=0)
+        assert live == batch
+        # another owner's key does not see it; an unknown stream is a problem+json 404
+        missing = client.get("/v1/streams/nope")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert missing.json()["code"] == "stream.not_found"
+        assert client.get("/v1/streams/nope/events").status_code == 404
+
+    key = "?token=live-key"
+    bad = [
+        ([b"\x00\x01"], 4400, "stream.bad_message"),  # binary before start
+        (["{not json"], 4400, "stream.bad_message"),
+        (
+            [json.dumps({"id": "x", "encoding": "pcm16", "sample_rate_hz": 7000})],
+            4415,
+            "stream.unsupported_format",
+        ),
+        ([messages[0], "hello"], 4400, "stream.bad_message"),  # text that is not stop
+    ]
+    for sent, want_code, want in bad:
+        code, reason, _ = send(url + key, sent)
+        assert code == want_code and reason is not None and reason.startswith(want), reason
+    with server.client(headers={"X-API-Key": "live-key"}) as client:
+        # the stream cut by a bad message still ended (a moment of audio: nothing to analyse)
+        ended = client.get("/v1/streams/raw-call-1").json()
+        assert ended["state"] == "ended" and ended["end_reason"] == "error"
+        assert ended["error"]["code"] == "stream.bad_message"
+        metrics = client.get("/metrics").text
+        assert 'mirrorline_stream_refusals_total{code="auth.missing"} 1.0' in metrics
+        assert "mirrorline_streams_total" in metrics
+    assert server.process is not None and server.process.poll() is None
+
+
+def test_twilio_protocol_faults_close_cleanly(make_server: Any) -> None:
+    server = make_server({"MIRRORLINE_STREAM_IDLE_TIMEOUT_S": "1"})
+    url = _ws(server, "/v1/streams/twilio")
+    audio = np.zeros((2, 1600), dtype=np.int16)
+    messages = twilio_messages(audio, "CAfault1")
+    media = [m for m in messages if '"media"' in m]
+    cases = [
+        ([media[0]], 4400, "stream.bad_message"),  # media before start
+        ([b"binary"], 4400, "stream.bad_message"),
+        (["[]"], 4400, "stream.bad_message"),
+        ([messages[0], messages[1], messages[1]], 4400, "stream.bad_message"),  # two starts
+        (
+            [messages[1].replace('"sampleRate": 8000', '"sampleRate": 16000')],
+            4415,
+            "stream.unsupported_format",
+        ),
+        ([messages[0]], 4408, "stream.idle"),  # then nothing for 1 s
+    ]
+    for sent, want_code, want in cases:
+        code, reason, _ = send(url, sent)
+        assert code == want_code and reason is not None and reason.startswith(want), reason
+    # dtmf, mark and unknown events are fine; a client that vanishes ends the stream
+    extra = [
+        json.dumps({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "5"}}),
+        json.dumps({"event": "mark", "mark": {"name": "x"}}),
+        json.dumps({"event": "something-new"}),
+    ]
+    from websockets.sync.client import connect
+
+    with connect(url) as ws:
+        for message in [*messages[:2], *extra, *media]:
+            ws.send(message)
+    with server.client() as client:
+        deadline = time.monotonic() + 10
+        while (stream := client.get("/v1/streams/CAfault1").json())["state"] != "ended":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert stream["end_reason"] == "disconnect"
+        assert stream["audio_s"] == pytest.approx(0.2, abs=0.01)
+        spec = client.get("/openapi.json").json()
+        events = spec["paths"]["/v1/streams/{stream_id}/events"]["get"]
+        assert "text/event-stream" in events["responses"]["200"]["content"]
+        assert "/v1/streams/twilio" not in spec["paths"]
+    assert server.process is not None and server.process.poll() is None
