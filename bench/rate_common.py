@@ -1,8 +1,11 @@
 """Shared helpers for the dsp.rate benchmarks (not part of the package).
 
 - loading mono reference recordings at 16 kHz or as 8 kHz mu-law telephone band (sox),
+- :func:`pipeline_speaker`: one mono recording measured by the product itself (the
+  pipeline's voice activity, IPUs, turns, pitch tracker, nuclei and dsp.measures), as the
+  agent of a stereo call whose other channel is faint noise,
 - a stand-in voicing detector (normalised autocorrelation, Boersma 1993 style) and a
-  stand-in energy VAD with IPUs, used until dsp.pitch / dsp.activity exist in the repo,
+  stand-in energy VAD with IPUs (the first benches, before dsp.pitch / dsp.activity),
 - transcript syllable counts with the CMU dictionary (``pronouncing``).
 """
 
@@ -20,6 +23,7 @@ import numpy.typing as npt
 import soundfile as sf
 
 from dsp.frames import frame_count, hop_samples, mask_to_segments
+from dsp.pipeline import SpeakerAnalysis, analyze
 from dsp.rate import syllable_intensity_db, syllable_nuclei
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,6 +52,25 @@ def sox_load(
         subprocess.run(cmd, check=True, capture_output=True)
         y, sr = sf.read(out, dtype="float32", always_2d=False)
     return np.asarray(y, dtype=np.float32), int(sr)
+
+
+def pipeline_speaker(y: npt.NDArray[np.float32], sr: int) -> SpeakerAnalysis:
+    """``y`` measured as the agent of a stereo call by :func:`dsp.pipeline.analyze` (the
+    customer channel is noise 80 dB below full scale)."""
+    noise = 1e-4 * np.random.default_rng(0).standard_normal(y.shape[0])
+    return pipeline_speaker_of_call(y, noise.astype(np.float32), sr)
+
+
+def pipeline_speaker_of_call(
+    y: npt.NDArray[np.float32], partner: npt.NDArray[np.float32], sr: int
+) -> SpeakerAnalysis:
+    """``y`` measured as the agent of the stereo call (``y``, ``partner``)."""
+    stereo = np.clip(np.stack([y, partner], axis=1), -1.0, 1.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "call.wav"
+        sf.write(path, stereo, sr, subtype="PCM_16")
+        result = analyze(path, mirror=False)
+    return result.speakers["agent"]
 
 
 def voiced_mask(
@@ -121,7 +144,9 @@ def word_syllables(word: str) -> int:
         return 0
     phones = pronouncing.phones_for_word(w)
     if phones:
-        return int(pronouncing.syllable_count(phones[0]))
+        # interjections such as "mm" and "hmm" have no vowel in the dictionary but are
+        # spoken as one syllabic nasal: one syllable
+        return max(1, int(pronouncing.syllable_count(phones[0])))
     n = len(_VOWEL_GROUP.findall(w))
     if w.endswith("e") and not w.endswith(("le", "ee")) and n > 1:
         n -= 1

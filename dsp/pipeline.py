@@ -24,19 +24,19 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
-from dsp import activity, loudness, pitch, rate, turns, windows
+from dsp import activity, loudness, measures, pitch, rate, turns, windows
 from dsp import mirroring as mirror_metrics
 from dsp.activity import SpeechActivity
 from dsp.frames import HOP_S, frame_count, hop_samples
 from dsp.io import AudioInfo, Source, iter_blocks
 from dsp.params import AnalysisParams
-from dsp.rate import RateStats
 from dsp.turns import TurnTaking
 
 FloatArray = npt.NDArray[np.float64]
 ROLES = ("agent", "customer")
-# 0.2.0: pause and latency join the mirroring tests; 0.3.0: pitch sd without octave errors
-ANALYSIS_VERSION = "0.5.0"
+# 0.2.0: pause and latency join the mirroring tests; 0.3.0: pitch sd without octave errors;
+# 0.6.0: every measure from dsp.measures (one definition over any span set)
+ANALYSIS_VERSION = "0.6.0"
 
 # Seconds of audio added on each side of a block so frame-local features see whole windows.
 CONTEXT_S = 0.2
@@ -365,11 +365,14 @@ class SpeakerAnalysis:
     f0_hz: FloatArray
     level_db: FloatArray
     nuclei_s: FloatArray
-    rate: RateStats
+    rate: measures.Rates
     pitch: dict[str, float]
     loudness: dict[str, float]
     median_pause_s: float
     units: mirror_metrics.SpeakerUnits
+    # the tracks every measure reads, and the spans the call-level values are measured over
+    track: measures.SpeakerTrack
+    speaking_spans_s: FloatArray
 
 
 @dataclass(frozen=True)
@@ -405,83 +408,88 @@ class AnalysisResult:
         )
 
 
-def _pitch_stats(f0_hz: FloatArray) -> dict[str, float]:
-    voiced = f0_hz[np.isfinite(f0_hz)]
+#: Least voiced speech (s) for the call's pitch statistics: under half a second, no stable
+#: estimate. Per IPU it is 0.1 s (:data:`MIN_VOICED_S_PER_IPU`), per window 1 s.
+MIN_VOICED_S_PER_CALL = 0.5
+#: Least phonation (s) for a rate: 1 s for the call, 0.5 s for a turn (a turn's rate is a
+#: mirroring input, and most answers are short).
+MIN_PHONATION_S_PER_CALL = 1.0
+MIN_PHONATION_S_PER_TURN = 0.5
+MIN_VOICED_S_PER_IPU = 0.1  # 100 ms of voicing for an IPU pitch value
+
+
+def _pitch_stats(track: measures.SpeakerTrack, spans_s: FloatArray) -> dict[str, float]:
+    """The call's pitch: level and spread as :mod:`dsp.measures` defines them, and the 10th
+    and 90th percentiles of the same voiced frames."""
+    voiced = measures.voiced_st(track, spans_s)
     nan = float("nan")
-    if voiced.size < 50:  # under half a second of voiced speech: no stable estimate
+    if voiced.size == 0 or voiced.size * HOP_S < MIN_VOICED_S_PER_CALL - 1e-9:
         return dict.fromkeys(
             ("median_hz", "median_st", "p10_hz", "p90_hz", "range_st", "sd_st"), nan
         )
-    st = pitch.hz_to_st(voiced)
-    p10, p50, p90 = np.percentile(voiced, [10, 50, 90])
+    level_st = measures.pitch_level_st(track, spans_s, min_voiced_s=MIN_VOICED_S_PER_CALL)
+    p10_st, p90_st = np.percentile(voiced, [10, 90])
     return {
-        "median_hz": float(p50),
-        "median_st": float(pitch.hz_to_st(np.array([p50]))[0]),
-        "p10_hz": float(p10),
-        "p90_hz": float(p90),
-        "range_st": float(12.0 * np.log2(p90 / p10)),
-        "sd_st": pitch.spread_st(st),
+        "median_hz": float(pitch.st_to_hz(level_st)),
+        "median_st": level_st,
+        "p10_hz": float(pitch.st_to_hz(p10_st)),
+        "p90_hz": float(pitch.st_to_hz(p90_st)),
+        "range_st": float(p90_st - p10_st),
+        "sd_st": measures.pitch_spread_st(track, spans_s, min_voiced_s=MIN_VOICED_S_PER_CALL),
     }
 
 
-def _loudness_stats(level_db: FloatArray, speech: npt.NDArray[np.bool_]) -> dict[str, float]:
-    on_speech = level_db[speech]
-    if on_speech.size < 10:
+def _loudness_stats(track: measures.SpeakerTrack, spans_s: FloatArray) -> dict[str, float]:
+    """The call's loudness (:func:`dsp.measures.loudness_db`) and the 90th percentile of the
+    same speech frames' levels."""
+    levels = measures.speech_level_db(track, spans_s)
+    if levels.size < 10:
         return {"median_db": float("nan"), "p90_db": float("nan")}
-    p50, p90 = np.percentile(on_speech, [50, 90])
-    return {"median_db": float(p50), "p90_db": float(p90)}
-
-
-MIN_VOICED_FRAMES_PER_IPU = 10  # 100 ms of voicing for an IPU pitch value
+    return {
+        "median_db": measures.loudness_db(track, spans_s),
+        "p90_db": float(np.percentile(levels, 90)),
+    }
 
 
 def _ipu_units(
-    ipus_s: FloatArray,
+    track: measures.SpeakerTrack,
     ipu_turn_index: npt.NDArray[np.int64],
     turn_segments_s: FloatArray,
     turn_latency_s: FloatArray,
-    *,
-    f0_st: FloatArray,
-    level_db: FloatArray,
-    nuclei_frames: npt.NDArray[np.int64],
 ) -> mirror_metrics.SpeakerUnits:
-    """Per-IPU pitch and level, and per-turn rates and timing (mean pause inside the turn;
-    ``turn_latency_s``, the gap before it), of one speaker for the mirroring step."""
-    n_frames = len(f0_st)
+    """Per-IPU pitch and loudness, and per-turn rates and timing (pause inside the turn;
+    ``turn_latency_s``, the gap before it), of one speaker for the mirroring step: every
+    value from :mod:`dsp.measures` over that IPU or turn."""
+    ipus_s = track.ipus_s
     k = len(ipus_s)
     pitch_level = np.full(k, np.nan)
     pitch_variability = np.full(k, np.nan)
     level = np.full(k, np.nan)
-    bounds = np.clip(np.round(ipus_s / HOP_S).astype(np.int64), 0, n_frames).reshape(-1, 2)
-    for i, (lo, hi) in enumerate(bounds):
-        f0_ipu = f0_st[lo:hi]
-        voiced = f0_ipu[np.isfinite(f0_ipu)]
-        if voiced.size >= MIN_VOICED_FRAMES_PER_IPU:
-            pitch_level[i] = np.median(voiced)
-            pitch_variability[i] = pitch.spread_st(voiced)
-        if hi > lo:
-            level[i] = 10.0 * np.log10(np.mean(10.0 ** (level_db[lo:hi] / 10.0)))
+    for i, span in enumerate(ipus_s):
+        one = track.frames(span.reshape(1, 2))
+        pitch_level[i] = measures.pitch_level_st(track, one, min_voiced_s=MIN_VOICED_S_PER_IPU)
+        pitch_variability[i] = measures.pitch_spread_st(
+            track, one, min_voiced_s=MIN_VOICED_S_PER_IPU
+        )
+        level[i] = measures.loudness_db(track, one, min_speech_s=HOP_S)
     # Rates are too coarse per IPU (one syllable is 25% of a 1 s IPU): measure them per turn.
     labels = np.unique(ipu_turn_index[ipu_turn_index >= 0])
-    speaking = np.full(len(labels), np.nan)
-    articulation = np.full(len(labels), np.nan)
     turn_segments_s = np.asarray(turn_segments_s, dtype=np.float64).reshape(-1, 2)
+    per_turn: dict[str, FloatArray] = {
+        name: np.full(len(labels), np.nan)
+        for name in ("speaking_rate", "articulation_rate", "pause")
+    }
     for j, label in enumerate(labels):
-        members = ipus_s[ipu_turn_index == label]
-        phonation_s = float(np.sum(members[:, 1] - members[:, 0]))
-        syllables = int(rate.count_in_intervals(nuclei_frames, members).sum())
-        if phonation_s >= 0.5:
-            articulation[j] = syllables / phonation_s
-        if label < len(turn_segments_s):
-            span_s = float(turn_segments_s[label, 1] - turn_segments_s[label, 0])
-            if span_s >= 0.5:
-                speaking[j] = syllables / span_s
+        if label >= len(turn_segments_s):
+            continue
+        turn = track.frames(turn_segments_s[label].reshape(1, 2))
+        r = measures.rates(track, turn, min_phonation_s=MIN_PHONATION_S_PER_TURN)
+        per_turn["speaking_rate"][j] = r.speaking_rate_syl_per_s
+        per_turn["articulation_rate"][j] = r.articulation_rate_syl_per_s
+        per_turn["pause"][j] = measures.pause_s(track, turn)
     known = labels < len(turn_segments_s)
-    timing: dict[str, FloatArray] = {}
-    pause_s = turns.turn_mean_pauses(ipus_s, ipu_turn_index, len(turn_segments_s))
-    for name, per_turn in (("pause", pause_s), ("latency", turn_latency_s)):
-        timing[name] = np.full(len(labels), np.nan)
-        timing[name][known] = per_turn[labels[known]]
+    latency = np.full(len(labels), np.nan)
+    latency[known] = np.asarray(turn_latency_s, dtype=np.float64)[labels[known]]
     return mirror_metrics.SpeakerUnits(
         start_s=ipus_s[:, 0].copy(),
         end_s=ipus_s[:, 1].copy(),
@@ -491,11 +499,7 @@ def _ipu_units(
             "pitch_variability": pitch_variability,
             "loudness": level,
         },
-        turn_features={
-            "speaking_rate": speaking,
-            "articulation_rate": articulation,
-            **timing,
-        },
+        turn_features={**per_turn, "latency": latency},
         turn_labels=labels.astype(np.int64),
     )
 
@@ -542,12 +546,6 @@ def measure_mirroring(
     """Mirroring of one call from its mirroring inputs (``AnalysisResult.as_sham()``: IPU
     values and window series), other calls as sham partners; a batch keeps only these."""
     return mirror_metrics.analyze_mirroring(call.agent, call.customer, call.windows, shams=shams)
-
-
-def _median_pause_s(ipus_s: FloatArray, turn_index: npt.NDArray[np.int_]) -> float:
-    """Median silent gap between consecutive IPUs of the same turn."""
-    gaps, _ = turns.turn_pauses(ipus_s, turn_index)
-    return float(np.median(gaps)) if gaps.size else float("nan")
 
 
 #: Mean power per sample (full scale 1.0) below which a channel is digitally silent:
@@ -656,12 +654,8 @@ def _call_windows(
         speech_s, values = windows.speaker_windows(
             starts,
             window_s=params.window_s,
-            speech=speaker.speech,
-            f0_st=pitch.hz_to_st(speaker.f0_hz),
-            level_db=speaker.level_db,
-            nuclei_s=speaker.nuclei_s,
-            ipus_s=speaker.ipus_s,
-            turns_s=speaker.turns_s,
+            track=speaker.track,
+            spans_s=speaker.speaking_spans_s,
             min_speech_s=min(params.min_window_speech_s, params.window_s / 4),
         )
         speech_rows.append(speech_s)
@@ -698,7 +692,9 @@ def _speaker(
     level_track_db: npt.NDArray[np.float32],
     syllable_track_db: npt.NDArray[np.float32],
 ) -> SpeakerAnalysis:
-    """One speaker's features, from their channel's tracks and their speech."""
+    """One speaker's features, from their channel's tracks and their speech: every value is
+    a :mod:`dsp.measures` measure over the speaker's speaking spans (turns and the IPUs
+    outside them)."""
     f0 = np.where(speech, f0_track_hz, np.nan).astype(np.float64)
     level = level_track_db.astype(np.float64)
     nuclei_frames = np.asarray(
@@ -707,6 +703,14 @@ def _speaker(
     )
     turns_s = np.asarray(per_speaker.turn_segments, dtype=np.float64).reshape(-1, 2)
     ipu_turn_index = np.asarray(per_speaker.ipu_turn_index, dtype=np.int64)
+    track = measures.SpeakerTrack.build(
+        speech=speech,
+        f0_st=pitch.hz_to_st(f0),
+        level_db=level,
+        nuclei_frames=nuclei_frames,
+        ipus_s=ipus_s,
+    )
+    spans_s = measures.speaking_spans_s(turns_s, ipus_s)
     return SpeakerAnalysis(
         speech=speech,
         ipus_s=ipus_s,
@@ -714,20 +718,14 @@ def _speaker(
         turns_s=turns_s,
         f0_hz=f0,
         level_db=level,
-        nuclei_s=nuclei_frames.astype(np.float64) * HOP_S,
-        rate=rate.rate_stats(nuclei_frames, ipus_s=ipus_s, turns_s=turns_s),
-        pitch=_pitch_stats(f0),
-        loudness=_loudness_stats(level, speech),
-        median_pause_s=_median_pause_s(ipus_s, ipu_turn_index),
-        units=_ipu_units(
-            ipus_s,
-            ipu_turn_index,
-            turns_s,
-            per_speaker.turn_latency_s,
-            f0_st=pitch.hz_to_st(f0),
-            level_db=level,
-            nuclei_frames=nuclei_frames,
-        ),
+        nuclei_s=track.nuclei_frames.astype(np.float64) * HOP_S,
+        rate=measures.rates(track, spans_s, min_phonation_s=MIN_PHONATION_S_PER_CALL),
+        pitch=_pitch_stats(track, spans_s),
+        loudness=_loudness_stats(track, spans_s),
+        median_pause_s=measures.pause_s(track, spans_s),
+        units=_ipu_units(track, ipu_turn_index, turns_s, per_speaker.turn_latency_s),
+        track=track,
+        speaking_spans_s=spans_s,
     )
 
 

@@ -17,8 +17,8 @@ The work is split so that a pipeline can run it block by block on long calls:
   :mod:`dsp.frames` clock;
 - :func:`syllable_nuclei` runs once per speaker on the whole track (it needs the speaker's
   intensity distribution) and returns frame indices of nuclei;
-- :func:`rate_stats`, :func:`count_in_intervals` and :func:`interval_rates_per_s` turn
-  nuclei into syllable counts and rates over turns, IPUs and windows.
+- :mod:`dsp.measures` turns nuclei into syllable counts and rates over any set of spans
+  (call, turn, IPU, window), with one definition of each rate.
 
 References
 ----------
@@ -27,8 +27,6 @@ automatically", Behavior Research Methods 41(2), 385-390, 2009.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -40,10 +38,6 @@ from dsp.filters import bandpass_sos
 from dsp.frames import HOP_S, frame_count, hop_samples
 
 __all__ = [
-    "RateStats",
-    "count_in_intervals",
-    "interval_rates_per_s",
-    "rate_stats",
     "syllable_intensity_db",
     "syllable_nuclei",
 ]
@@ -338,179 +332,3 @@ def _optional_mask(
             f"got shape {arr.shape}"
         )
     return arr.astype(bool)
-
-
-@dataclass(frozen=True)
-class RateStats:
-    """Syllable counts and rates of one speaker over a stretch of a call.
-
-    Attributes
-    ----------
-    syllables : int
-        Nuclei inside the speaker's turns.
-    syllables_in_ipus : int
-        Nuclei inside the speaker's IPUs (numerator of the articulation rate).
-    speaking_time_s : float
-        Total duration of the turns, within-turn pauses included (s).
-    phonation_time_s : float
-        Total time inside IPUs, or the ``phonation_s`` given (s).
-    speaking_rate_syl_per_s : float
-        ``syllables / speaking_time_s``; NaN when ``speaking_time_s < min_time_s``.
-    articulation_rate_syl_per_s : float
-        ``syllables_in_ipus / phonation_time_s``; NaN when ``phonation_time_s < min_time_s``.
-    """
-
-    syllables: int
-    syllables_in_ipus: int
-    speaking_time_s: float
-    phonation_time_s: float
-    speaking_rate_syl_per_s: float
-    articulation_rate_syl_per_s: float
-
-
-def _intervals(intervals_s: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
-    arr = np.asarray(intervals_s, dtype=np.float64)
-    if arr.size == 0:
-        return np.zeros((0, 2), dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ParameterError(f"{name} must have shape (k, 2) of [start_s, end_s], got {arr.shape}")
-    return arr
-
-
-def count_in_intervals(
-    nuclei_frames: npt.ArrayLike, intervals_s: npt.ArrayLike
-) -> npt.NDArray[np.int64]:
-    """Number of nuclei inside each ``[start_s, end_s)`` interval, vectorised.
-
-    Interval edges are rounded to the 10 ms clock exactly as
-    :func:`dsp.frames.segments_to_mask` does, so a nucleus at frame ``i`` counts for an
-    interval when ``round(start_s / HOP_S) <= i < round(end_s / HOP_S)``. Intervals may
-    overlap (sliding windows) and need not be sorted.
-
-    Parameters
-    ----------
-    nuclei_frames : array_like of int, shape (m,)
-        Frame indices of nuclei (any order), e.g. from :func:`syllable_nuclei`.
-    intervals_s : array_like, shape (k, 2)
-        ``[start_s, end_s]`` rows in seconds. Rows with ``end_s <= start_s`` or NaN edges
-        count 0.
-
-    Returns
-    -------
-    numpy.ndarray, shape (k,), int64
-    """
-    frames = np.sort(np.asarray(nuclei_frames, dtype=np.int64).ravel())
-    arr = _intervals(intervals_s, "intervals_s")
-    if arr.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64)
-    valid: npt.NDArray[np.bool_] = np.all(np.isfinite(arr), axis=1)
-    edges = np.where(valid[:, None], arr, 0.0)
-    lo = np.round(edges[:, 0] / HOP_S)
-    hi = np.round(edges[:, 1] / HOP_S)
-    counts = np.searchsorted(frames, hi, side="left") - np.searchsorted(frames, lo, side="left")
-    return np.where(valid & (hi > lo), counts, 0).astype(np.int64)
-
-
-def interval_rates_per_s(
-    nuclei_frames: npt.ArrayLike,
-    intervals_s: npt.ArrayLike,
-    *,
-    min_duration_s: float = 0.3,
-) -> npt.NDArray[np.float64]:
-    """Syllables per second inside each interval (e.g. per IPU: its articulation rate).
-
-    Parameters
-    ----------
-    nuclei_frames : array_like of int, shape (m,)
-        Frame indices of nuclei.
-    intervals_s : array_like, shape (k, 2)
-        ``[start_s, end_s]`` rows in seconds.
-    min_duration_s : float
-        Intervals shorter than this (s, >= 0) give NaN: a rate over a 0.1 s backchannel is
-        noise.
-
-    Returns
-    -------
-    numpy.ndarray, shape (k,), float64
-        ``count / duration`` with the duration measured on the 10 ms clock; NaN for short,
-        empty or invalid intervals.
-    """
-    if min_duration_s < 0:
-        raise ParameterError(f"min_duration_s must be >= 0 s, got {min_duration_s}")
-    arr = _intervals(intervals_s, "intervals_s")
-    counts = count_in_intervals(nuclei_frames, arr)
-    if arr.shape[0] == 0:
-        return np.zeros(0, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        durations = (np.round(arr[:, 1] / HOP_S) - np.round(arr[:, 0] / HOP_S)) * HOP_S
-    ok = np.isfinite(durations) & (durations > 0) & (durations >= min_duration_s - 1e-9)
-    rates = np.full(arr.shape[0], np.nan, dtype=np.float64)
-    rates[ok] = counts[ok] / durations[ok]
-    return rates
-
-
-def _total_s(arr: npt.NDArray[np.float64]) -> float:
-    if arr.shape[0] == 0:
-        return 0.0
-    lo = np.round(arr[:, 0] / HOP_S)
-    hi = np.round(arr[:, 1] / HOP_S)
-    dur = np.where(np.isfinite(lo) & np.isfinite(hi), hi - lo, 0.0)
-    return float(np.sum(np.maximum(dur, 0.0)) * HOP_S)
-
-
-def rate_stats(
-    nuclei_frames: npt.ArrayLike,
-    *,
-    ipus_s: npt.ArrayLike,
-    turns_s: npt.ArrayLike | None = None,
-    phonation_s: float | None = None,
-    min_time_s: float = 1.0,
-) -> RateStats:
-    """Speaking rate and articulation rate of one speaker.
-
-    Parameters
-    ----------
-    nuclei_frames : array_like of int, shape (m,)
-        Frame indices of this speaker's nuclei.
-    ipus_s : array_like, shape (k, 2)
-        The speaker's inter-pausal units ``[start_s, end_s]`` (non-overlapping).
-    turns_s : array_like, shape (j, 2), optional
-        The speaker's turns (non-overlapping), pauses within a turn included. ``None`` uses
-        the IPUs, so the speaking rate equals the articulation rate.
-    phonation_s : float, optional
-        Phonation time in seconds for the articulation rate; default: total IPU time.
-    min_time_s : float
-        Less speaking (phonation) time than this (s) makes the speaking (articulation)
-        rate NaN.
-
-    Returns
-    -------
-    RateStats
-        Counts, times and rates; rates are NaN when there is too little speech.
-    """
-    if min_time_s < 0:
-        raise ParameterError(f"min_time_s must be >= 0 s, got {min_time_s}")
-    if phonation_s is not None and not (np.isfinite(phonation_s) and phonation_s >= 0):
-        raise ParameterError(f"phonation_s must be a finite time >= 0 s, got {phonation_s}")
-    ipus = _intervals(ipus_s, "ipus_s")
-    turns = ipus if turns_s is None else _intervals(turns_s, "turns_s")
-    syllables = int(count_in_intervals(nuclei_frames, turns).sum())
-    syllables_in_ipus = int(count_in_intervals(nuclei_frames, ipus).sum())
-    speaking_time_s = _total_s(turns)
-    phonation_time_s = _total_s(ipus) if phonation_s is None else float(phonation_s)
-    speaking_rate = (
-        syllables / speaking_time_s if speaking_time_s >= max(min_time_s, 1e-9) else float("nan")
-    )
-    articulation_rate = (
-        syllables_in_ipus / phonation_time_s
-        if phonation_time_s >= max(min_time_s, 1e-9)
-        else float("nan")
-    )
-    return RateStats(
-        syllables=syllables,
-        syllables_in_ipus=syllables_in_ipus,
-        speaking_time_s=speaking_time_s,
-        phonation_time_s=phonation_time_s,
-        speaking_rate_syl_per_s=float(speaking_rate),
-        articulation_rate_syl_per_s=float(articulation_rate),
-    )

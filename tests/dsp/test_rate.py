@@ -9,13 +9,10 @@ import numpy.typing as npt
 import pytest
 import scipy.signal
 
+from dsp import measures
 from dsp.errors import ParameterError
 from dsp.frames import HOP_S, frame_count, segments_to_mask
 from dsp.rate import (
-    RateStats,
-    count_in_intervals,
-    interval_rates_per_s,
-    rate_stats,
     syllable_intensity_db,
     syllable_nuclei,
 )
@@ -200,13 +197,27 @@ def test_bursts_at_a_known_rate_give_that_count(sr: int, rate: float) -> None:
     assert np.max(np.abs(nuclei * HOP_S - centres)) < 0.03
 
 
+def rates_in(
+    nuclei: npt.ArrayLike, ipu_s: npt.NDArray[np.float64], n_frames: int
+) -> measures.Rates:
+    """Rates of nuclei over one IPU that is speech throughout (:mod:`dsp.measures`)."""
+    track = measures.SpeakerTrack.build(
+        speech=segments_to_mask(ipu_s, n_frames),
+        f0_st=np.zeros(n_frames),
+        level_db=np.zeros(n_frames),
+        nuclei_frames=nuclei,
+        ipus_s=ipu_s,
+    )
+    return measures.rates(track, ipu_s)
+
+
 @pytest.mark.parametrize("rate", [3.0, 6.0])
-def test_bursts_give_their_rate_through_rate_stats(rate: float) -> None:
+def test_bursts_give_their_rate_through_measures(rate: float) -> None:
     n_syll = 24
     y, voiced, speech = harmonic_bursts(rate, n_syll)
     nuclei = syllable_nuclei(syllable_intensity_db(y, 16000), voiced=voiced, speech=speech)
     ipu = np.array([[0.3, 0.3 + n_syll / rate]])
-    stats = rate_stats(nuclei, ipus_s=ipu)
+    stats = rates_in(nuclei, ipu, frame_count(len(y), 16000))
     assert stats.syllables == n_syll
     assert stats.articulation_rate_syl_per_s == pytest.approx(rate, rel=0.02)
 
@@ -219,7 +230,8 @@ def test_rate_scales_with_planted_tempo(factor: float) -> None:
     for rate in (base, base * factor):
         y, voiced, speech = harmonic_bursts(rate, n_syll)
         nuclei = syllable_nuclei(syllable_intensity_db(y, 16000), voiced=voiced, speech=speech)
-        stats = rate_stats(nuclei, ipus_s=np.array([[0.3, 0.3 + n_syll / rate]]))
+        ipu = np.array([[0.3, 0.3 + n_syll / rate]])
+        stats = rates_in(nuclei, ipu, frame_count(len(y), 16000))
         rates.append(stats.articulation_rate_syl_per_s)
     assert rates[1] / rates[0] == pytest.approx(factor, rel=0.03)
 
@@ -319,75 +331,6 @@ def test_without_rate_adaptation_fast_bursts_are_still_found() -> None:
 def test_nuclei_reject_bad_parameters(kwargs: dict[str, object]) -> None:
     with pytest.raises(ParameterError):
         syllable_nuclei(np.zeros(100), **kwargs)  # type: ignore[arg-type]
-
-
-# ---------------------------------------------------------------- counting and rates
-
-
-def test_count_in_intervals_uses_the_frame_clock_half_open() -> None:
-    nuclei = np.array([5, 10, 20, 30, 31])
-    intervals = np.array([[0.0, 0.1], [0.1, 0.2], [0.1, 0.21], [0.3, 0.32], [0.5, 0.4], [0, 1]])
-    assert count_in_intervals(nuclei, intervals).tolist() == [1, 1, 2, 2, 0, 5]
-
-
-def test_count_in_intervals_agrees_with_segments_to_mask() -> None:
-    rng = np.random.default_rng(3)
-    nuclei = np.sort(rng.choice(3000, size=300, replace=False))
-    starts = rng.uniform(0, 29, size=200)
-    intervals = np.column_stack([starts, starts + rng.uniform(0, 3, size=200)])
-    counts = count_in_intervals(nuclei[::-1], intervals)  # order of nuclei does not matter
-    for row, count in zip(intervals, counts, strict=True):
-        mask = segments_to_mask(row[None, :], 3000)
-        assert count == int(mask[nuclei].sum())
-
-
-def test_count_in_intervals_handles_empty_and_nan() -> None:
-    assert count_in_intervals([], np.zeros((0, 2))).shape == (0,)
-    assert count_in_intervals([], [[0.0, 1.0]]).tolist() == [0]
-    assert count_in_intervals([1, 2], [[np.nan, 1.0]]).tolist() == [0]
-    with pytest.raises(ParameterError):
-        count_in_intervals([1], [[0.0, 1.0, 2.0]])
-
-
-def test_interval_rates() -> None:
-    nuclei = np.arange(0, 400, 25)  # one nucleus every 0.25 s over 4 s
-    rates = interval_rates_per_s(nuclei, [[0.0, 2.0], [1.0, 1.1], [2.0, 4.0], [3.0, 3.0]])
-    assert rates[0] == pytest.approx(4.0)
-    assert np.isnan(rates[1])  # shorter than min_duration_s
-    assert rates[2] == pytest.approx(4.0)
-    assert np.isnan(rates[3])
-    assert interval_rates_per_s(nuclei, np.zeros((0, 2))).shape == (0,)
-
-
-def test_rate_stats_speaking_vs_articulation() -> None:
-    # IPUs of 2 s and 1 s inside one 4 s turn (1 s of pause): 12 nuclei in IPUs, 1 in pause.
-    ipus = np.array([[0.0, 2.0], [3.0, 4.0]])
-    turns = np.array([[0.0, 4.0]])
-    nuclei = np.concatenate([np.arange(0, 200, 25), [250], np.arange(300, 400, 25)])
-    stats = rate_stats(nuclei, ipus_s=ipus, turns_s=turns)
-    assert stats == RateStats(
-        syllables=13,
-        syllables_in_ipus=12,
-        speaking_time_s=pytest.approx(4.0),
-        phonation_time_s=pytest.approx(3.0),
-        speaking_rate_syl_per_s=pytest.approx(13 / 4),
-        articulation_rate_syl_per_s=pytest.approx(4.0),
-    )
-    with_phonation = rate_stats(nuclei, ipus_s=ipus, turns_s=turns, phonation_s=2.4)
-    assert with_phonation.articulation_rate_syl_per_s == pytest.approx(5.0)
-
-
-def test_rate_stats_is_nan_with_too_little_speech() -> None:
-    stats = rate_stats([10, 20], ipus_s=[[0.0, 0.5]], turns_s=[[0.0, 0.6]])
-    assert stats.syllables == 2
-    assert np.isnan(stats.speaking_rate_syl_per_s)
-    assert np.isnan(stats.articulation_rate_syl_per_s)
-    empty = rate_stats(np.zeros(0, np.int64), ipus_s=np.zeros((0, 2)))
-    assert empty.syllables == 0 and np.isnan(empty.articulation_rate_syl_per_s)
-    with pytest.raises(ParameterError):
-        rate_stats([], ipus_s=[[0, 1]], min_time_s=-1.0)
-    with pytest.raises(ParameterError):
-        rate_stats([], ipus_s=[[0, 1]], phonation_s=float("nan"))
 
 
 # ---------------------------------------------------------------- real speech
