@@ -3,6 +3,8 @@ stereo audio (for tests, demos and ``bench/live.py``; ``mirrorline replay`` will
 
 - :func:`twilio_messages`: Twilio Media Streams JSON (connected, start, media per 20 ms and
   track, stop), optionally with frames reordered within a window and some sent twice;
+- :func:`audiohook_messages`: a Genesys AudioHook v2 session (open, binary stereo PCMU,
+  close);
 - :func:`raw_messages`: the raw protocol's start message and binary frames;
 - :func:`send`: send them over a WebSocket (``websockets``' synchronous client), paced in
   real time or as fast as possible.
@@ -153,6 +155,57 @@ def raw_messages(
         else:
             out.append(mulaw_encode(interleaved))
     out.append(json.dumps({"event": "stop"}))
+    return out
+
+
+def audiohook_messages(
+    audio: npt.NDArray[np.int16],
+    conversation_id: str,
+    *,
+    frame_ms: int = 100,
+    session_id: str | None = None,
+) -> list[str | bytes]:
+    """A Genesys AudioHook v2 session of ``audio`` (2, n) int16 at 8 kHz: ``open`` offering
+    stereo PCMU with channel 0 ``external`` (the customer) and channel 1 ``internal`` (the
+    agent), binary frames of ``frame_ms``, then ``close``."""
+    session = session_id or str(uuid.uuid4())
+    seq = 0
+    sent_s = 0.0
+
+    def message(kind: str, parameters: dict[str, Any]) -> str:
+        nonlocal seq
+        seq += 1
+        return json.dumps(
+            {
+                "version": "2",
+                "id": session,
+                "type": kind,
+                "seq": seq,
+                "serverseq": 0,
+                "position": f"PT{sent_s:.2f}S",
+                "parameters": parameters,
+            }
+        )
+
+    medium = {"type": "audio", "format": "PCMU", "channels": ["external", "internal"], "rate": 8000}
+    out: list[str | bytes] = [
+        message(
+            "open",
+            {
+                "organizationId": str(uuid.uuid4()),
+                "conversationId": conversation_id,
+                "participant": {"id": str(uuid.uuid4()), "ani": "", "aniName": "", "dnis": ""},
+                "media": [medium, {**medium, "channels": ["external"]}],
+                "language": "en-US",
+            },
+        )
+    ]
+    step = TWILIO_RATE_HZ * frame_ms // 1000
+    for begin in range(0, audio.shape[1], step):
+        interleaved = np.ascontiguousarray(audio[:, begin : begin + step].T).reshape(-1)
+        out.append(mulaw_encode(interleaved))
+        sent_s += min(step, audio.shape[1] - begin) / TWILIO_RATE_HZ
+    out.append(message("close", {"reason": "end"}))
     return out
 
 

@@ -258,11 +258,14 @@ class StreamFrames(BaseModel):
 
 
 class StreamOut(BaseModel):
-    """A live stream (WS /v1/streams/twilio or /raw): its state and, once ended, the
+    """A live stream (WS /v1/streams/twilio, /audiohook or /raw): its state and, once ended, the
     analysis its audio became (docs/live.md)."""
 
-    id: str = Field(description="The call id: Twilio callSid or the raw start message's id.")
-    protocol: Literal["twilio", "raw"]
+    id: str = Field(
+        description="The call id: Twilio callSid, AudioHook conversationId or the raw start "
+        "message's id."
+    )
+    protocol: Literal["twilio", "audiohook", "raw"]
     state: Literal["live", "ended"]
     started_at: str = Field(description="ISO 8601 UTC.")
     ended_at: str | None = None

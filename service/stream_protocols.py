@@ -4,6 +4,11 @@
   names): JSON text messages ``connected``, ``start``, ``media``, ``mark``, ``dtmf``,
   ``stop``. Audio is base64 mu-law, 8 kHz mono per track, placed by ``media.timestamp``
   (ms from the start of the stream).
+- **Genesys AudioHook v2**: JSON text messages with ``version`` "2", ``id`` (session),
+  ``type``, ``seq``, ``serverseq``, ``position``, ``parameters`` (``open``, ``ping``,
+  ``paused``/``resumed``, ``discarded``, ``update``, ``close``, ``error``); audio as binary
+  frames of interleaved 2-channel PCMU (or L16) at 8 kHz, channels as ``open`` offered
+  them (``external`` the customer, ``internal`` the agent).
 - **raw**: one JSON ``start`` text message (``id``, ``encoding`` pcm16|mulaw,
   ``sample_rate_hz``, ``agent_channel``), then binary messages of interleaved stereo
   samples, then optionally ``{"event": "stop"}``.
@@ -240,3 +245,81 @@ def raw_samples(data: bytes, encoding: Literal["pcm16", "mulaw"]) -> npt.NDArray
     else:
         flat = mulaw_decode(data)
     return flat.reshape(-1, 2).T.copy()
+
+
+# -- Genesys AudioHook v2 ----------------------------------------------------------------
+
+AUDIOHOOK_RATE_HZ = 8000
+_DURATION = re.compile(r"^PT(\d+(?:\.\d+)?)S$")
+
+
+def iso_seconds(value: Any, where: str) -> float:
+    """An AudioHook duration ``PT1.25S`` in seconds."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise BadMessage("stream.bad_message", f"{where} must be a duration like PT1.5S")
+    return float(match.group(1))
+
+
+@dataclass(frozen=True)
+class AudioHookMessage:
+    type: str
+    id: str
+    seq: int
+    position_s: float | None
+    parameters: dict[str, Any]
+
+
+def parse_audiohook(message: dict[str, Any]) -> AudioHookMessage:
+    """One AudioHook v2 client text message (version, id, type, seq, position, parameters)."""
+    if str(message.get("version")) != "2":
+        raise BadMessage("stream.bad_message", "AudioHook messages have version '2'")
+    kind = message.get("type")
+    session = message.get("id")
+    if not isinstance(kind, str) or not isinstance(session, str):
+        raise BadMessage("stream.bad_message", "an AudioHook message needs 'type' and 'id'")
+    seq = _int(message.get("seq"), "seq")
+    parameters = message.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise BadMessage("stream.bad_message", "parameters must be an object")
+    position = message.get("position")
+    return AudioHookMessage(
+        type=kind,
+        id=session,
+        seq=seq,
+        position_s=None if position is None else iso_seconds(position, "position"),
+        parameters=parameters,
+    )
+
+
+@dataclass(frozen=True)
+class AudioHookOpen:
+    conversation_id: str
+    media: dict[str, Any]  # the offered medium chosen: answered in 'opened'
+    channels: tuple[str, ...]
+    encoding: Literal["pcm16", "mulaw"]
+
+
+def choose_audiohook_media(parameters: dict[str, Any]) -> AudioHookOpen:
+    """The conversation id and the stereo medium to take from an ``open`` message."""
+    conversation = stream_id(parameters.get("conversationId"), "parameters.conversationId")
+    offered = parameters.get("media")
+    if not isinstance(offered, list):
+        raise BadMessage("stream.bad_message", "parameters.media must be a list")
+    for medium in offered:
+        if not isinstance(medium, dict):
+            continue
+        channels = medium.get("channels")
+        if (
+            medium.get("type") == "audio"
+            and medium.get("format") in ("PCMU", "L16")
+            and medium.get("rate") == AUDIOHOOK_RATE_HZ
+            and isinstance(channels, list)
+            and sorted(channels) == ["external", "internal"]
+        ):
+            encoding: Literal["pcm16", "mulaw"] = "mulaw" if medium["format"] == "PCMU" else "pcm16"
+            return AudioHookOpen(conversation, medium, tuple(channels), encoding)
+    raise BadMessage(
+        "stream.unsupported_format",
+        "no offered medium is 8000 Hz PCMU or L16 with both channels (external, internal)",
+    )

@@ -40,7 +40,7 @@ from service.store import Store
 
 log = logging.getLogger("mirrorline.streams")
 
-Protocol = Literal["twilio", "raw"]
+Protocol = Literal["twilio", "audiohook", "raw"]
 EndReason = Literal["stop", "disconnect", "idle", "too_long", "error", "shutdown"]
 
 

@@ -1,4 +1,5 @@
-"""Live streams: ``WS /v1/streams/twilio``, ``WS /v1/streams/raw`` (audio in),
+"""Live streams: ``WS /v1/streams/twilio``, ``WS /v1/streams/audiohook``,
+``WS /v1/streams/raw`` (audio in), ``WS /v1/streams/{id}/events`` (subscription),
 ``GET /v1/streams/{id}`` (state, then the analysis) and ``GET /v1/streams/{id}/events``
 (Server-Sent Events). Protocols, close codes and cues: docs/live.md.
 
@@ -13,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, WebSocket
 from starlette.responses import Response, StreamingResponse
@@ -24,11 +25,15 @@ from service.auth import header_token, owner_for
 from service.problems import Problem
 from service.schemas import StreamOut
 from service.stream_protocols import (
+    AUDIOHOOK_RATE_HZ,
     TWILIO_RATE_HZ,
     BadMessage,
     TwilioMedia,
     TwilioOther,
     TwilioStart,
+    choose_audiohook_media,
+    iso_seconds,
+    parse_audiohook,
     parse_json,
     parse_raw_start,
     parse_twilio,
@@ -48,6 +53,7 @@ CLOSE_CODES = {
     "stream.unsupported_format": 4415,
     "auth.missing": 4401,
     "auth.invalid": 4401,
+    "stream.not_found": 4404,
     "stream.idle": 4408,
     "stream.conflict": 4409,
     "stream.too_long": 4413,
@@ -104,15 +110,23 @@ def _given_token(ws: WebSocket) -> str | None:
     return header_token(headers) or ws.query_params.get("token") or None
 
 
+Tell = Callable[[WebSocket, _Closed, LiveStream | None], Awaitable[None]]
+
+
+async def _tell_nothing(ws: WebSocket, closed: _Closed, stream: LiveStream | None) -> None:
+    return None
+
+
 async def _finish(
     ws: WebSocket,
     registry: StreamRegistry,
     stream: LiveStream | None,
     closed: _Closed,
     *,
-    tell: bool,
+    tell: Tell = _tell_nothing,
 ) -> None:
-    """End the stream (its audio becomes an analysis) and close the socket."""
+    """End the stream (its audio becomes an analysis), say so in the protocol's own words
+    (``tell``) and close the socket."""
     if closed.error is not None:
         registry.metrics.stream_refusals.labels(closed.error["code"]).inc()
         log.info("stream closed: %s", closed.error["code"], extra={"detail": closed.error})
@@ -121,8 +135,7 @@ async def _finish(
     if ws.client_state != WebSocketState.CONNECTED or closed.reason == "disconnect":
         return
     try:
-        if tell and closed.error is not None:
-            await ws.send_text(json.dumps({"event": "error", **closed.error}))
+        await tell(ws, closed, stream)
         reason = "" if closed.error is None else f"{closed.error['code']}: "
         reason += "" if closed.error is None else closed.error["message"]
         await ws.close(code=closed.code, reason=reason.encode()[:120].decode(errors="ignore"))
@@ -176,14 +189,53 @@ async def twilio_stream(ws: WebSocket) -> None:
                 raise _Closed("stop", CLOSE_NORMAL)
             # connected, mark, dtmf and events this server does not use: nothing to do
     except _Closed as closed:
-        await _finish(ws, registry, stream, closed, tell=False)
+        await _finish(ws, registry, stream, closed)
     except BadMessage as exc:
-        await _finish(ws, registry, stream, _error(exc.code, exc.detail), tell=False)
+        await _finish(ws, registry, stream, _error(exc.code, exc.detail))
     except StreamRefused as exc:
-        await _finish(ws, registry, stream, _refused(exc), tell=False)
+        await _finish(ws, registry, stream, _refused(exc))
     except Exception:
         log.exception("twilio stream failed")
-        await _finish(ws, registry, stream, _internal(), tell=False)
+        await _finish(ws, registry, stream, _internal())
+
+
+async def _tell_raw(ws: WebSocket, closed: _Closed, stream: LiveStream | None) -> None:
+    if closed.error is not None:
+        await ws.send_text(json.dumps({"event": "error", **closed.error}))
+    elif stream is not None:
+        ended = {"event": "ended", "id": stream.id, "analysis_id": stream.analysis_id}
+        await ws.send_text(json.dumps(ended))
+
+
+class _Interleaved:
+    """Places interleaved stereo bytes, in arrival order, on the stream's timeline; a
+    message may end inside a sample frame (the next one completes it)."""
+
+    def __init__(
+        self, registry: StreamRegistry, stream: LiveStream, encoding: Literal["pcm16", "mulaw"]
+    ) -> None:
+        self.registry = registry
+        self.stream = stream
+        self.encoding = encoding
+        self.bytes_per_frame = 4 if encoding == "pcm16" else 2
+        self.position = 0
+        self.rest = b""
+
+    def add(self, data: bytes) -> None:
+        data = self.rest + data
+        whole = len(data) - len(data) % self.bytes_per_frame
+        self.rest = data[whole:]
+        samples = raw_samples(data[:whole], self.encoding)
+        if samples.shape[1]:
+            self.registry.push(self.stream, 0, self.position, samples[0])
+            self.registry.push(self.stream, 1, self.position, samples[1])
+            self.position += samples.shape[1]
+        if not self.registry.release(self.stream):
+            raise _too_long(self.registry.settings.max_duration_s)
+
+    def skip(self, seconds: float) -> None:
+        """Audio the sender says it did not send (a gap: silence)."""
+        self.position += int(round(seconds * self.stream.sample_rate_hz))
 
 
 @router.websocket("/v1/streams/raw")
@@ -211,35 +263,120 @@ async def raw_stream(ws: WebSocket) -> None:
             channel_names=("channel 0", "channel 1"),
         )
         await ws.send_text(json.dumps({"event": "started", "id": start.id}))
-        position = 0
-        rest = b""
+        audio = _Interleaved(registry, stream, start.encoding)
         while True:
             message = await _receive(ws, settings.stream_idle_timeout_s)
             if message.get("bytes") is not None:
-                data = rest + message["bytes"]
-                whole = len(data) - len(data) % start.bytes_per_frame
-                rest = data[whole:]
-                samples = raw_samples(data[:whole], start.encoding)
-                if samples.shape[1]:
-                    registry.push(stream, 0, position, samples[0])
-                    registry.push(stream, 1, position, samples[1])
-                    position += samples.shape[1]
-                    if not registry.release(stream):
-                        raise _too_long(settings.max_duration_s)
+                audio.add(message["bytes"])
                 continue
             event = parse_json(message.get("text") or "").get("event")
             if event == "stop":
                 raise _Closed("stop", CLOSE_NORMAL)
             raise BadMessage("stream.bad_message", "after start: binary audio or a stop event")
     except _Closed as closed:
-        await _finish(ws, registry, stream, closed, tell=True)
+        await _finish(ws, registry, stream, closed, tell=_tell_raw)
     except BadMessage as exc:
-        await _finish(ws, registry, stream, _error(exc.code, exc.detail), tell=True)
+        await _finish(ws, registry, stream, _error(exc.code, exc.detail), tell=_tell_raw)
     except StreamRefused as exc:
-        await _finish(ws, registry, stream, _refused(exc), tell=True)
+        await _finish(ws, registry, stream, _refused(exc), tell=_tell_raw)
     except Exception:
         log.exception("raw stream failed")
-        await _finish(ws, registry, stream, _internal(), tell=True)
+        await _finish(ws, registry, stream, _internal(), tell=_tell_raw)
+
+
+class _AudioHook:
+    """The server side of one AudioHook v2 session: its sequence numbers and replies."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.session = "00000000-0000-0000-0000-000000000000"
+        self.seq = 0  # server messages sent
+        self.clientseq = 0  # last client message seen
+
+    async def send(self, kind: str, parameters: dict[str, Any]) -> None:
+        self.seq += 1
+        message = {
+            "version": "2",
+            "id": self.session,
+            "type": kind,
+            "seq": self.seq,
+            "clientseq": self.clientseq,
+            "parameters": parameters,
+        }
+        await self.ws.send_text(json.dumps(message))
+
+    async def tell(self, ws: WebSocket, closed: _Closed, stream: LiveStream | None) -> None:
+        """``closed`` after the client's ``close``; ``disconnect`` (reason unauthorized or
+        error, with what went wrong in ``info``) otherwise."""
+        if closed.error is None:
+            if closed.reason == "stop":
+                await self.send("closed", {})
+            return
+        code = closed.error["code"]
+        reason = "unauthorized" if code.startswith("auth.") else "error"
+        info = f"{code}: {closed.error['message']}"
+        await self.send("disconnect", {"reason": reason, "info": info})
+
+
+@router.websocket("/v1/streams/audiohook")
+async def audiohook_stream(ws: WebSocket) -> None:
+    """Genesys AudioHook v2: ``open`` -> ``opened`` (stereo PCMU, external and internal),
+    binary audio, ``ping`` -> ``pong``, ``update`` -> ``updated``, ``discarded`` / ``resumed``
+    gaps, ``close`` -> ``closed``. The agent is the ``internal`` channel; the stream id is
+    the ``conversationId``; the key travels in ``X-API-KEY`` as Genesys sends it."""
+    registry: StreamRegistry = ws.app.state.streams
+    settings = registry.settings
+    await ws.accept()
+    session = _AudioHook(ws)
+    stream: LiveStream | None = None
+    audio: _Interleaved | None = None
+    token = _given_token(ws)
+    try:
+        if token is not None:
+            _owner(ws, token)
+        while True:
+            message = await _receive(ws, settings.stream_idle_timeout_s)
+            if message.get("bytes") is not None:
+                if audio is None:
+                    raise BadMessage("stream.bad_message", "audio before open")
+                audio.add(message["bytes"])
+                continue
+            parsed = parse_audiohook(parse_json(message.get("text") or ""))
+            session.session = parsed.id
+            session.clientseq = parsed.seq
+            if parsed.type == "open":
+                if stream is not None:
+                    raise BadMessage("stream.bad_message", "a second open message")
+                opened = choose_audiohook_media(parsed.parameters)
+                owner = _owner(ws, token)
+                stream = registry.open(
+                    opened.conversation_id,
+                    owner,
+                    "audiohook",
+                    sample_rate_hz=AUDIOHOOK_RATE_HZ,
+                    agent_channel=opened.channels.index("internal"),
+                    channel_names=(opened.channels[0], opened.channels[1]),
+                )
+                audio = _Interleaved(registry, stream, opened.encoding)
+                await session.send("opened", {"media": [opened.media], "startPaused": False})
+            elif parsed.type == "ping":
+                await session.send("pong", {})
+            elif parsed.type == "update":
+                await session.send("updated", {})
+            elif parsed.type in ("discarded", "resumed") and audio is not None:
+                audio.skip(iso_seconds(parsed.parameters.get("discarded"), "discarded"))
+            elif parsed.type == "close":
+                raise _Closed("stop", CLOSE_NORMAL)
+            # paused, error and messages this server does not use: nothing to answer
+    except _Closed as closed:
+        await _finish(ws, registry, stream, closed, tell=session.tell)
+    except BadMessage as exc:
+        await _finish(ws, registry, stream, _error(exc.code, exc.detail), tell=session.tell)
+    except StreamRefused as exc:
+        await _finish(ws, registry, stream, _refused(exc), tell=session.tell)
+    except Exception:
+        log.exception("audiohook stream failed")
+        await _finish(ws, registry, stream, _internal(), tell=session.tell)
 
 
 def _too_long(limit_s: float) -> _Closed:
@@ -312,25 +449,66 @@ async def stream_events(request: Request, stream_id: str) -> Response:
     _, stream = _find(request, stream_id)
 
     async def events() -> AsyncIterator[bytes]:
-        sent = 0
-        while True:
-            changed = stream.changed
-            event = stream.last_event
-            if event is not None and event["seq"] != sent:
-                sent = event["seq"]
-                yield _sse(event)
-                if event["event"] == "end":
-                    return
-                continue
-            try:
-                await asyncio.wait_for(changed.wait(), SSE_KEEPALIVE_S)
-            except TimeoutError:
+        async for event in _follow(stream):
+            if event is None:
                 if await request.is_disconnected():
                     return
                 yield b": keep-alive\n\n"
+            else:
+                yield _sse(event)
 
     return StreamingResponse(
         events(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _follow(stream: LiveStream) -> AsyncIterator[dict[str, Any] | None]:
+    """The stream's latest event, then each newer one (a slow reader skips to the newest),
+    until the end event; None every SSE_KEEPALIVE_S without an event."""
+    sent = 0
+    while True:
+        changed = stream.changed
+        event = stream.last_event
+        if event is not None and event["seq"] != sent:
+            sent = event["seq"]
+            yield event
+            if event["event"] == "end":
+                return
+            continue
+        try:
+            await asyncio.wait_for(changed.wait(), SSE_KEEPALIVE_S)
+        except TimeoutError:
+            yield None
+
+
+@router.websocket("/v1/streams/{stream_id}/events")
+async def stream_events_ws(ws: WebSocket, stream_id: str) -> None:
+    """The same events as the SSE route, one JSON text message each; closed (1000) after
+    the end event. Auth as the ingest routes (header or ?token=)."""
+    registry: StreamRegistry = ws.app.state.streams
+    await ws.accept()
+    try:
+        owner = _owner(ws, _given_token(ws))
+        stream = registry.get(stream_id, owner)
+        if stream is None:
+            raise _Closed(
+                "error",
+                CLOSE_CODES["stream.not_found"],
+                {"code": "stream.not_found", "message": f"no stream {stream_id!r}"},
+            )
+        listener = asyncio.create_task(ws.receive())  # notices the subscriber leaving
+        try:
+            async for event in _follow(stream):
+                if listener.done():
+                    return
+                if event is not None:
+                    await ws.send_text(json.dumps(event, separators=(",", ":")))
+        finally:
+            listener.cancel()
+        await ws.close(code=CLOSE_NORMAL)
+    except _Closed as closed:
+        await _finish(ws, registry, None, closed, tell=_tell_raw)
+    except Exception:  # the subscriber went away mid-send
+        log.debug("event subscriber gone", exc_info=True)

@@ -10,13 +10,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from service.replay import mulaw_encode, raw_messages, twilio_messages
+from service.replay import audiohook_messages, mulaw_encode, raw_messages, twilio_messages
 from service.stream_protocols import (
     BadMessage,
     TwilioMedia,
     TwilioOther,
     TwilioStart,
+    choose_audiohook_media,
+    iso_seconds,
     mulaw_decode,
+    parse_audiohook,
     parse_json,
     parse_raw_start,
     parse_twilio,
@@ -151,3 +154,42 @@ def test_raw_start_and_frames() -> None:
 def test_bad_raw_start(message: dict[str, object]) -> None:
     with pytest.raises(BadMessage):
         parse_raw_start(message)
+
+
+def test_audiohook_open_picks_the_stereo_medium() -> None:
+    audio = np.zeros((2, 800), dtype=np.int16)
+    messages = audiohook_messages(audio, "conv-1", frame_ms=20)
+    assert len(messages) == 2 + 5 and all(isinstance(m, bytes) for m in messages[1:-1])
+    opened = parse_audiohook(parse_json(messages[0]))
+    assert (opened.type, opened.seq, opened.position_s) == ("open", 1, 0.0)
+    chosen = choose_audiohook_media(opened.parameters)
+    assert chosen.conversation_id == "conv-1" and chosen.encoding == "mulaw"
+    assert chosen.channels == ("external", "internal")
+    close = parse_audiohook(parse_json(messages[-1]))
+    assert close.type == "close" and close.position_s == 0.1
+    mono = {**opened.parameters, "media": [opened.parameters["media"][1]]}
+    with pytest.raises(BadMessage) as caught:
+        choose_audiohook_media(mono)
+    assert caught.value.code == "stream.unsupported_format"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"version": "1", "id": "s", "type": "open", "seq": 1},
+        {"version": "2", "type": "open", "seq": 1},
+        {"version": "2", "id": "s", "type": "open", "seq": "x"},
+        {"version": "2", "id": "s", "type": "ping", "seq": 1, "parameters": []},
+        {"version": "2", "id": "s", "type": "ping", "seq": 1, "position": "1.5"},
+    ],
+)
+def test_bad_audiohook_messages(message: dict[str, object]) -> None:
+    with pytest.raises(BadMessage):
+        parse_audiohook(message)
+
+
+def test_iso_durations() -> None:
+    assert iso_seconds("PT0S", "x") == 0.0 and iso_seconds("PT12.25S", "x") == 12.25
+    for bad in ("P1D", "PT-1S", 3, None):
+        with pytest.raises(BadMessage):
+            iso_seconds(bad, "x")

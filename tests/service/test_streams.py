@@ -11,6 +11,7 @@ import io
 import json
 import threading
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -19,7 +20,13 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
-from service.replay import mulaw_roundtrip, raw_messages, send, twilio_messages
+from service.replay import (
+    audiohook_messages,
+    mulaw_roundtrip,
+    raw_messages,
+    send,
+    twilio_messages,
+)
 from tests import synthcall as sc
 from tests.service.audio import call_samples
 from tests.service.conftest import Server
@@ -271,3 +278,80 @@ def test_twilio_protocol_faults_close_cleanly(make_server: Any) -> None:
         assert "text/event-stream" in events["responses"]["200"]["content"]
         assert "/v1/streams/twilio" not in spec["paths"]
     assert server.process is not None and server.process.poll() is None
+
+
+def test_audiohook_session_with_a_gap_and_a_websocket_subscriber(make_server: Any) -> None:
+    from websockets.exceptions import ConnectionClosedOK
+    from websockets.sync.client import connect
+
+    server = make_server({"MIRRORLINE_API_KEYS": "ah-key"})
+    url = _ws(server, "/v1/streams/audiohook")
+    audio = np.round(call_samples(12.0, seed=5).T * 32767).astype(np.int16)
+    conversation = "0b5a2c1e-9d4f-4c55-8a0e-3f6d2b7c9e11"
+    messages = audiohook_messages(audio, conversation, frame_ms=100)
+    gap_at = 30  # after 3 s of audio Genesys says 0.5 s were discarded
+    discarded = json.loads(str(messages[0]))
+    discarded.update(
+        type="discarded", seq=999, parameters={"start": "PT3.0S", "discarded": "PT0.5S"}
+    )
+    messages.insert(1 + gap_at, json.dumps(discarded))
+
+    # Genesys's own header; without it: disconnect (unauthorized), then 4401
+    code, reason, replies = send(url, messages[:1])
+    assert code == 4401
+    assert json.loads(replies[-1])["type"] == "disconnect"
+    assert json.loads(replies[-1])["parameters"]["reason"] == "unauthorized"
+
+    headers = [("X-API-KEY", "ah-key"), ("Audiohook-Session-Id", str(uuid.uuid4()))]
+    subscribed: list[dict[str, Any]] = []
+
+    def subscribe() -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            with connect(_ws(server, f"/v1/streams/{conversation}/events?token=ah-key")) as ws:
+                try:
+                    for text in ws:
+                        subscribed.append(json.loads(text))
+                except Exception:
+                    pass
+                if ws.close_code == 4404 and time.monotonic() < deadline:
+                    time.sleep(0.02)  # not started yet
+                    continue
+                return
+
+    subscriber = threading.Thread(target=subscribe, daemon=True)
+    subscriber.start()
+    with connect(url, additional_headers=headers) as ws:
+        ws.send(messages[0])
+        reply = json.loads(ws.recv(timeout=10))
+        assert reply["type"] == "opened" and reply["clientseq"] == 1
+        assert reply["parameters"]["media"][0]["channels"] == ["external", "internal"]
+        ping = json.loads(messages[0])
+        ping.update(type="ping", seq=2, parameters={})
+        ws.send(json.dumps(ping))
+        assert json.loads(ws.recv(timeout=10))["type"] == "pong"
+        for message in messages[1:]:
+            time.sleep(0.002)
+            ws.send(message)
+        closed = json.loads(ws.recv(timeout=30))
+        assert closed["type"] == "closed" and closed["seq"] == 3
+        with pytest.raises(ConnectionClosedOK):
+            ws.recv(timeout=10)
+        assert ws.close_code == 1000
+    subscriber.join(timeout=60)
+    assert subscribed and subscribed[-1]["event"] == "end"
+    assert any(e["event"] == "live" for e in subscribed)
+
+    expected = np.concatenate(
+        [audio[:, : 3 * 8000], np.zeros((2, 4000), np.int16), audio[:, 3 * 8000 :]], axis=1
+    )
+    with server.client(headers={"X-API-Key": "ah-key"}) as client:
+        stream = _wait_analysis(client, conversation)
+        assert stream["protocol"] == "audiohook" and stream["agent_channel"] == 1
+        assert stream["channels"] == ["external", "internal"]
+        assert stream["filled_s"] == [0.5, 0.5]
+        live = client.get(f"/v1/analyses/{stream['analysis_id']}").json()["report"]
+        batch = _batch_report(
+            client, _wav(mulaw_roundtrip(expected), 8000), f"{conversation}.wav", agent_channel=1
+        )
+    assert live == batch
