@@ -99,3 +99,19 @@ def test_interruption_is_reported_once() -> None:
     found = _cues(events, "interruption")
     assert len(found) == 1 and found[0]["speaker"] == "customer"
     assert abs(found[0]["value"] - 4.0) < 0.5
+
+
+def test_both_channels_pitch_in_one_search_equals_one_search_each() -> None:
+    from dsp.activity import detect_speech, frame_features
+    from dsp.pitch import f0_track
+
+    audio = _call(_alternating((4.0, 5.0), 12.0), 12.0)[:, 8000:88001]  # odd length
+    y = audio.astype(np.float32) / 32768
+    speech = detect_speech(
+        np.stack([frame_features(y[c], SR, names=("band_db",)) for c in (0, 1)])
+    ).speech
+    joint = LiveAnalyzer(SR, 0)._pitch(y, speech)
+    for c in (0, 1):
+        alone = f0_track(y[c], SR, frame_mask=speech[c]).f0_hz.astype(np.float64)
+        assert np.isfinite(alone).sum() > 100
+        np.testing.assert_allclose(joint[c], alone[: speech.shape[1]], atol=1e-3)
