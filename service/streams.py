@@ -312,7 +312,7 @@ class StreamRegistry:
         return job_id
 
     async def stop_all(self) -> None:
-        """At shutdown: end every live stream (their audio is not analysed)."""
+        """At shutdown: end every live stream (its audio is queued, analysed at the next start)."""
         for stream in list(self.streams.values()):
             if stream.state == "live":
                 await self.end(stream, "shutdown")
