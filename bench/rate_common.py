@@ -41,14 +41,29 @@ def require_corpus() -> Path:
 def sox_load(
     path: Path, *, telephone: bool, effects: tuple[str, ...] = ()
 ) -> tuple[npt.NDArray[np.float32], int]:
-    """Mono float32 audio: 16 kHz wideband, or 8 kHz mu-law 300-3400 Hz (telephone)."""
+    """Mono float32 audio: 16 kHz wideband, or 8 kHz mu-law 300-3400 Hz (telephone).
+
+    Without dither (``sox -D``), so that a bench prints the same numbers on every run."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
         if telephone:
-            cmd = ["sox", str(path), "-r", "8000", "-c", "1", "-e", "u-law", "-b", "8", str(out)]
+            cmd = [
+                "sox",
+                "-D",
+                str(path),
+                "-r",
+                "8000",
+                "-c",
+                "1",
+                "-e",
+                "u-law",
+                "-b",
+                "8",
+                str(out),
+            ]
             cmd += [*effects, "sinc", "300-3400"]
         else:
-            cmd = ["sox", str(path), "-r", "16000", "-c", "1", "-b", "16", str(out), *effects]
+            cmd = ["sox", "-D", str(path), "-r", "16000", "-c", "1", "-b", "16", str(out), *effects]
         subprocess.run(cmd, check=True, capture_output=True)
         y, sr = sf.read(out, dtype="float32", always_2d=False)
     return np.asarray(y, dtype=np.float32), int(sr)

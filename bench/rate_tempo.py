@@ -82,7 +82,7 @@ def main() -> None:
         )
         for name, files in recordings(corpus, args.short_only).items():
             joined = Path(tmp) / "joined.wav"
-            cmd = ["sox", *map(str, files), "-r", "16000", "-c", "1", "-b", "16", str(joined)]
+            cmd = ["sox", "-D", *map(str, files), "-r", "16000", "-c", "1", "-b", "16", str(joined)]
             subprocess.run(cmd, check=True, capture_output=True)
             duration_s = float(
                 subprocess.run(
