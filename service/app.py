@@ -33,7 +33,7 @@ from dsp.errors import InputError
 from models.params import AnalysisConfig
 from models.report import Report
 from service import datadir, logs
-from service.auth import header_token, owner_for
+from service.auth import QUERY_TOKEN_PATHS, header_token, owner_for, query_token
 from service.jobs import JobManager, result_url
 from service.metrics import Metrics
 from service.problems import Problem, from_input_error, problem_body, problem_response
@@ -323,8 +323,15 @@ class RequestContext:
         self.metrics = metrics
         self.keys = [k.encode() for k in settings.api_keys]
 
-    def _owner(self, headers: dict[str, str]) -> str | Problem:
-        return owner_for(self.keys, header_token(headers))
+    def _owner(self, headers: dict[str, str], scope: Scope) -> str | Problem:
+        token = header_token(headers)
+        if (
+            token is None
+            and scope["method"] == "GET"
+            and scope["path"].startswith(QUERY_TOKEN_PATHS)
+        ):
+            token = query_token(scope.get("query_string", b""))
+        return owner_for(self.keys, token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -353,7 +360,7 @@ class RequestContext:
         try:
             scope.setdefault("state", {})["request_id"] = request_id
             is_open = path in OPEN_PATHS or path.startswith(DOCS_ASSETS + "/")
-            owner = "" if is_open else self._owner(headers)
+            owner = "" if is_open else self._owner(headers, scope)
             if isinstance(owner, Problem):
                 await self._problem(owner, path, request_id)(scope, receive, send_with_id)
             else:

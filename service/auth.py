@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from urllib.parse import parse_qs
 
 from service.problems import Problem
 
@@ -23,6 +24,17 @@ def header_token(headers: Mapping[str, str]) -> str | None:
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
     return headers.get("x-api-key") or None
+
+
+#: HTTP paths that also take the key as a ``token`` query parameter (GET only): the live
+#: page and its events, which a browser opens without headers.
+QUERY_TOKEN_PATHS = ("/v1/streams/",)
+
+
+def query_token(query_string: bytes) -> str | None:
+    """The ``token`` query parameter, if any."""
+    values = parse_qs(query_string.decode("latin-1")).get("token")
+    return values[0] if values else None
 
 
 def owner_for(keys: Sequence[bytes], token: str | None) -> str | Problem:

@@ -64,7 +64,9 @@ class Visit:
 class Browser:
     """One headless Chromium; ``open`` loads a page in a fresh tab and records the visit."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, loopback: bool = False) -> None:
+        """``loopback``: pages on 127.0.0.1 can be loaded (a live page from a test server);
+        every other host still resolves to nothing."""
         self.binary = require_chromium()
         self.profile = tempfile.mkdtemp(prefix="mirrorline-chromium-")
         self._log = open(os.path.join(self.profile, "chromium.log"), "wb")  # noqa: SIM115
@@ -82,8 +84,9 @@ class Browser:
             "--hide-scrollbars",
             "--remote-debugging-pipe",
             f"--user-data-dir={self.profile}",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--host-resolver-rules=MAP * ~NOTFOUND" + (", EXCLUDE 127.0.0.1" if loopback else ""),
             "--proxy-server=http://127.0.0.1:9",
+            *(["--proxy-bypass-list=127.0.0.1"] if loopback else []),
             "about:blank",
         ]
         # fd 3 = commands in, fd 4 = responses out, whatever numbers os.pipe gave (bash: dash
@@ -103,6 +106,7 @@ class Browser:
         self.session: str | None = None
         self._answers: dict[int, dict[str, Any]] = {}
         self._visit = Visit(url="about:blank")
+        self._allow: str | None = None  # requests starting with this go through (open_url)
 
     def __enter__(self) -> Browser:
         return self
@@ -191,7 +195,7 @@ class Browser:
         elif message.get("method") == "Fetch.requestPaused":
             paused = message["params"]
             url = paused["request"]["url"]
-            if url == self._visit.url:
+            if url == self._visit.url or (self._allow is not None and url.startswith(self._allow)):
                 self._send("Fetch.continueRequest", {"requestId": paused["requestId"]}, True)
             else:
                 self._visit.blocked.append(url)
@@ -242,6 +246,42 @@ class Browser:
         shot = self.call("Page.captureScreenshot", {"format": "png"})
         self._visit.screenshot = base64.b64decode(shot["data"])
         return self._visit
+
+    def open_url(self, url: str, *, allow_prefix: str, width: int = 1000) -> Visit:
+        """Load a page served over http (a live page): requests starting with
+        ``allow_prefix`` go through, every other one is blocked. The visit goes on after
+        this returns: :meth:`errors_now` collects what happened so far."""
+        self._visit = Visit(url=url)
+        self._allow = allow_prefix
+        self._events = []
+        target = self.call("Target.createTarget", {"url": "about:blank"}, session=False)
+        attached = self.call(
+            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True},
+            session=False,
+        )  # fmt: skip
+        self.session = attached["sessionId"]
+        for domain in ("Page", "Network", "Runtime", "Log"):
+            self.call(f"{domain}.enable")
+        self.call("Fetch.enable", {"patterns": [{"urlPattern": "*"}]})
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 600},
+        )
+        self.call("Page.navigate", {"url": url})
+        self.wait_for("Page.loadEventFired")
+        return self._visit
+
+    def errors_now(self, settle_s: float = 0.3) -> list[str]:
+        """The visit's errors (and requests) up to now, after ``settle_s`` of listening."""
+        deadline = time.monotonic() + settle_s
+        while time.monotonic() < deadline:
+            try:
+                self._pump(deadline)
+            except TimeoutError:
+                break
+        self._visit.errors, self._visit.requests = [], []
+        self._collect()
+        return self._visit.errors
 
     def _collect(self) -> None:
         visit = self._visit

@@ -1,5 +1,6 @@
 """Live streams: ``WS /v1/streams/twilio``, ``WS /v1/streams/audiohook``,
 ``WS /v1/streams/raw`` (audio in), ``WS /v1/streams/{id}/events`` (subscription),
+``GET /v1/streams/{id}/live`` (the live page),
 ``GET /v1/streams/{id}`` (state, then the analysis) and ``GET /v1/streams/{id}/events``
 (Server-Sent Events). Protocols, close codes and cues: docs/live.md.
 
@@ -15,13 +16,14 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, WebSocket
-from starlette.responses import Response, StreamingResponse
+from fastapi import APIRouter, Query, Request, WebSocket
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.websockets import WebSocketState
 
 from service.auth import header_token, owner_for
+from service.live_page import render_live_page
 from service.problems import Problem
 from service.schemas import StreamOut
 from service.stream_protocols import (
@@ -426,6 +428,36 @@ async def read_stream(request: Request, stream_id: str) -> StreamOut:
     return StreamOut.model_validate(registry.describe(stream))
 
 
+TokenQuery = Annotated[
+    str | None,
+    Query(
+        description="The API key, for clients that cannot send headers (a browser's "
+        "EventSource, the live page's address); a header wins when both are sent.",
+    ),
+]
+
+
+@router.get(
+    "/v1/streams/{stream_id}/live",
+    tags=["streams"],
+    summary="The live page: who speaks, talk share, pitch, loudness, rate and cues as they "
+    "come (one HTML file following the events)",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
+)
+async def live_page(request: Request, stream_id: str, token: TokenQuery = None) -> HTMLResponse:
+    _find(request, stream_id)
+    page, csp = render_live_page(stream_id, token=token)
+    return HTMLResponse(
+        page,
+        headers={
+            "Content-Security-Policy": csp,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
 def _sse(event: dict[str, Any]) -> bytes:
     data = json.dumps(event, separators=(",", ":"))
     return f"id: {event['seq']}\nevent: {event['event']}\ndata: {data}\n\n".encode()
@@ -445,7 +477,7 @@ def _sse(event: dict[str, Any]) -> bytes:
         }
     },
 )
-async def stream_events(request: Request, stream_id: str) -> Response:
+async def stream_events(request: Request, stream_id: str, token: TokenQuery = None) -> Response:
     _, stream = _find(request, stream_id)
 
     async def events() -> AsyncIterator[bytes]:
