@@ -119,6 +119,36 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the report's JSON Schema")
 
+    replay = sub.add_parser(
+        "replay",
+        help="stream a stereo recording to a live-stream endpoint as a call platform would "
+        "(docs/live.md)",
+    )
+    replay.add_argument("file", help="a stereo call recording")
+    replay.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="the server, ws://host:port (the protocol's path is added) or a full ws:// URL",
+    )
+    replay.add_argument(
+        "--protocol", choices=("twilio", "audiohook", "raw"), default="twilio", help="(twilio)"
+    )
+    replay.add_argument(
+        "--speed",
+        default="1",
+        help="times real time, or 'max' (as fast as the connection goes); default 1",
+    )
+    replay.add_argument("--id", default=None, help="the call id (default: from the file name)")
+    replay.add_argument("--token", default=None, help="API key (sent as a header)")
+    replay.add_argument(
+        "--agent-channel",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="channel of the agent in the file (default 0); sent as the protocol says it",
+    )
+
     serve = sub.add_parser("serve", help="run the HTTP API under uvicorn")
     serve.add_argument("--host", default=None, help="interface (default from settings)")
     serve.add_argument("--port", type=int, default=None, help="port (default from settings)")
@@ -371,11 +401,60 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import re
+
+    import numpy as np
+
+    from dsp.io import decode
+    from service import replay
+
+    speed = None if args.speed == "max" else float(args.speed)
+    if speed is not None and speed <= 0:
+        raise InputError("--speed must be a positive number or 'max'")
+    rate = 16000 if args.protocol == "raw" else 8000
+    audio = decode(args.file, max_rate_hz=rate)
+    samples = np.round(np.clip(audio.samples, -1, 1) * 32767).astype(np.int16)
+    call_id = args.id or re.sub(r"[^A-Za-z0-9_.:-]", "-", Path(args.file).stem)[:128]
+    base = args.to.rstrip("/")
+    path = f"/v1/streams/{args.protocol}"
+    url = base if base.endswith(path) else base + path
+    per_message: float
+    messages: list[str | bytes]
+    if args.protocol == "twilio":
+        # channel 0 inbound, 1 outbound; the agent's track said in agent_track
+        track = "inbound" if args.agent_channel == 0 else "outbound"
+        messages = list(replay.twilio_messages(samples, call_id, custom={"agent_track": track}))
+        per_message = 0.01  # 20 ms of two tracks
+    elif args.protocol == "audiohook":
+        # external (customer) first, internal (agent) second
+        ordered = samples if args.agent_channel == 1 else samples[::-1].copy()
+        messages = replay.audiohook_messages(ordered, call_id, frame_ms=100)
+        per_message = 0.1
+    else:
+        messages = replay.raw_messages(
+            samples, call_id, sample_rate_hz=audio.sample_rate_hz, agent_channel=args.agent_channel
+        )
+        per_message = 0.02
+    headers = [("Authorization", f"Bearer {args.token}")] if args.token else []
+    code, reason, replies = replay.send(
+        url,
+        messages,
+        headers=headers,
+        realtime_s_per_message=0.0 if speed is None else per_message / speed,
+    )
+    for reply in replies:
+        sys.stdout.write(reply + "\n")
+    sys.stdout.write(json.dumps({"id": call_id, "close_code": code, "close_reason": reason}) + "\n")
+    return 0 if code == 1000 else EXIT_BAD_INPUT
+
+
 COMMANDS = {
     "analyze": _cmd_analyze,
     "tracks": _cmd_tracks,
     "schema": _cmd_schema,
     "serve": _cmd_serve,
+    "replay": _cmd_replay,
 }
 
 
