@@ -142,7 +142,7 @@ class LiveAnalyzer:
     def feed(self, block: npt.NDArray[np.int16]) -> None:
         """Append released stereo audio, shape (2, n)."""
         n = block.shape[1]
-        if n == 0:
+        if n == 0 or self._window_n == 0:
             return
         if n >= self._window_n:
             self._ring[:] = block[:, -self._window_n :]
@@ -150,6 +150,11 @@ class LiveAnalyzer:
             self._ring[:, :-n] = self._ring[:, n:]
             self._ring[:, -n:] = block
         self.fed += n
+
+    def close(self) -> None:
+        """Drop the audio window (an ended stream's record keeps only its numbers)."""
+        self._ring = np.zeros((2, 0), dtype=np.int16)
+        self._window_n = 0
 
     def snapshot(self) -> tuple[npt.NDArray[np.int16], int]:
         """A copy of the window (only the part that holds audio) and where it ends."""

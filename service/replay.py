@@ -235,6 +235,9 @@ def send(
                     if delay > 0:
                         time.sleep(delay)
                 ws.send(message)
+        except ConnectionClosed:
+            pass  # the server closed while we sent: what it said before is still read below
+        try:
             while True:
                 reply = ws.recv(timeout=60)
                 if isinstance(reply, str):

@@ -253,6 +253,7 @@ class StreamRegistry:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await stream.live_task
         stream.state = "ended"
+        stream.analyzer.close()  # the record is kept STREAM_KEEP_S: numbers only, no audio
         stream.ended_at = time.time()
         stream.end_reason = reason
         stream.error = error

@@ -115,3 +115,12 @@ def test_both_channels_pitch_in_one_search_equals_one_search_each() -> None:
         alone = f0_track(y[c], SR, frame_mask=speech[c]).f0_hz.astype(np.float64)
         assert np.isfinite(alone).sum() > 100
         np.testing.assert_allclose(joint[c], alone[: speech.shape[1]], atol=1e-3)
+
+
+def test_a_closed_analyzer_holds_no_audio() -> None:
+    live = LiveAnalyzer(SR, 0, window_s=10.0)
+    live.feed(np.ones((2, SR), dtype=np.int16))
+    assert live._ring.nbytes == 2 * 2 * 10 * SR
+    live.close()
+    live.feed(np.ones((2, SR), dtype=np.int16))  # ignored
+    assert live._ring.nbytes == 0
