@@ -17,7 +17,7 @@ WORKDIR /app
 
 # Dependencies in their own layer, exactly as locked: every version and every file's hash
 # (requirements.lock, made from pyproject.toml by scripts/lock). Rebuilt only when the lock
-# changes. (PyAV wheels bundle FFmpeg; numpy/scipy/librosa wheels need no compiler.)
+# changes. (PyAV wheels bundle FFmpeg; numpy/scipy wheels need no compiler.)
 COPY requirements.lock ./
 RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock
 
