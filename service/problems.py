@@ -147,3 +147,15 @@ def problem_response(
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
     )
+
+
+def validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    """Pydantic/FastAPI errors reduced to JSON-safe {loc, msg, type}."""
+    return [
+        {
+            "loc": [str(x) for x in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in errors
+    ]
