@@ -213,23 +213,7 @@ class Browser:
         """Load ``path`` (file://) at ``width`` CSS pixels, block every request it makes,
         and take a full-page screenshot."""
         url = path.resolve().as_uri()
-        self._visit = Visit(url=url)
-        self._events = []
-        target = self.call("Target.createTarget", {"url": "about:blank"}, session=False)
-        attached = self.call(
-            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True},
-            session=False,
-        )  # fmt: skip
-        self.session = attached["sessionId"]
-        for domain in ("Page", "Network", "Runtime", "Log"):
-            self.call(f"{domain}.enable")
-        self.call("Fetch.enable", {"patterns": [{"urlPattern": "*"}]})
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 600},
-        )
-        self.call("Page.navigate", {"url": url})
-        self.wait_for("Page.loadEventFired")
+        self._navigate(url, width, allow_prefix=None)
         deadline = time.monotonic() + settle_s  # late requests, console messages
         while time.monotonic() < deadline:
             try:
@@ -251,6 +235,12 @@ class Browser:
         """Load a page served over http (a live page): requests starting with
         ``allow_prefix`` go through, every other one is blocked. The visit goes on after
         this returns: :meth:`errors_now` collects what happened so far."""
+        self._navigate(url, width, allow_prefix=allow_prefix)
+        return self._visit
+
+    def _navigate(self, url: str, width: int, *, allow_prefix: str | None) -> None:
+        """A fresh tab at ``width`` CSS pixels with every request intercepted (those
+        starting with ``allow_prefix`` let through), loaded with ``url``."""
         self._visit = Visit(url=url)
         self._allow = allow_prefix
         self._events = []
@@ -269,7 +259,6 @@ class Browser:
         )
         self.call("Page.navigate", {"url": url})
         self.wait_for("Page.loadEventFired")
-        return self._visit
 
     def errors_now(self, settle_s: float = 0.3) -> list[str]:
         """The visit's errors (and requests) up to now, after ``settle_s`` of listening."""
