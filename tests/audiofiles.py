@@ -91,3 +91,15 @@ def write_format(
         codec_rate_hz=codec_rate,
         bitexact=bitexact,
     )
+
+
+def with_silent_channel(source: Path, path: Path, channel: int = 1) -> Path:
+    """``source`` decoded, ``channel`` zeroed, written to ``path`` as 8 kHz mu-law WAV:
+    a call where one party never speaks."""
+    from dsp.io import decode
+
+    audio = decode(source)
+    samples = audio.samples.copy()
+    samples[channel] = 0.0
+    write_audio(path, samples, audio.info.sample_rate_hz, codec="pcm_mulaw")
+    return path

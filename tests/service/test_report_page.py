@@ -26,6 +26,7 @@ from service.report_page import page_from_json, render_report_html
 from service.report_page.page import text_html
 from service.routes.report_page import _quality
 from service.summary import summarize
+from tests.audiofiles import with_silent_channel
 from tests.service.conftest import REPO, Server
 from tests.service.test_api import assert_problem
 from tests.service.test_jobs import submit, wait_done
@@ -203,15 +204,7 @@ def test_report_page_of_a_job(client: httpx.Client) -> None:
 
 
 def _silent_customer(folder: Path) -> Path:
-    from dsp.io import decode
-    from tests.audiofiles import write_audio
-
-    audio = decode(SAMPLE)
-    samples = audio.samples.copy()
-    samples[1] = 0.0
-    path = folder / "silent_customer.wav"
-    write_audio(path, samples, audio.info.sample_rate_hz, codec="pcm_mulaw")
-    return path
+    return with_silent_channel(SAMPLE, folder / "silent_customer.wav")
 
 
 def batch_pages(tmp_path: Path) -> Path:

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from dsp.io import decode
 from models.params import AnalysisConfig
 from models.report import Report
 from service.analysis import analyze_source
 from service.report_page import render_report_html
 from service.summary import FEATURE_WORDS
-from tests.audiofiles import write_audio
+from tests.audiofiles import with_silent_channel
 from tests.chromium import Browser, require_chromium
 from tests.plantedcalls import FOLLOW_CALLS, follow_report
 from tests.service.conftest import REPO
@@ -37,12 +36,7 @@ CALLS = ("short", "long", "silent", "planted")
 
 
 def _silent_customer(folder: Path) -> Path:
-    audio = decode(SAMPLE)
-    samples = audio.samples.copy()
-    samples[1] = 0.0
-    path = folder / "silent_customer.wav"
-    write_audio(path, samples, audio.info.sample_rate_hz, codec="pcm_mulaw")
-    return path
+    return with_silent_channel(SAMPLE, folder / "silent_customer.wav")
 
 
 def _report(name: str, folder: Path) -> Report:
