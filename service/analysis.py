@@ -6,7 +6,7 @@ import csv
 import io
 import math
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -268,32 +268,6 @@ def with_measured_mirroring(report: Report, measured: mirror_metrics.MirroringRe
     kept = [w for w in report.warnings if w.code != pipeline.LOW_POWER_WARNING]
     added = [Warning(code=w.code, message=w.message) for w in pipeline.mirroring_warnings(measured)]
     return report.model_copy(update={"mirroring": _mirroring(measured), "warnings": kept + added})
-
-
-def analyze_batch(
-    paths: Sequence[Path], config: AnalysisConfig, *, progress: bool, workers: int | None = None
-) -> list[Report]:
-    """Analyse several calls; each call's mirroring is tested against the others as shams.
-
-    Memory stays small per call: once a call is analysed only its report (without
-    mirroring) and its sham data (IPU values and window series) are kept, not its frame
-    tracks, so a batch of thousands of calls fits where one call does.
-    """
-    from tqdm import tqdm
-
-    params = config.to_params()
-    reports: list[Report] = []
-    calls: list[mirror_metrics.ShamCall] = []
-    for path in tqdm(paths, desc="analysing", unit="call", disable=not progress, leave=False):
-        result = pipeline.analyze(path, params, workers=workers, mirror=False)
-        reports.append(_report(result, config, source=path.name))
-        calls.append(result.as_sham())
-        del result  # frame tracks go now, not at the end of the batch
-    out = []
-    for i in tqdm(range(len(calls)), desc="mirroring", disable=not progress, leave=False):
-        measured = pipeline.measure_mirroring(calls[i], shams=calls[:i] + calls[i + 1 :])
-        out.append(_with_skipped(with_measured_mirroring(reports[i], measured)))
-    return out
 
 
 WINDOW_COLUMNS = (

@@ -19,6 +19,7 @@ from dsp.errors import InputError, OutputUnwritable
 if TYPE_CHECKING:
     from models.params import AnalysisConfig
     from models.report import Report
+    from service.batch import BatchPool
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".webm", ".mp3", ".m4a", ".aac", ".mp4"}
 EXIT_BAD_INPUT = 2
@@ -41,6 +42,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_BAD_INPUT, f"error: usage: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,6 +113,14 @@ def _parser() -> argparse.ArgumentParser:
         "only; opens offline, can be mailed)",
     )
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    analyze.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="a batch analyses N calls at once, in N processes (default: the cores this "
+        "process may use); memory about N calls' worth; the reports do not change",
+    )
     analyze.add_argument(
         "--threads",
         type=int,
@@ -279,26 +298,27 @@ INDEX_NAME = "index.html"
 
 
 def _write_pages(
-    out_dir: Path, names: Sequence[str], report_names: Sequence[str], reports: Sequence[Report]
+    out_dir: Path,
+    names: Sequence[str],
+    report_names: Sequence[str],
+    reports: Sequence[Report],
+    pool: BatchPool,
 ) -> None:
     """A batch's pages: each call's page beside its report (``a/x.json``: ``a/x.html``) and
     ``index.html`` linking them all."""
-    from service.report_page import render_batch_index, render_report_html
+    from service.batch import render_pages
+    from service.report_page import render_batch_index
 
     pages = [str(Path(name).with_suffix(".html")) for name in report_names]
-    for page, report in zip(pages, reports, strict=True):
-        (out_dir / page).write_text(render_report_html(report), encoding="utf-8")
+    for page, html in zip(pages, render_pages(reports, pool), strict=True):
+        (out_dir / page).write_text(html, encoding="utf-8")
     index = render_batch_index(list(zip(names, pages, reports, strict=True)))
     (out_dir / INDEX_NAME).write_text(index, encoding="utf-8")
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from service.analysis import (
-        analyze_batch,
-        analyze_path,
-        analyze_path_with_evidence,
-        windows_csv,
-    )
+    from service.analysis import analyze_path, analyze_path_with_evidence, windows_csv
+    from service.batch import BatchPool, analyze_batch, batch_pool, default_jobs
     from service.summary_csv import batch_summary
 
     config = _config(args)
@@ -351,17 +371,19 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             sys.stdout.write(text + "\n")
         if out_dir is not None and batch:
             (out_dir / SUMMARY_NAME).write_text(batch_summary([report], names, report_names))
-            _write_pages(out_dir, names, report_names, [report])
+            _write_pages(out_dir, names, report_names, [report], BatchPool(None, 1))
         return 0
-    reports = analyze_batch(files, config, progress=progress, workers=args.threads)
-    if out_dir is not None:
-        for name, report in zip(report_names, reports, strict=True):
-            (out_dir / name).write_text(report.model_dump_json(indent=2) + "\n")
-        (out_dir / SUMMARY_NAME).write_text(batch_summary(reports, names, report_names))
-        _write_pages(out_dir, names, report_names, reports)
-    else:
-        for report in reports:
-            sys.stdout.write(report.model_dump_json() + "\n")
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    with batch_pool(jobs, len(files)) as pool:
+        reports = analyze_batch(files, config, pool=pool, progress=progress, workers=args.threads)
+        if out_dir is not None:
+            for name, report in zip(report_names, reports, strict=True):
+                (out_dir / name).write_text(report.model_dump_json(indent=2) + "\n")
+            (out_dir / SUMMARY_NAME).write_text(batch_summary(reports, names, report_names))
+            _write_pages(out_dir, names, report_names, reports, pool)
+        else:
+            for report in reports:
+                sys.stdout.write(report.model_dump_json() + "\n")
     return 0
 
 

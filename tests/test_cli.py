@@ -174,6 +174,31 @@ def test_batch_folder_writes_one_report_per_call(tmp_path: Path) -> None:
     assert [json.loads(line)["source"] for line in lines] == ["a.wav", "b.wav"]
 
 
+def test_batch_jobs_give_the_same_outputs(tmp_path: Path) -> None:
+    """Calls analysed in parallel processes (--jobs) give byte-identical reports, pages and
+    summary to one at a time."""
+    calls = tmp_path / "calls"
+    for i in range(4):
+        _short_call(calls / f"c{i}.wav", seed=i)
+    outs = {}
+    for jobs in ("1", "3"):
+        outs[jobs] = tmp_path / f"out{jobs}"
+        out = run_cli("analyze", str(calls), "-o", str(outs[jobs]), "--jobs", jobs)
+        assert out.returncode == 0, out.stderr
+    files = sorted(p.relative_to(outs["1"]) for p in outs["1"].rglob("*") if p.is_file())
+    assert len(files) == 4 * 2 + 2  # reports, pages, summary.csv, index.html
+    for name in files:
+        assert (outs["3"] / name).read_bytes() == (outs["1"] / name).read_bytes(), name
+
+
+def test_batch_jobs_bad_call_is_one_error_line(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    _short_call(calls / "good.wav")
+    (calls / "bad.wav").write_text("not audio\n" * 100)
+    _one_error_line(run_cli("analyze", str(calls), "--jobs", "2"), "audio.undecodable")
+    _one_error_line(run_cli("analyze", str(calls), "--jobs", "0"), "usage")
+
+
 def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
     out = run_cli("analyze", str(tmp_path))
     assert out.returncode == 2 and out.stderr.startswith("error: input.invalid: ")
