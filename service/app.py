@@ -32,7 +32,7 @@ from service.routes import analyses, evidence, operations, report_page, streams
 from service.routes.operations import DOCS_ASSETS
 from service.schemas import PROBLEM_SCHEMA
 from service.settings import Settings, get_settings
-from service.store import Store
+from service.store import JobStore, Store
 from service.streams import StreamRegistry
 
 log = logging.getLogger("mirrorline.api")
@@ -179,6 +179,18 @@ class RequestContext:
 # -- application ----------------------------------------------------------------------------
 
 
+def open_store(settings: Settings) -> JobStore:
+    """The job store the settings choose: SQLite in DATA_DIR, or PostgreSQL (with the task
+    queue) when DATABASE_URL is set."""
+    if settings.database_url is None:
+        return Store(settings.data_dir / "jobs.sqlite3")
+    from service.pgstore import PgStore
+    from service.queue import api_queue
+
+    _, defer = api_queue(settings)
+    return PgStore(settings.database_url, defer=defer)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API. ``settings`` defaults to the environment (``MIRRORLINE_*``)."""
     settings = settings or get_settings()
@@ -188,7 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # before the database is opened and interrupted jobs recovered: one server per
         # DATA_DIR (a no-op when `mirrorline serve` already took it, before binding)
         datadir.acquire(settings.data_dir)
-        store = Store(settings.data_dir / "jobs.sqlite3")
+        store = open_store(settings)
         job_counts["source"] = store.counts
         jobs = JobManager(settings, store, metrics)
         await jobs.start()

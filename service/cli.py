@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from models.params import AnalysisConfig
     from models.report import Report
     from service.batch import BatchPool
+    from service.settings import Settings
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".webm", ".mp3", ".m4a", ".aac", ".mp4"}
 EXIT_BAD_INPUT = 2
@@ -166,6 +167,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=(0, 1),
         default=0,
         help="channel of the agent in the file (default 0); sent as the protocol says it",
+    )
+
+    sub.add_parser(
+        "worker",
+        help="run analysis jobs from the shared queue (multi-node mode: needs "
+        "MIRRORLINE_DATABASE_URL; docs/deploy.md)",
     )
 
     serve = sub.add_parser("serve", help="run the HTTP API under uvicorn")
@@ -406,20 +413,45 @@ def _cmd_schema(_: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
+def _settings() -> Settings:
     from pydantic import ValidationError
 
     from dsp.errors import ParameterError
-    from service.server import run
     from service.settings import get_settings
 
     try:
-        get_settings()
+        return get_settings()
     except ValidationError as exc:  # a bad MIRRORLINE_* variable: say which, start nothing
         first = exc.errors()[0]
         name = "MIRRORLINE_" + ".".join(str(x) for x in first["loc"]).upper()
         raise ParameterError(f"{name}: {first['msg']}") from None
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from service.server import run
+
+    _settings()
     run(host=args.host, port=args.port)
+    return 0
+
+
+def _cmd_worker(_: argparse.Namespace) -> int:
+    import asyncio
+
+    from dsp.errors import ParameterError
+    from service import datadir, logs
+
+    settings = _settings()
+    if settings.database_url is None:
+        raise ParameterError(
+            "mirrorline worker runs jobs from the shared queue: set MIRRORLINE_DATABASE_URL="
+            "postgresql://... (the embedded mode needs no worker: `mirrorline serve` runs them)"
+        )
+    datadir.acquire(settings.data_dir)  # its local copies of job audio
+    logs.configure(settings.log_level)
+    from service.queue import run_worker
+
+    asyncio.run(run_worker(settings))
     return 0
 
 
@@ -476,6 +508,7 @@ COMMANDS = {
     "tracks": _cmd_tracks,
     "schema": _cmd_schema,
     "serve": _cmd_serve,
+    "worker": _cmd_worker,
     "replay": _cmd_replay,
 }
 

@@ -31,7 +31,7 @@ from service import logs, worker
 from service.metrics import Metrics
 from service.problems import Problem
 from service.settings import Settings
-from service.store import Job, Store
+from service.store import Job, JobStore, audio_in_db
 from service.webhooks import WebhookSender, event_body
 
 log = logging.getLogger("mirrorline.jobs")
@@ -105,13 +105,16 @@ def _terminate_pool(executor: ProcessPoolExecutor) -> None:
 class JobManager:
     """Owns the worker pool, the job dispatcher, the expiry sweep and the webhook sender."""
 
-    def __init__(self, settings: Settings, store: Store, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, store: JobStore, metrics: Metrics) -> None:
         self.settings = settings
         self.store = store
         self.metrics = metrics
         self.audio_dir = settings.data_dir / "audio"
         self.upload_dir = settings.data_dir / "uploads"
         self.executor: ProcessPoolExecutor | None = None
+        # multi-node (DATABASE_URL): jobs run on `mirrorline worker` nodes (service.queue),
+        # fed by the task queue; this node keeps its pool for synchronous analyses
+        self.multi_node = settings.database_url is not None
         self.slots = Slots(settings.workers, settings.max_queue)
         self.ready = False
         self.stopping = False
@@ -141,7 +144,8 @@ class JobManager:
     async def start(self) -> None:
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         self.upload_dir.mkdir(parents=True, exist_ok=True)
-        self._recover()
+        if not self.multi_node:  # other nodes' running jobs are not ours to recover
+            self._recover()
         self._remove_orphans()
         self.executor = self._new_executor()
         self.slots.on_free = self._wake
@@ -149,9 +153,10 @@ class JobManager:
         self.webhooks.start()
         self._tasks = [
             asyncio.create_task(self._warm(), name="warm-up"),
-            asyncio.create_task(self._dispatch(), name="dispatcher"),
             asyncio.create_task(self._sweep_loop(), name="sweeper"),
         ]
+        if not self.multi_node:
+            self._tasks.append(asyncio.create_task(self._dispatch(), name="dispatcher"))
 
     async def stop(self) -> None:
         self.stopping = True
@@ -272,6 +277,7 @@ class JobManager:
             )
 
     def wake(self) -> None:
+        """A job was queued (multi-node: the queue entry went in with the job's row)."""
         self._wake.set()
 
     async def _dispatch(self) -> None:
@@ -318,13 +324,16 @@ class JobManager:
             self._drop_audio(job, force=True)
             return
         if outcome[0] == "ok":
-            self.store.complete(
+            stored = self.store.complete(
                 job.id,
                 outcome[1],
                 outcome[2],
                 ttl_s=self.settings.result_ttl_s,
                 evidence=outcome[3],
             )
+            if not stored:  # another run of this job (multi-node) stored it first
+                log.info("job result already stored", extra={"job_id": job.id})
+                return
             self._drop_audio(job)
             log.info("job completed", extra={"job_id": job.id})
             self._notify(job, "completed", None)
@@ -339,6 +348,52 @@ class JobManager:
                 job, "internal", f"analysis failed unexpectedly; please report job {job.id}"
             )
 
+    async def run_queued(self, job_id: str) -> None:
+        """Run one job the task queue handed this worker node (multi-node): claim it, copy
+        its audio out of the database, analyse, store the result once and notify.
+
+        At-least-once delivery makes this run again for a job already run (its worker
+        presumed dead, or killed after storing the result): a finished job is only
+        notified again, under the same webhook-id; a job interrupted too often fails.
+        """
+        from dataclasses import replace
+
+        from service.pgstore import PgStore
+
+        store = self.store
+        assert isinstance(store, PgStore)
+        job = store.claim(job_id)
+        if job is None:
+            self._notify_again(job_id)
+            return
+        if job.attempts > self.settings.max_job_attempts:
+            self._finish_failed(
+                job,
+                "job.interrupted",
+                f"the analysis of this call was interrupted {job.attempts - 1} times (a worker "
+                "stopped or was lost); please submit it again",
+            )
+            return
+        local = self.upload_dir / f"{job.id}{Path(job.filename or '').suffix[:16]}"
+        try:
+            if not store.read_audio(job.id, local):
+                self._finish_failed(job, "job.interrupted", "the job's audio is no longer stored")
+                return
+            await self.slots.acquire(self.settings.retry_after_s)
+            # the local copy is deleted below; _run's _drop_audio deletes the stored one
+            await self._run(replace(job, audio_path=str(local)))
+        finally:
+            local.unlink(missing_ok=True)
+
+    def _notify_again(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job is None or job.status not in ("completed", "failed"):
+            return
+        error = None
+        if job.status == "failed":
+            error = {"code": job.error_code or "", "message": job.error_message or ""}
+        self._notify(job, job.status, error)
+
     def _finish_failed(self, job: Job, code: str, message: str) -> None:
         if self.store.fail(job.id, code, message, ttl_s=self.settings.result_ttl_s):
             log.info("job failed", extra={"job_id": job.id, "code": code})
@@ -347,7 +402,7 @@ class JobManager:
 
     def _drop_audio(self, job: Job, *, force: bool = False) -> None:
         if job.audio_path is not None and (force or not job.keep_audio):
-            Path(job.audio_path).unlink(missing_ok=True)
+            _unlink_local(job.audio_path)
             if not force:
                 self.store.forget_audio(job.id)
 
@@ -355,7 +410,7 @@ class JobManager:
         if job.callback_url is None:
             return
         body = event_body(job_id=job.id, status=status, result_url=result_url(job), error=error)
-        self.webhooks.enqueue(job.id, job.callback_url, body)
+        self.webhooks.enqueue(job.id, status, job.callback_url, body)
 
     def delete(self, job_id: str, owner: str) -> bool:
         """Delete a job's row, result, webhooks and stored audio (even while it runs)."""
@@ -364,7 +419,7 @@ class JobManager:
             return False
         self.store.delete(job_id)
         if job.audio_path is not None and job.status != "processing":
-            Path(job.audio_path).unlink(missing_ok=True)
+            _unlink_local(job.audio_path)
         # a processing job's audio is removed when its analysis returns (see _run)
         return True
 
@@ -382,11 +437,17 @@ class JobManager:
         for job in expired:
             self.store.delete(job.id, scrub=False)
             if job.audio_path is not None:
-                Path(job.audio_path).unlink(missing_ok=True)
+                _unlink_local(job.audio_path)
         if expired:
             self.store.scrub()  # once for the batch: nothing of them stays on disk
             log.info("expired jobs deleted", extra={"count": len(expired)})
         return len(expired)
+
+
+def _unlink_local(audio_path: str) -> None:
+    """Delete a job's audio file (audio kept in the database goes with its rows)."""
+    if not audio_in_db(audio_path):
+        Path(audio_path).unlink(missing_ok=True)
 
 
 def _config_json(config: dict[str, Any]) -> str:

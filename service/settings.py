@@ -110,6 +110,24 @@ class Settings(BaseSettings):
         "refused (408), bytes/s; 0: no minimum.",
     )
 
+    # -- multi-node mode (docs/deploy.md) --------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/db: jobs, results, idempotency "
+        "keys, job audio and the task queue live in PostgreSQL, shared by any number of "
+        "`mirrorline serve` API nodes and `mirrorline worker` nodes. Unset: the embedded "
+        "mode (SQLite in DATA_DIR, the analyses in this server's own processes).",
+    )
+    worker_heartbeat_s: float = Field(
+        default=5.0, gt=0, description="How often a worker node says it is alive, s."
+    )
+    worker_stalled_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A worker silent this long is presumed dead and its jobs run again "
+        "elsewhere, s (at least 3x WORKER_HEARTBEAT_S).",
+    )
+
     # -- live streams (docs/live.md) ------------------------------------------------
     stream_agent_track: Literal["inbound", "outbound"] = Field(
         default="outbound",
@@ -189,7 +207,14 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("webhook_secret", "public_base_url", mode="before")
+    @field_validator("database_url")
+    @classmethod
+    def _postgres(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql://user:password@host:port/database URL")
+        return value
+
+    @field_validator("webhook_secret", "public_base_url", "database_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

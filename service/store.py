@@ -11,11 +11,14 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    from service.pgstore import PgStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -63,6 +66,18 @@ CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks(status, next_at);
 
 STATUSES = ("queued", "processing", "completed", "failed")
 
+AUDIO_PREFIX = "db:"
+"""``audio_path`` of a job whose audio is stored in the database (multi-node), not a file."""
+
+
+def audio_in_db(audio_path: str | None) -> bool:
+    return audio_path is not None and audio_path.startswith(AUDIO_PREFIX)
+
+
+JobStore: TypeAlias = "Store | PgStore"
+"""Either job store: this SQLite one (embedded) or ``service.pgstore.PgStore`` (multi-node);
+both have the same methods."""
+
 # Columns added after the first release: (name, type), added to older databases at start-up.
 ADDED_COLUMNS = (("progress", "REAL"), ("processed_s", "REAL"), ("evidence", "BLOB"))
 
@@ -106,7 +121,7 @@ _JOB_COLUMNS = (
 )
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(row: sqlite3.Row | Mapping[str, Any]) -> Job:
     values = dict(row)
     values["config"] = json.loads(values["config"])
     values["keep_audio"] = bool(values["keep_audio"])

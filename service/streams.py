@@ -36,7 +36,7 @@ from service.jobs import JobManager
 from service.live import CueThresholds, LiveAnalyzer
 from service.metrics import Metrics
 from service.settings import Settings
-from service.store import Store
+from service.store import JobStore
 
 log = logging.getLogger("mirrorline.streams")
 
@@ -98,7 +98,7 @@ class StreamRegistry:
     """Every live (and recently ended) stream of this server."""
 
     def __init__(
-        self, settings: Settings, jobs: JobManager, store: Store, metrics: Metrics
+        self, settings: Settings, jobs: JobManager, store: JobStore, metrics: Metrics
     ) -> None:
         self.settings = settings
         self.jobs = jobs

@@ -19,13 +19,12 @@ import json
 import logging
 import socket
 import time
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from service.store import Store
+from service.store import JobStore
 
 log = logging.getLogger("mirrorline.webhooks")
 
@@ -213,8 +212,11 @@ def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]
     return parts._replace(netloc=netloc).geturl(), {"host": host_header}, extensions
 
 
-def new_message_id() -> str:
-    return f"msg_{uuid.uuid4().hex}"
+def message_id(job_id: str, status: str) -> str:
+    """The ``webhook-id`` of a job's event: derived from the job and the event, so every
+    delivery of it, and the same event sent again after a worker was presumed dead and
+    the job re-run, carry the same id (receivers deduplicate on it)."""
+    return "msg_" + hashlib.sha256(f"{job_id}:{status}".encode()).hexdigest()[:32]
 
 
 class WebhookSender:
@@ -222,7 +224,7 @@ class WebhookSender:
 
     def __init__(
         self,
-        store: Store,
+        store: JobStore,
         *,
         secret: str | None,
         max_attempts: int,
@@ -241,8 +243,9 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def enqueue(self, job_id: str, url: str, body: str) -> None:
-        self.store.add_webhook(new_message_id(), job_id, url, body)
+    def enqueue(self, job_id: str, status: str, url: str, body: str) -> None:
+        """Store the delivery of a job's event (once: the same event again is a no-op)."""
+        self.store.add_webhook(message_id(job_id, status), job_id, url, body)
         self._wake.set()
 
     def start(self) -> None:

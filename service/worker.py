@@ -14,6 +14,7 @@ import time
 import traceback
 import wave
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("mirrorline.worker")
 
@@ -65,7 +66,7 @@ class ProgressWriter:
         self.clock = clock
         self.last_at: float | None = None
         self.writes = 0
-        self._db: sqlite3.Connection | None = None
+        self._db: Any = None  # sqlite3 or psycopg connection
 
     def __call__(self, done_s: float, total_s: float | None) -> None:
         now = self.clock()
@@ -75,15 +76,22 @@ class ProgressWriter:
         try:
             from service.store import PROGRESS_SQL
 
-            if self._db is None:
+            sql = PROGRESS_SQL
+            if self._db is None and self.db_path.startswith(("postgresql://", "postgres://")):
+                import psycopg  # multi-node: the job's row is in PostgreSQL
+
+                self._db = psycopg.connect(self.db_path, autocommit=True, connect_timeout=2)
+            elif self._db is None:
                 self._db = sqlite3.connect(
                     self.db_path, timeout=self.timeout_s, isolation_level=None
                 )
                 self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per write
+            if not isinstance(self._db, sqlite3.Connection):
+                sql = PROGRESS_SQL.replace("?", "%s")
             processed_s = round(max(float(done_s), 0.0), 3)
             fraction = progress_fraction(done_s, total_s)
             progress = None if fraction is None else round(fraction, 4)
-            self._db.execute(PROGRESS_SQL, (progress, processed_s, self.job_id))
+            self._db.execute(sql, (progress, processed_s, self.job_id))
             self.writes += 1
         except Exception as exc:  # progress is best effort
             log.debug("progress not written: %s: %s", exc.__class__.__name__, exc)

@@ -33,7 +33,7 @@ from service.routes.deps import JobsDep, OwnerDep, SettingsDep, StoreDep
 from service.routes.jobs import completed_job, find_job
 from service.schemas import JobOut, JobPage, ListQuery, skipped_metrics, upload_body
 from service.settings import Settings
-from service.store import Job, Store, decode_cursor, encode_cursor
+from service.store import Job, JobStore, decode_cursor, encode_cursor
 from service.uploads import Upload, receive_upload, safe_suffix
 from service.webhooks import refused_destination
 
@@ -384,7 +384,7 @@ async def submit(
     return _created(job, replayed=False)
 
 
-def _replayed(store: Store, owner: str, key: str | None, fingerprint: str) -> Job | None:
+def _replayed(store: JobStore, owner: str, key: str | None, fingerprint: str) -> Job | None:
     if key is None:
         return None
     found = store.by_key(owner, key)

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from service.jobs import JobManager
 from service.metrics import Metrics
 from service.settings import Settings
-from service.store import Store
+from service.store import JobStore
 
 
 def app_settings(request: Request) -> Settings:
@@ -24,8 +24,8 @@ def app_metrics(request: Request) -> Metrics:
     return metrics
 
 
-def job_store(request: Request) -> Store:
-    store: Store = request.app.state.store
+def job_store(request: Request) -> JobStore:
+    store: JobStore = request.app.state.store
     return store
 
 
@@ -41,6 +41,6 @@ def request_owner(request: Request) -> str:
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 MetricsDep = Annotated[Metrics, Depends(app_metrics)]
-StoreDep = Annotated[Store, Depends(job_store)]
+StoreDep = Annotated[JobStore, Depends(job_store)]
 JobsDep = Annotated[JobManager, Depends(job_manager)]
 OwnerDep = Annotated[str, Depends(request_owner)]

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from service.problems import Problem
 from service.routes.jobs import completed_job
-from service.store import Store
+from service.store import JobStore
 
 PATH = "/v1/analyses/{job_id}/evidence.zip"
 
@@ -28,7 +28,7 @@ router = APIRouter()
 )
 async def read_evidence(request: Request, job_id: str) -> Response:
     job = completed_job(request, job_id)
-    store: Store = request.app.state.store
+    store: JobStore = request.app.state.store
     archive = store.evidence(job.id)
     if archive is None:
         raise Problem(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import Request
 
 from service.problems import Problem
-from service.store import Job, Store
+from service.store import Job, JobStore
 
 
 def find_job(request: Request, job_id: str) -> Job:
     """The caller's job ``job_id`` (404 ``job.not_found`` when it does not exist for them)."""
-    store: Store = request.app.state.store
+    store: JobStore = request.app.state.store
     job = store.get(job_id, owner=request.scope["state"]["owner"])
     if job is None:
         raise Problem(

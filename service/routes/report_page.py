@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse
 
 from service.report_page import page_from_json
 from service.routes.jobs import completed_job
-from service.store import Store
+from service.store import JobStore
 
 PATH = "/v1/analyses/{job_id}/report.html"
 HTML = "text/html"
@@ -38,7 +38,7 @@ router = APIRouter()
 )
 async def read_report_page(request: Request, job_id: str) -> HTMLResponse:
     job = completed_job(request, job_id)
-    store: Store = request.app.state.store
+    store: JobStore = request.app.state.store
     report_json, _ = store.result(job.id)
     return await html_response(report_json or "")
 
