@@ -188,7 +188,7 @@ def open_store(settings: Settings) -> JobStore:
     from service.queue import api_queue
 
     _, defer = api_queue(settings)
-    return PgStore(settings.database_url, defer=defer)
+    return PgStore(settings.database_url, defer=defer, worker_stalled_s=settings.worker_stalled_s)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -203,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = open_store(settings)
         job_counts["source"] = store.counts
         jobs = JobManager(settings, store, metrics)
+        queue_source["source"] = jobs.queue_stats
         await jobs.start()
         app.state.store = store
         app.state.jobs = jobs
@@ -224,7 +225,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("mirrorline service stopped")
 
     job_counts: dict[str, Callable[[], dict[str, int]]] = {"source": dict}
-    metrics = Metrics(lambda: job_counts["source"]())
+    queue_source: dict[str, Callable[[], dict[str, float]]] = {"source": dict}
+    metrics = Metrics(lambda: job_counts["source"](), lambda: queue_source["source"]())
 
     app = FastAPI(
         title="Mirrorline",
@@ -260,6 +262,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if exc.code == "server.busy":
             metrics.busy.inc()
         return problem_for(request, exc)
+
+    if settings.database_url is not None:
+        from service.pgstore import UNAVAILABLE
+
+        async def _unavailable(request: Request, exc: Exception) -> Response:
+            log.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
+            problem = Problem(
+                "server.unavailable",
+                "the job database is unavailable; nothing was changed, retry shortly",
+                headers={"Retry-After": "5"},
+            )
+            return problem_for(request, problem)
+
+        for kind in UNAVAILABLE:
+            app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

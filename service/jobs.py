@@ -276,6 +276,13 @@ class JobManager:
                 headers={"Retry-After": str(self.settings.retry_after_s)},
             )
 
+    def queue_stats(self) -> dict[str, float]:
+        """Queue depth, oldest waiting job's age (s) and workers alive, for /metrics."""
+        stats = self.store.queue_stats()
+        if not self.multi_node:
+            stats["workers"] = self.settings.workers if self.ready and not self.stopping else 0
+        return stats
+
     def wake(self) -> None:
         """A job was queued (multi-node: the queue entry went in with the job's row)."""
         self._wake.set()

@@ -23,10 +23,41 @@ class _JobGauge(Collector):
         yield family
 
 
+class _QueueGauge(Collector):
+    """Queue depth, the oldest waiting job's age and the workers alive, read on scrape."""
+
+    def __init__(self, stats: Callable[[], dict[str, float]]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            stats = self.stats()
+        except Exception:  # the store is closed, or the database away: no sample
+            return
+        yield GaugeMetricFamily(
+            "mirrorline_queue_depth", "Jobs waiting for a worker.", value=stats["queued"]
+        )
+        yield GaugeMetricFamily(
+            "mirrorline_queue_oldest_age_seconds",
+            "Age of the oldest job waiting for a worker, s (0: none waiting).",
+            value=stats["oldest_queued_age_s"],
+        )
+        yield GaugeMetricFamily(
+            "mirrorline_workers",
+            "Analysis workers alive: this server's processes (embedded), or the worker "
+            "nodes with a heartbeat in the last WORKER_STALLED_S (multi-node).",
+            value=stats["workers"],
+        )
+
+
 class Metrics:
     """HTTP, analysis and webhook metrics; ``jobs`` gauges are read from the store on scrape."""
 
-    def __init__(self, job_counts: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self,
+        job_counts: Callable[[], dict[str, int]],
+        queue_stats: Callable[[], dict[str, float]] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "mirrorline_http_requests",
@@ -86,3 +117,5 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_JobGauge(job_counts))
+        if queue_stats is not None:
+            self.registry.register(_QueueGauge(queue_stats))

@@ -24,12 +24,15 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from service.pg_schema import migrate
 from service.store import _JOB_COLUMNS, AUDIO_PREFIX, STATUSES, Job, _job
 
 CHUNK_BYTES = 1 << 20
+
+UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout)
+"""What a call raises while the database is unreachable (answered 503 server.unavailable)."""
 
 Defer = Callable[[psycopg.Connection[Any], str], None]
 """Puts a job id on the task queue, on the connection of the transaction that creates it."""
@@ -38,8 +41,16 @@ Defer = Callable[[psycopg.Connection[Any], str], None]
 class PgStore:
     """Jobs, their audio and webhook deliveries in PostgreSQL, shared by every node."""
 
-    def __init__(self, url: str, *, defer: Defer | None = None, max_connections: int = 8) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        defer: Defer | None = None,
+        worker_stalled_s: float = 30.0,
+        max_connections: int = 8,
+    ) -> None:
         self.url = url
+        self.worker_stalled_s = worker_stalled_s
         self.path = url  # where progress is written (service.worker.ProgressWriter)
         self.defer = defer
         self.pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
@@ -49,7 +60,7 @@ class PgStore:
             kwargs={"autocommit": True, "row_factory": dict_row},
             check=ConnectionPool.check_connection,
             open=False,
-            timeout=10.0,
+            timeout=5.0,
         )
         self.pool.open(wait=False)
         with self._conn() as conn:
@@ -79,6 +90,20 @@ class PgStore:
     def ping(self) -> bool:
         row = self._one("SELECT 1 AS one")
         return row is not None and row["one"] == 1
+
+    def health(self) -> dict[str, str]:
+        """Readiness: the database answers, and so does the task queue's table."""
+        checks = {}
+        for name, sql in (
+            ("database", "SELECT 1"),
+            ("queue", "SELECT 1 FROM procrastinate_jobs LIMIT 1"),
+        ):
+            try:
+                self._all(sql)
+                checks[name] = "ok"
+            except (psycopg.Error, PoolTimeout) as exc:
+                checks[name] = f"unavailable ({exc.__class__.__name__})"
+        return checks
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -184,13 +209,14 @@ class PgStore:
 
     def queue_stats(self) -> dict[str, float]:
         """Jobs waiting, the age of the oldest (s) and the worker nodes alive (a heartbeat
-        in the last minute)."""
+        in the last ``worker_stalled_s``)."""
         row = self._one(
             "SELECT COUNT(*) AS queued, MIN(created_at) AS oldest FROM jobs WHERE status = 'queued'"
         )
         workers = self._one(
             "SELECT COUNT(*) AS n FROM procrastinate_workers "
-            "WHERE last_heartbeat > now() - interval '1 minute'"
+            "WHERE last_heartbeat > now() - make_interval(secs => %s)",
+            (self.worker_stalled_s,),
         )
         oldest = None if row is None else row["oldest"]
         return {

@@ -59,6 +59,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "Method not allowed"),
     "server.busy": (503, "Server busy"),
     "server.not_ready": (503, "Server not ready"),
+    "server.unavailable": (503, "Database unavailable"),
     "internal": (500, "Internal server error"),
 }
 

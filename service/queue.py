@@ -69,7 +69,7 @@ async def run_worker(settings: Settings) -> None:
     from service.pgstore import PgStore
 
     assert settings.database_url is not None
-    store = PgStore(settings.database_url)
+    store = PgStore(settings.database_url, worker_stalled_s=settings.worker_stalled_s)
     jobs = JobManager(settings, store, Metrics(store.counts))
     await jobs.start()
     app = App(connector=PsycopgConnector(conninfo=settings.database_url))

@@ -191,6 +191,12 @@ class ListQuery(BaseModel):
 
 class Health(BaseModel):
     status: str
+    checks: dict[str, str] | None = Field(
+        default=None,
+        description="/readyz: each dependency, 'ok' or what is wrong: database (SQLite or "
+        "PostgreSQL), queue (the local dispatcher, or the PostgreSQL task queue and its "
+        "live workers).",
+    )
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

@@ -187,6 +187,26 @@ class Store:
         with self._lock:
             return self._db.execute("SELECT 1").fetchone()[0] == 1
 
+    def health(self) -> dict[str, str]:
+        """Readiness of the database and the queue (here one SQLite file holds both)."""
+        try:
+            state = "ok" if self.ping() else "no answer"
+        except sqlite3.Error as exc:
+            state = f"unavailable ({exc.__class__.__name__})"
+        return {"database": state, "queue": state}
+
+    def queue_stats(self) -> dict[str, float]:
+        """Jobs waiting and the age of the oldest, s (the workers are this server's)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM jobs WHERE status = 'queued'"
+            ).fetchone()
+        oldest = row[1]
+        return {
+            "queued": int(row[0]),
+            "oldest_queued_age_s": 0.0 if oldest is None else max(0.0, time.time() - oldest),
+        }
+
     # -- jobs -----------------------------------------------------------------------------
 
     def create_job(self, values: dict[str, Any]) -> tuple[Job, bool]:

@@ -7,6 +7,8 @@ package under :data:`DOCS_ASSETS` (no CDN: /docs works offline; the app factory 
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -23,21 +25,34 @@ DOCS_ASSETS = "/docs/assets"
 router = APIRouter()
 
 
-@router.get("/healthz", tags=["operations"], summary="Liveness", response_model=Health)
+@router.get(
+    "/healthz",
+    tags=["operations"],
+    summary="Liveness",
+    response_model=Health,
+    response_model_exclude_none=True,
+)
 async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", tags=["operations"], summary="Readiness", response_model=Health)
+@router.get(
+    "/readyz",
+    tags=["operations"],
+    summary="Readiness: the workers, the database and the queue",
+    response_model=Health,
+    response_model_exclude_none=True,
+)
 async def readyz(request: Request) -> Health:
     jobs: JobManager | None = getattr(request.app.state, "jobs", None)
     if jobs is None or jobs.stopping or not jobs.ready:
         raise Problem("server.not_ready", "workers are starting", headers={"Retry-After": "2"})
-    try:
-        request.app.state.store.ping()
-    except Exception:
-        raise Problem("server.not_ready", "the job database is unavailable") from None
-    return Health(status="ready")
+    checks = await asyncio.to_thread(request.app.state.store.health)
+    bad = {name: state for name, state in checks.items() if state != "ok"}
+    if bad:
+        detail = "; ".join(f"{name}: {state}" for name, state in bad.items())
+        raise Problem("server.not_ready", detail, headers={"Retry-After": "2"})
+    return Health(status="ready", checks=checks)
 
 
 @router.get(

@@ -1,0 +1,258 @@
+"""Multi-node mode through real processes: PostgreSQL from the Debian package, two
+``mirrorline serve`` API nodes and three ``mirrorline worker`` nodes on loopback.
+
+Jobs go to either API node; a worker is killed (-9) in the middle of a job, an API node is
+killed, the database is restarted; every job still completes once, and each job's webhook
+deliveries all carry one ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.service.conftest import REPO, WEBHOOK_SECRET, Server
+from tests.service.postgres import Postgres
+
+
+class Worker(Server):
+    """One ``mirrorline worker`` process; ready when its analysis processes are warm."""
+
+    def start(self, *, ready: bool = True, timeout_s: float = 90.0) -> Worker:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker"],
+            cwd=REPO,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while ready and "workers ready" not in self.log():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{self.log()}")
+            time.sleep(0.1)
+        return self
+
+    def lines(self, message: str) -> list[dict[str, Any]]:
+        found = []
+        for line in self.log().splitlines():
+            if line.startswith("{") and f'"message": "{message}"' in line:
+                found.append(json.loads(line))
+        return found
+
+
+class Receiver:
+    """A webhook receiver on loopback that refuses each event's first delivery (500), so
+    every event is delivered at least twice."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[str, dict[str, Any]]] = []
+        seen: set[str] = set()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["content-length"]))
+                webhook_id = self.headers["webhook-id"]
+                outer.deliveries.append((webhook_id, json.loads(body)))
+                status = 200 if webhook_id in seen else 500
+                seen.add(webhook_id)
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    pg = Postgres(tmp_path_factory.mktemp("pg")).start()
+    yield pg
+    pg.remove()
+
+
+def _long_call(path: Path, minutes: float) -> Path:
+    """A real two-party call (the bundled sample, looped) long enough to be caught
+    mid-analysis."""
+    from dsp.io import decode
+    from tests.audiofiles import write_audio
+
+    sample = decode(REPO / "samples" / "ami_two_party_8k_ulaw.wav").samples
+    n = int(minutes * 60 * 8000)
+    pieces = [sample if k % 2 == 0 else sample[::-1] for k in range(n // sample.shape[1] + 1)]
+    return write_audio(path, np.concatenate(pieces, axis=1)[:, :n], 8000, codec="pcm_mulaw")
+
+
+def _wait(predicate: Any, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def test_jobs_survive_killed_worker_killed_api_node_and_database_restart(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    url = postgres.create_database("kills")
+    receiver = Receiver()
+    env = {
+        "MIRRORLINE_DATABASE_URL": url,
+        "MIRRORLINE_WORKER_HEARTBEAT_S": "1",
+        "MIRRORLINE_WORKER_STALLED_S": "4",
+        "MIRRORLINE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "MIRRORLINE_WEBHOOK_ALLOW_PRIVATE": "true",
+        "MIRRORLINE_WEBHOOK_BACKOFF_S": "0.2",
+        "MIRRORLINE_MAX_JOB_ATTEMPTS": "3",
+    }
+    apis = [Server(tmp_path / f"api{i}", env) for i in range(2)]
+    workers = [Worker(tmp_path / f"worker{i}", env) for i in range(3)]
+    nodes: list[Server] = [*apis, *workers]
+    try:
+        for node in nodes:  # start all, then wait: they warm up side by side
+            threading.Thread(target=node.start).start()
+        _wait(lambda: all(n.process is not None for n in nodes), 30, "processes")
+        for node in apis:
+            node.wait("/readyz", timeout_s=90)
+        _wait(lambda: all("workers ready" in w.log() for w in workers), 90, "workers")
+
+        call = _long_call(tmp_path / "call.wav", 20)
+        submitted: list[str] = []
+
+        def submit(api: Server, key: str) -> str:
+            with api.client(timeout=120) as client, call.open("rb") as f:
+                r = client.post(
+                    "/v1/analyses",
+                    files={"file": ("call.wav", f, "audio/wav")},
+                    data={"callback_url": receiver.url},
+                    headers={"Idempotency-Key": key},
+                )
+            assert r.status_code == 202, r.text
+            submitted.append(r.json()["id"])
+            return str(r.json()["id"])
+
+        # 1. a worker killed (-9) mid-job: the job runs again on another worker
+        first = submit(apis[0], "job-0")
+        victim = _wait(
+            lambda: next(
+                (w for w in workers if any(x["job_id"] == first for x in w.lines("job started"))),
+                None,
+            ),
+            60,
+            "the first job to start",
+        )
+        assert victim.process is not None
+        os.kill(victim.process.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        for i in range(1, 4):  # more jobs through both API nodes meanwhile
+            submit(apis[i % 2], f"job-{i}")
+
+        def rerun_started() -> bool:
+            return any(
+                x["job_id"] == first and x.get("attempt") == 2
+                for w in workers
+                if w is not victim
+                for x in w.lines("job started")
+            )
+
+        _wait(rerun_started, 30, "the killed worker's job to start again elsewhere")
+        rerun_after_s = time.monotonic() - killed_at
+
+        # 2. an API node killed (-9): the jobs it accepted are not lost
+        assert submit(apis[0], "job-1") == submitted[1]  # a retried request: the same job
+        submitted.pop()
+        apis[0].stop(signal.SIGKILL)
+
+        # 3. the database restarted with jobs waiting and running
+        submit(apis[1], "job-4")
+        postgres.restart(down_s=2.0)
+        submit_after = _wait(lambda: _try_submit(apis[1], call, receiver.url), 60, "API back")
+        submitted.append(submit_after)
+
+        with apis[1].client() as client:
+
+            def all_done() -> list[dict[str, Any]] | None:
+                jobs = [client.get(f"/v1/analyses/{j}").json() for j in submitted]
+                statuses = [j["status"] for j in jobs]
+                assert "failed" not in statuses, jobs
+                return jobs if all(s == "completed" for s in statuses) else None
+
+            jobs = _wait(all_done, 240, "every job to complete")
+            assert len({j["id"] for j in jobs}) == len(submitted) == 6
+            assert next(j for j in jobs if j["id"] == first)["attempts"] == 2
+            for job in jobs:
+                report = client.get(f"/v1/analyses/{job['id']}").json()["report"]
+                assert report["audio"]["duration_s"] == pytest.approx(1200, abs=0.1)
+            ready = client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"] == {"database": "ok", "queue": "ok"}
+            metrics = client.get("/metrics").text
+            assert "mirrorline_queue_depth 0.0" in metrics
+            assert "mirrorline_workers 2.0" in metrics
+
+        # each result stored once: one "job completed" line per job over all workers
+        completed = [x["job_id"] for w in workers for x in w.lines("job completed")]
+        assert sorted(completed) == sorted(submitted)
+        # every event delivered at least twice (the receiver refuses the first), one id each
+        def delivered_twice() -> bool:
+            counts: dict[str, int] = defaultdict(int)
+            for webhook_id, _ in list(receiver.deliveries):
+                counts[webhook_id] += 1
+            return len(counts) >= 6 and min(counts.values()) >= 2
+
+        _wait(delivered_twice, 30, "every webhook's second delivery")
+        ids_per_job: dict[str, set[str]] = defaultdict(set)
+        for webhook_id, body in receiver.deliveries:
+            assert body["type"] == "analysis.completed"
+            ids_per_job[body["data"]["id"]].add(webhook_id)
+        assert sorted(ids_per_job) == sorted(submitted)
+        assert all(len(ids) == 1 for ids in ids_per_job.values())
+        assert len(receiver.deliveries) >= 12
+        print(f"killed worker's job started again after {rerun_after_s:.1f} s")
+        assert rerun_after_s < 4 + 2 * 1 + 5  # WORKER_STALLED_S + 2 heartbeats + slack
+    finally:
+        for node in nodes:
+            node.stop()
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def _try_submit(api: Server, call: Path, callback: str) -> str | None:
+    try:
+        with api.client(timeout=120) as client, call.open("rb") as f:
+            r = client.post(
+                "/v1/analyses",
+                files={"file": ("call.wav", f, "audio/wav")},
+                data={"callback_url": callback},
+            )
+    except httpx.HTTPError:
+        return None
+    if r.status_code == 503:  # the database is not back yet: a clean, retryable answer
+        assert r.json()["code"] == "server.unavailable"
+        return None
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
