@@ -420,11 +420,20 @@ def _settings() -> Settings:
     from service.settings import get_settings
 
     try:
-        return get_settings()
+        settings = get_settings()
     except ValidationError as exc:  # a bad MIRRORLINE_* variable: say which, start nothing
         first = exc.errors()[0]
         name = "MIRRORLINE_" + ".".join(str(x) for x in first["loc"]).upper()
         raise ParameterError(f"{name}: {first['msg']}") from None
+    if settings.database_url is not None:
+        import importlib.util
+
+        if not all(importlib.util.find_spec(m) for m in ("psycopg", "procrastinate")):
+            raise ParameterError(
+                "MIRRORLINE_DATABASE_URL (multi-node mode) needs the postgres extra: "
+                "pip install 'mirrorline[postgres]'"
+            )
+    return settings
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
