@@ -217,6 +217,7 @@ def test_jobs_survive_killed_worker_killed_api_node_and_database_restart(
         # each result stored once: one "job completed" line per job over all workers
         completed = [x["job_id"] for w in workers for x in w.lines("job completed")]
         assert sorted(completed) == sorted(submitted)
+
         # every event delivered at least twice (the receiver refuses the first), one id each
         def delivered_twice() -> bool:
             counts: dict[str, int] = defaultdict(int)
@@ -256,3 +257,42 @@ def _try_submit(api: Server, call: Path, callback: str) -> str | None:
         return None
     assert r.status_code == 202, r.text
     return str(r.json()["id"])
+
+
+def test_migrations_apply_once_and_refuse_a_newer_schema(postgres: Postgres) -> None:
+    import psycopg
+
+    from service.pg_schema import MIGRATIONS, SchemaTooNew, migrate, schema_version
+    from service.pgstore import PgStore
+
+    url = postgres.create_database("migrations")
+    store = PgStore(url)  # a fresh database: every migration, and the queue's schema
+    store.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert schema_version(conn) == MIGRATIONS[-1][0]
+        assert migrate(conn) == []  # a second node starting: nothing to do
+        assert conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone() != (None,)
+        conn.execute("INSERT INTO mirrorline_migrations (version, name) VALUES (999, 'future')")
+    with pytest.raises(SchemaTooNew, match="newer than this release"):
+        PgStore(url)
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MIRRORLINE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        cwd=REPO,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_worker_without_database_url_is_a_clear_error(tmp_path: Path) -> None:
+    out = _cli("worker", env={"MIRRORLINE_DATA_DIR": str(tmp_path)})
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: config.invalid: mirrorline worker runs jobs from")
+    out = _cli("worker", env={"MIRRORLINE_DATABASE_URL": "mysql://x/y"})
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: config.invalid: MIRRORLINE_DATABASE_URL: ")
