@@ -11,6 +11,9 @@
   into the job's row at most every ``worker.PROGRESS_INTERVAL_S``; completion sets 1.0.
 - Uploaded audio lives in ``DATA_DIR/audio`` until analysed, then is deleted unless the job
   asked for ``keep_audio``; expired jobs (``RESULT_TTL_S`` after they finished) are swept.
+- Multi-node (``DATABASE_URL``): the store is PostgreSQL (``service.pgstore``), nothing is
+  recovered or dispatched here; ``mirrorline worker`` nodes get jobs from the task queue
+  (``service.queue``) and run each through :meth:`JobManager.run_queued`.
 """
 
 from __future__ import annotations

@@ -47,7 +47,10 @@ def client(server: Server) -> Iterator[httpx.Client]:
 
 def test_health_ready_metrics_docs(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready"}
+    assert client.get("/readyz").json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "queue": "ok"},
+    }
     spec = client.get("/openapi.json").json()
     for path in ("/v1/analyze", "/v1/analyses", "/v1/analyses/{job_id}", "/metrics"):
         assert path in spec["paths"]
@@ -57,6 +60,10 @@ def test_health_ready_metrics_docs(client: httpx.Client) -> None:
     assert metrics.headers["content-type"].startswith("text/plain")
     assert "mirrorline_http_requests_total" in metrics.text
     assert 'mirrorline_jobs{status="queued"}' in metrics.text
+    # the embedded queue: nothing waiting, this server's analysis processes
+    assert "mirrorline_queue_depth 0.0" in metrics.text
+    assert "mirrorline_queue_oldest_age_seconds 0.0" in metrics.text
+    assert "mirrorline_workers 1.0" in metrics.text
 
 
 def test_request_id_echoed_or_made(client: httpx.Client) -> None:
