@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.util
 import os
 import shutil
 import socket
@@ -28,11 +29,16 @@ def _bin(name: str) -> str | None:
 def require_postgres() -> tuple[str, str]:
     """Paths of ``initdb`` and ``pg_ctl``; skip (or fail in CI) without them."""
     initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
+    message = None
     if initdb is None or pg_ctl is None:
         message = "PostgreSQL is not installed (apt-get install postgresql)"
+    elif not all(importlib.util.find_spec(m) for m in ("psycopg", "procrastinate")):
+        message = "the postgres extra is not installed (pip install -e '.[dev]')"
+    if message is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(message + "; CI must run these tests")
         pytest.skip(message)
+    assert initdb is not None and pg_ctl is not None
     return initdb, pg_ctl
 
 
