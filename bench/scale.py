@@ -9,7 +9,9 @@ bundled two-party sample from a different point for each call, with ``--jobs 1``
 ``--jobs 2`` run alternately (so both meet the same load), as whole cold processes; it
 prints the median wall time of each, the speed-up and the peak memory. The machine's load
 (``os.getloadavg``) is printed with the numbers: on a shared 2-core machine wall times move
-with it.
+with it, and so is a free-core check: the speed-up of a busy loop in two processes over
+one, in the same minutes (about 2x on an idle 2-core machine; no speed-up measured then can
+exceed it).
 
 ``service`` measures the job service as users run it (real processes on loopback): for the
 multi-node mode (PostgreSQL from the Debian package, one ``mirrorline serve`` API node and
@@ -44,6 +46,29 @@ sys.path.insert(0, str(REPO))
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load {one:.1f}/{five:.1f}"
+
+
+def _spin(n: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i
+    return time.perf_counter() - started
+
+
+def free_cores() -> str:
+    """What the machine gives two processes right now: a busy loop run twice in one
+    process, then once in each of two. On an idle 2-core machine ~2x; a shared, busy one
+    gives less, and no speed-up measured in the same minutes can exceed it."""
+    import multiprocessing
+
+    n = 10_000_000
+    serial = _spin(n) + _spin(n)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        started = time.perf_counter()
+        pool.map(_spin, [n, n])
+        parallel = time.perf_counter() - started
+    return f"free-core check: 2 processes {serial / parallel:.2f}x one ({load()})"
 
 
 def build_calls(folder: Path, n_calls: int, minutes: float) -> list[Path]:
@@ -92,6 +117,7 @@ def bench_batch(args: argparse.Namespace) -> None:
             f"batch: {args.calls} calls of {args.minutes:g} min (8 kHz mu-law stereo), "
             f"mirrorline analyze calls/ -o out/ --jobs N, {os.cpu_count()} cores, {load()}"
         )
+        print(free_cores())
         times: dict[int, list[float]] = {1: [], 2: []}
         memory: dict[int, float] = {1: 0.0, 2: 0.0}
         for repeat in range(args.repeats):
@@ -108,6 +134,7 @@ def bench_batch(args: argparse.Namespace) -> None:
         for jobs, t in ((1, one), (2, two)):
             print(f"| {jobs} | {t:.1f} s | {t / args.calls:.2f} s | {memory[jobs]:.0f} MB |")
         print(f"speed-up --jobs 2 / --jobs 1: {one / two:.2f}x (target >= 1.7x), {load()}")
+        print(free_cores())
 
 
 def _job_env(extra: dict[str, str]) -> dict[str, str]:
@@ -300,6 +327,7 @@ def bench_service(args: argparse.Namespace) -> None:
         f"service: {args.calls} jobs of a {args.minutes:g}-min call submitted at once; "
         f"{os.cpu_count()} cores"
     )
+    print(free_cores())
     print("| mode | workers | calls/min | p50 latency | p95 latency | queue overhead/job | load |")
     print("|---|---|---|---|---|---|---|")
     base: dict[str, float] = {}

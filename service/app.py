@@ -185,9 +185,9 @@ def open_store(settings: Settings) -> JobStore:
     if settings.database_url is None:
         return Store(settings.data_dir / "jobs.sqlite3")
     from service.pgstore import PgStore
-    from service.queue import api_queue
+    from service.queue import api_defer
 
-    _, defer = api_queue(settings)
+    defer = api_defer(settings)
     return PgStore(settings.database_url, defer=defer, worker_stalled_s=settings.worker_stalled_s)
 
 

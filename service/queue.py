@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -37,26 +38,18 @@ QUEUE = "analyses"
 RETRY = RetryStrategy(max_attempts=20, exponential_wait=2)
 
 
-def _register(app: App, run: Any) -> None:
-    app.task(name=TASK, queue=QUEUE, retry=RETRY, pass_context=False)(run)
-
-
-def api_queue(settings: Settings) -> tuple[App, Any]:
-    """The queue as an API node uses it: ``(app, defer)``, ``defer(connection, job_id)``
-    adding a job's entry inside the transaction that creates its row."""
+def api_defer(settings: Settings) -> Callable[[psycopg.Connection[Any], str], None]:
+    """How an API node queues a job: ``defer(connection, job_id)`` adds the job's entry
+    inside the transaction that creates its row (the task runs on worker nodes only)."""
     assert settings.database_url is not None
     app = App(connector=SyncPsycopgConnector(conninfo=settings.database_url))
 
-    async def run(job_id: str) -> None:  # runs on worker nodes only
-        raise NotImplementedError
-
-    _register(app, run)
-    task = app.tasks[TASK]
-
     def defer(conn: psycopg.Connection[Any], job_id: str) -> None:
-        task.configure(queueing_lock=job_id, connection=conn).defer(job_id=job_id)
+        app.configure_task(TASK, queue=QUEUE, queueing_lock=job_id, connection=conn).defer(
+            job_id=job_id
+        )
 
-    return app, defer
+    return defer
 
 
 async def run_worker(settings: Settings) -> None:
@@ -78,7 +71,7 @@ async def run_worker(settings: Settings) -> None:
         logs.request_id_var.set(f"job:{job_id}")
         await jobs.run_queued(job_id)
 
-    _register(app, run)
+    app.task(name=TASK, queue=QUEUE, retry=RETRY, pass_context=False)(run)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
