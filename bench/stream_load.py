@@ -289,19 +289,44 @@ def _proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                children = (task / "children").read_text().split()
+                out.extend(int(c) for c in children)
+                todo.extend(int(c) for c in children)
+    return out
+
+
+def _tree_cpu_s(pid: int) -> float:
+    total = 0.0
+    for p in [pid, *_descendants(pid)]:
+        with contextlib.suppress(OSError):
+            total += _proc_cpu_s(p)
+    return total
+
+
 @dataclass
 class Sample:
     t: float
-    cpu_s: float
+    cpu_s: float  # the server process
     rss_mb: float
     live: int
+    tree_cpu_s: float  # with its worker processes (live events; analyses at the end)
 
 
 async def monitor(pid: int, samples: list[Sample], results: list[StreamResult]) -> None:
     while True:
         live = sum(1 for r in results if r.sent_frames and r.stop_sent_t is None)
         with contextlib.suppress(OSError):
-            samples.append(Sample(time.perf_counter(), _proc_cpu_s(pid), _proc_rss_mb(pid), live))
+            samples.append(
+                Sample(
+                    time.perf_counter(), _proc_cpu_s(pid), _proc_rss_mb(pid), live, _tree_cpu_s(pid)
+                )
+            )
         await asyncio.sleep(1.0)
 
 
@@ -342,6 +367,8 @@ async def main_async(args: argparse.Namespace) -> int:
         finally:
             if server is not None:
                 server.stop()
+                if args.server_log:
+                    Path(args.server_log).write_text(server.log())
 
 
 async def run(
@@ -449,10 +476,16 @@ def report(
             for a, b in zip(samples, samples[1:], strict=False)
             if a.live == b.live == args.streams
         ]
+        tree_full = [
+            (b.tree_cpu_s - a.tree_cpu_s) / (b.t - a.t)
+            for a, b in zip(samples, samples[1:], strict=False)
+            if a.live == b.live == args.streams
+        ]
         print(
-            f"server CPU: {statistics.mean(cpu_full or cpu):.2f} cores mean with all streams "
-            f"live (max 1 s sample {max(cpu_full or cpu):.2f}); RSS idle {idle_rss:.0f} MB, "
-            f"max {max(s.rss_mb for s in samples):.0f} MB"
+            f"server CPU with all streams live: process {statistics.mean(cpu_full or cpu):.2f} "
+            f"cores mean (max 1 s sample {max(cpu_full or cpu):.2f}), with its live workers "
+            f"{statistics.mean(tree_full) if tree_full else float('nan'):.2f} cores; "
+            f"RSS idle {idle_rss:.0f} MB, max {max(s.rss_mb for s in samples):.0f} MB"
         )
         if full:
             rss_full = statistics.median(s.rss_mb for s in full)
@@ -507,6 +540,7 @@ def main() -> None:
     parser.add_argument("--tick-ms", type=int, default=20, help="send every N ms (20: Twilio)")
     parser.add_argument("--ramp-s", type=float, default=10.0, help="streams start over this")
     parser.add_argument("--report-timeout-s", type=float, default=600.0)
+    parser.add_argument("--server-log", help="write the started server's log here")
     parser.add_argument("--url", help="a running server instead of starting one")
     parser.add_argument("--pid", type=int, help="its process id (for CPU and memory)")
     parser.add_argument(

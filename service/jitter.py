@@ -115,6 +115,11 @@ class JitterBuffer:
             at += pending[at].size
         self._contiguous[channel] = at
 
+    @property
+    def ready_samples(self) -> int:
+        """Samples per channel that :meth:`release` would give now."""
+        return max(0, max(self.high - self.delay_samples, min(self._contiguous)) - self.released)
+
     def release(self) -> Int16Array:
         """The audio that can no longer change: shape ``(channels, n)``, possibly ``n = 0``:
         what every channel holds without a hole, and anything ``delay_samples`` behind the
