@@ -434,8 +434,8 @@ def report(
         late += frames.get("late", 0)
         too_far += frames.get("too_far", 0)
         dup += frames.get("duplicates", 0)
-    if args.protocol != "twilio":  # one stereo message per frame
-        sent //= 2
+    # Twilio: one message per frame and track; the others one stereo message per frame,
+    # which the server counts as a frame per channel too
     closes: dict[str, int] = {}
     for r in results:
         key = r.error or f"{r.close_code} {r.close_reason or ''}".strip()

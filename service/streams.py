@@ -85,6 +85,7 @@ class LiveStream:
     end_reason: EndReason | None = None
     error: dict[str, str] | None = None
     analysis_id: str | None = None
+    callback_url: str | None = None  # the analysis's webhook, as a batch job's
     written: int = 0  # samples per channel in the WAV
     seq: int = 0
     last_event: dict[str, Any] | None = None
@@ -158,6 +159,7 @@ class StreamRegistry:
         sample_rate_hz: int,
         agent_channel: int,
         channel_names: tuple[str, str],
+        callback_url: str | None = None,
     ) -> LiveStream:
         """Start a stream, or raise :class:`StreamRefused` (id live already, server full)."""
         self._forget_old()
@@ -199,6 +201,7 @@ class StreamRegistry:
             spool_path=spool_path,
             spool=spool,
             interval_samples=interval,
+            callback_url=callback_url,
             release_samples=int(RELEASE_S * sample_rate_hz),
             next_tick=interval,
         )
@@ -362,7 +365,7 @@ class StreamRegistry:
             "size_bytes": audio.stat().st_size,
             "idempotency_key": None,
             "fingerprint": hashlib.sha256(f"stream:{stream.id}:{job_id}".encode()).hexdigest(),
-            "callback_url": None,
+            "callback_url": stream.callback_url,
             "base_url": (self.settings.public_base_url or "").rstrip("/"),
         }
         self.store.create_job(values)
