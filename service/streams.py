@@ -91,6 +91,7 @@ class LiveStream:
     last_event: dict[str, Any] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     tick_due: bool = False  # a live event is due (computed with the next batch)
+    due_since: float = 0.0  # time.monotonic() when it fell due
     computing: bool = False  # in a batch now
     computed: asyncio.Event = field(default_factory=asyncio.Event)  # set after each batch
     next_tick: int = 0
@@ -244,7 +245,8 @@ class StreamRegistry:
             if stream.analyzer.fed >= stream.next_tick:
                 while stream.next_tick <= stream.analyzer.fed:
                     stream.next_tick += stream.interval_samples
-                stream.tick_due = True
+                if not stream.tick_due:
+                    stream.tick_due, stream.due_since = True, time.monotonic()
                 self._due.set()
         return stream.written < limit
 
@@ -258,10 +260,17 @@ class StreamRegistry:
             await asyncio.sleep(LIVE_GATHER_S)
             await self._free_workers.acquire()
             self._due.clear()
-            batch = [s for s in self.streams.values() if s.tick_due and not s.computing]
-            if not batch:
+            due = [s for s in self.streams.values() if s.tick_due and not s.computing]
+            if not due:
                 self._free_workers.release()
                 continue
+            # at most a worker's share of the live streams, the longest waiting first: one
+            # batch of every stream would leave the other workers idle
+            due.sort(key=lambda s: s.due_since)
+            share = max(1, -(-self.live_count // self.settings.live_workers))
+            batch = due[:share]
+            if len(due) > share:
+                self._due.set()  # the rest go to the next free worker
             for stream in batch:
                 stream.tick_due, stream.computing = False, True
             task = asyncio.create_task(self._compute(batch))
@@ -294,7 +303,8 @@ class StreamRegistry:
         """The event of the stream's last audio (with the next batch), before it ends."""
         if not stream.computing and stream.analyzer.fed <= stream.analyzer.computed_to:
             return
-        stream.tick_due = True
+        if not stream.tick_due:
+            stream.tick_due, stream.due_since = True, time.monotonic()
         self._due.set()
         deadline = time.monotonic() + 30
         while (stream.tick_due or stream.computing) and time.monotonic() < deadline:
