@@ -316,15 +316,22 @@ class Sample:
     rss_mb: float
     live: int
     tree_cpu_s: float  # with its worker processes (live events; analyses at the end)
+    audio_s: float  # audio sent per stream so far (mean)
 
 
 async def monitor(pid: int, samples: list[Sample], results: list[StreamResult]) -> None:
     while True:
         live = sum(1 for r in results if r.sent_frames and r.stop_sent_t is None)
+        audio_s = sum(r.sent_frames for r in results) * FRAME_MS / 1000 / len(results)
         with contextlib.suppress(OSError):
             samples.append(
                 Sample(
-                    time.perf_counter(), _proc_cpu_s(pid), _proc_rss_mb(pid), live, _tree_cpu_s(pid)
+                    time.perf_counter(),
+                    _proc_cpu_s(pid),
+                    _proc_rss_mb(pid),
+                    live,
+                    _tree_cpu_s(pid),
+                    audio_s,
                 )
             )
         await asyncio.sleep(1.0)
@@ -494,20 +501,15 @@ def report(
                 f"{(rss_full - idle_rss) / args.streams:.2f} MB"
             )
             if len(full) >= 10:
-                t = np.array([s.t for s in full])
-                rss = np.array([s.rss_mb for s in full])
                 half = len(full) // 2
-                slope = float(np.polyfit(t[half:], rss[half:], 1)[0])  # MB per wall s
-                speed = (
-                    float(args.speed)
-                    if args.speed != "max"
-                    else (sum(r.sent_frames for r in ok) * FRAME_MS / 1000 / len(ok)) / wall_s
-                )
-                per_hour = slope * 3600 / speed / args.streams
+                audio = np.array([s.audio_s for s in full[half:]])
+                rss = np.array([s.rss_mb for s in full[half:]])
+                per_audio_s = float(np.polyfit(audio, rss, 1)[0])  # MB per s of each call
                 print(
-                    f"RSS slope over the second half of the plateau ({t[-1] - t[half]:.0f} s "
-                    f"wall): {slope * 60:+.2f} MB per wall min = {per_hour:+.2f} MB per stream "
-                    f"per hour of call"
+                    f"RSS slope over the second half of the plateau ({audio[0] / 60:.1f} -> "
+                    f"{audio[-1] / 60:.1f} min of each call, RSS {rss[0]:.0f} -> "
+                    f"{rss[-1]:.0f} MB): {per_audio_s * 3600 / args.streams:+.2f} MB per "
+                    "stream per hour of call"
                 )
     stops = [r.report_t - r.stop_sent_t for r in ok if r.report_t and r.stop_sent_t]
     if stops:

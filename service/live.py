@@ -1,12 +1,14 @@
 """Live measures of a streamed call: who speaks, talk share, recent pitch, loudness and
 speaking rate per speaker, and the cues a coaching screen shows. No web framework.
 
-:class:`LiveAnalyzer` keeps the last ``window_s`` of both channels. Each
-:meth:`LiveAnalyzer.compute` (the stream calls it every ``interval_s`` of audio, in a
-thread) runs the batch analysis's own DSP functions on that window only:
-``dsp.activity`` (speech of each party, bleed removed), ``dsp.pitch.f0_track`` on the
-speech frames, ``dsp.loudness.level_db`` and ``dsp.rate`` syllable nuclei. Its cost per
-second of audio does not grow with the call (``bench/live.py`` measures it).
+:class:`LiveAnalyzer` keeps the last ``window_s`` of both channels and the per-stream state
+(talk time, cues). Every ``interval_s`` of audio the stream's window goes, with other
+streams' windows, to :func:`measure_windows` (in a worker process: ``service.live_pool``),
+which runs the batch analysis's own DSP functions on each window: ``dsp.activity``
+(speech of each party, bleed removed), ``dsp.pitch.f0_track`` on the speech frames (one
+search for the whole batch), ``dsp.loudness.level_db`` and ``dsp.rate`` syllable nuclei;
+:meth:`LiveAnalyzer.update` turns what it found into the event. The cost per second of
+audio does not grow with the call (``bench/live.py``, ``bench/stream_load.py``).
 
 Cues (thresholds in :class:`CueThresholds`, echoed in every event; docs/live.md):
 
