@@ -25,8 +25,8 @@ def _warm_up() -> None:
 
 
 class LivePool:
-    """``workers`` processes, started with the server (:meth:`start`: the first call's first
-    events should not wait for them); a broken pool is replaced."""
+    """``workers`` processes, started with the first stream (:meth:`start`: that stream's
+    first events wait ~1 s for them); a broken pool is replaced."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -42,10 +42,12 @@ class LivePool:
         return self._executor
 
     def start(self) -> None:
-        """Start the processes now, in the background (they import the DSP, then wait)."""
-        executor = self._get()
-        for _ in range(self.workers):
-            executor.submit(int)
+        """Start the processes now if they are not running, in the background (they import
+        the DSP, then wait)."""
+        if self._executor is None:
+            executor = self._get()
+            for _ in range(self.workers):
+                executor.submit(int)
 
     async def measure(
         self, windows: Sequence[tuple[npt.NDArray[np.int16], int]]

@@ -121,7 +121,6 @@ class StreamRegistry:
         self.streams: dict[str, LiveStream] = {}
         self._frame_counters: dict[str, Any] = {}
         self.live_pool = LivePool(settings.live_workers)
-        self.live_pool.start()
         self._due = asyncio.Event()
         self._free_workers = asyncio.Semaphore(settings.live_workers)
         self._scheduler: asyncio.Task[None] | None = None
@@ -207,6 +206,7 @@ class StreamRegistry:
             next_tick=interval,
         )
         self.streams[stream_id] = stream
+        self.live_pool.start()  # with the first stream: a server without streams runs none
         if self._scheduler is None or self._scheduler.done():
             self._scheduler = asyncio.create_task(self._live_loop(), name="live-events")
         log.info(

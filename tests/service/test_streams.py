@@ -122,12 +122,26 @@ def test_twilio_stream_of_an_espeak_call_ends_in_the_batch_report(make_server: A
     messages = twilio_messages(audio, "CAe2e0001", shuffle_window=24, duplicate_every=9)
     server = make_server({"MIRRORLINE_WORKERS": "2"})
     url = _ws(server, "/v1/streams/twilio")
-    sender = threading.Thread(
-        target=lambda: results.append(send(url, messages, realtime_s_per_message=0.0005))
-    )
+    subscribed: list[_Events] = []
+
+    def paced() -> Any:
+        # 3 s of audio, then the rest once the first live event came (the live workers
+        # start with the first stream): events while it streams at 20x real time
+        for k, message in enumerate(messages):
+            if k == 300:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not (
+                    subscribed and any(e["event"] == "live" for e in subscribed[0].events)
+                ):
+                    time.sleep(0.02)
+            time.sleep(0.0005)
+            yield message
+
+    sender = threading.Thread(target=lambda: results.append(send(url, paced())))
     results: list[Any] = []
     sender.start()
     events = _subscribe(server, "CAe2e0001")
+    subscribed.append(events)
     sender.join(timeout=120)
     events.join(timeout=60)
     code, reason, _ = results[0]
