@@ -47,6 +47,7 @@ class VerbalResult:
     speakers: tuple[SpeakerEchoes, SpeakerEchoes]
     lexical: LexicalMirroring
     echoes: tuple[Echo, ...]
+    turns: tuple[VerbalTurn, ...]  # both speakers', time order, with their words
 
 
 def analyze_verbal(
@@ -75,6 +76,7 @@ def analyze_verbal(
         speakers=(speakers[0], speakers[1]),
         lexical=lexical_mirroring(turns),
         echoes=tuple(echoes),
+        turns=tuple(turns),
     )
 
 

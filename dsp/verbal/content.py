@@ -23,6 +23,8 @@ well were weren't what what's when when's where where's whether which while who 
 whom why why's will with won't would wouldn't yeah yep yes yet you you'd you'll you're
 you've your yours yourself yourselves uh um uhm hmm mm mhm huh ah er erm hi hello bye
 know mean make made put come came give gave look thing stuff kind sort lot bit actually
+across along among behind beside besides beyond inside outside near towards toward onto
+within without anyway honestly
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 # fmt: on

@@ -1,0 +1,139 @@
+"""Echoes, echo questions and lexical mirroring found on espeak telephone calls with known
+truth (bench/make_verbal_calls.py), and the cost of the verbal step.
+
+    python bench/make_verbal_calls.py CALLS --n 4 --turns 36 --workers 2
+    python bench/verbal_eval.py CALLS
+
+An echo found is right when it lies in a turn whose text repeats content words of the end
+of the partner's turn (planted or by chance: the truth's ``echo_words``); recall counts the
+true echoes found, precision the echoes found that are true. Echo-question recall: true
+echo questions found as echo questions. Lexical mirroring: the share of calls with
+``mirrored`` true, which on the calls without planted echoes is the false-alarm rate. Also
+printed: how the final pitch rise alone separates echo questions from other turns, and the
+recogniser's cost per hour of call. Needs the verbal extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dsp import pipeline  # noqa: E402
+from dsp.params import AnalysisParams  # noqa: E402
+from dsp.verbal.echoes import QUESTION_MAX_S, RISE_ST, final_rise_st  # noqa: E402
+
+
+def _turn_of(turns: list[dict[str, Any]], speaker: int, t_s: float) -> int | None:
+    """The truth turn of ``speaker`` that a detected turn starting at ``t_s`` falls in."""
+    for i, t in enumerate(turns):
+        if t["speaker"] == speaker and t["start_s"] - 0.5 <= t_s <= t["end_s"]:
+            return i
+    return None
+
+
+def evaluate(path: Path) -> dict[str, Any]:
+    truth = json.loads(path.with_suffix(".json").read_text())
+    turns = truth["turns"]
+    result = pipeline.analyze(path, AnalysisParams(), mirror=False)
+    c0, w0 = time.process_time(), time.perf_counter()
+    result = pipeline.with_verbal(result, path)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    verbal = result.verbal
+    assert verbal is not None
+    found: dict[int, bool] = {}  # truth turn -> found as question?
+    false = 0
+    for e in verbal.echoes:
+        i = _turn_of(turns, e.speaker, e.start_s)
+        if i is not None and turns[i]["echo_words"]:
+            found[i] = found.get(i, False) or e.question
+        else:
+            false += 1
+    true_echoes = [i for i, t in enumerate(turns) if t["echo_words"]]
+    true_questions = [i for i, t in enumerate(turns) if t["echo_question"]]
+    f0 = [result.speakers[role].f0_hz for role in pipeline.ROLES]
+    rises = [
+        (final_rise_st(f0[t["speaker"]], t["start_s"], t["end_s"]), t["echo_question"])
+        for t in turns[1:]
+        if t["end_s"] - t["start_s"] <= QUESTION_MAX_S
+    ]
+    lex = verbal.lexical
+    return {
+        "call": path.stem,
+        "kind": truth["kind"],
+        "duration_s": result.duration_s,
+        "true_echoes": len(true_echoes),
+        "planted": sum(bool(t["planted"]) for t in turns),
+        "found_true": sum(i in found for i in true_echoes),
+        "found_false": false,
+        "true_questions": len(true_questions),
+        "questions_found": sum(found.get(i, False) for i in true_questions),
+        "short_rises": rises,
+        "lexical_mirrored": lex.mirrored,
+        "lexical": (lex.adjacent, lex.nonadjacent, lex.p),
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "speech_s": sum(verbal.speech_s),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("calls", type=Path)
+    args = ap.parse_args(argv)
+    rows = []
+    for path in sorted(args.calls.glob("*.wav")):
+        row = evaluate(path)
+        rows.append(row)
+        lexical = ", ".join("-" if v is None else f"{v:.3f}" for v in row["lexical"])
+        print(
+            f"{row['call']}: echoes true {row['true_echoes']} (planted {row['planted']}), "
+            f"found {row['found_true']} true + {row['found_false']} false; echo questions "
+            f"{row['questions_found']}/{row['true_questions']}; lexical mirrored "
+            f"{row['lexical_mirrored']} (adjacent, non-adjacent, p: {lexical}); "
+            f"verbal step {row['cpu_s']:.1f} s CPU for {row['duration_s']:.0f} s of call",
+            flush=True,
+        )
+    true = sum(r["true_echoes"] for r in rows)
+    hit = sum(r["found_true"] for r in rows)
+    false = sum(r["found_false"] for r in rows)
+    tq = sum(r["true_questions"] for r in rows)
+    hq = sum(r["questions_found"] for r in rows)
+    print(
+        f"\nechoes: recall {hit}/{true} = {hit / max(true, 1):.2f}, precision "
+        f"{hit}/{hit + false} = {hit / max(hit + false, 1):.2f}"
+    )
+    print(f"echo questions: recall {hq}/{tq} = {hq / max(tq, 1):.2f}")
+    rises = [x for r in rows for x in r["short_rises"] if np.isfinite(x[0])]
+    q = np.array([x for x, is_q in rises if is_q])
+    other = np.array([x for x, is_q in rises if not is_q])
+    if q.size and other.size:
+        print(
+            f"final rise of short turns (<= {QUESTION_MAX_S:.0f} s), semitones: echo questions "
+            f"median {np.median(q):.2f} ({np.mean(q >= RISE_ST):.2f} >= {RISE_ST}), other short "
+            f"turns median {np.median(other):.2f} ({np.mean(other >= RISE_ST):.2f} >= {RISE_ST})"
+        )
+    for kind in ("echo", "plain"):
+        some = [r for r in rows if r["kind"] == kind]
+        if some:
+            m = sum(bool(r["lexical_mirrored"]) for r in some)
+            print(f"lexical mirroring on {kind} calls: mirrored in {m}/{len(some)}")
+    cpu = sum(r["cpu_s"] for r in rows)
+    dur = sum(r["duration_s"] for r in rows)
+    speech = sum(r["speech_s"] for r in rows)
+    print(
+        f"cost: {cpu:.0f} s CPU for {dur:.0f} s of calls ({speech:.0f} s of speech decoded): "
+        f"{cpu / dur * 3600 / 60:.1f} CPU min per hour of call"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
