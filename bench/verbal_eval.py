@@ -2,7 +2,7 @@
 truth (bench/make_verbal_calls.py), and the cost of the verbal step.
 
     python bench/make_verbal_calls.py CALLS --n 4 --turns 36 --workers 2
-    python bench/verbal_eval.py CALLS
+    python bench/verbal_eval.py CALLS [--workers 2] [--dump DIR]
 
 An echo found is right when it lies in a turn whose text repeats content words of the end
 of the partner's turn (planted or by chance: the truth's ``echo_words``); recall counts the
@@ -16,6 +16,7 @@ recogniser's cost per hour of call. Needs the verbal extra.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import json
 import sys
 import time
@@ -39,7 +40,7 @@ def _turn_of(turns: list[dict[str, Any]], speaker: int, t_s: float) -> int | Non
     return None
 
 
-def evaluate(path: Path) -> dict[str, Any]:
+def evaluate(path: Path, dump: Path | None = None) -> dict[str, Any]:
     truth = json.loads(path.with_suffix(".json").read_text())
     turns = truth["turns"]
     result = pipeline.analyze(path, AnalysisParams(), mirror=False)
@@ -65,6 +66,12 @@ def evaluate(path: Path) -> dict[str, Any]:
         if t["end_s"] - t["start_s"] <= QUESTION_MAX_S
     ]
     lex = verbal.lexical
+    if dump is not None:  # what was heard, turn by turn, next to the truth
+        heard = [
+            {"speaker": t.speaker, "start_s": t.start_s, "words": [w.text for w in t.words]}
+            for t in verbal.turns
+        ]
+        (dump / f"{path.stem}.heard.json").write_text(json.dumps(heard, indent=1))
     return {
         "call": path.stem,
         "kind": truth["kind"],
@@ -87,11 +94,17 @@ def evaluate(path: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("calls", type=Path)
+    ap.add_argument("--workers", type=int, default=1, help="calls analysed in parallel")
+    ap.add_argument("--dump", type=Path, default=None, help="write the words heard per turn here")
     args = ap.parse_args(argv)
+    if args.dump is not None:
+        args.dump.mkdir(parents=True, exist_ok=True)
     rows = []
-    for path in sorted(args.calls.glob("*.wav")):
-        row = evaluate(path)
-        rows.append(row)
+    paths = sorted(args.calls.glob("*.wav"))
+    with cf.ProcessPoolExecutor(max_workers=max(args.workers, 1)) as pool:
+        results = pool.map(evaluate, paths, [args.dump] * len(paths))
+        for row in results:
+            rows.append(row)
         lexical = ", ".join("-" if v is None else f"{v:.3f}" for v in row["lexical"])
         print(
             f"{row['call']}: echoes true {row['true_echoes']} (planted {row['planted']}), "

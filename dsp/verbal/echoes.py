@@ -20,10 +20,10 @@ SOURCE_S = 4.0
 REACH_S = 4.0
 #: An echo question is at most this long, s.
 QUESTION_MAX_S = 3.0
-#: ... and its last voiced stretch rises at least this much, semitones.
-RISE_ST = 1.5
+#: ... and its end climbs at least this far out of its final valley, semitones.
+RISE_ST = 2.0
 #: The final stretch whose pitch movement is measured, s.
-FINAL_S = 0.6
+FINAL_S = 0.8
 MIN_VOICED_FRAMES = 6
 
 
@@ -42,9 +42,11 @@ class Echo:
 
 
 def final_rise_st(f0_hz: FloatArray, start_s: float, end_s: float) -> float:
-    """Pitch movement at the end of a span, semitones: the median of the last third of the
-    voiced frames in its final ``FINAL_S`` minus the median of the first third (NaN when
-    fewer than ``MIN_VOICED_FRAMES`` are voiced)."""
+    """How far the pitch climbs at the end of a span, semitones: the last voiced frames
+    (their median) above the lowest point of the final ``FINAL_S`` (3-frame medians, so one
+    stray frame is not a valley). A question's terminal rise climbs out of a valley; a
+    statement ends at or near its lowest point. NaN when fewer than ``MIN_VOICED_FRAMES``
+    frames are voiced."""
     lo = max(int(round(max(end_s - FINAL_S, start_s) / HOP_S)), 0)
     hi = min(int(round(end_s / HOP_S)) + 1, len(f0_hz))
     f0 = f0_hz[lo:hi]
@@ -52,8 +54,9 @@ def final_rise_st(f0_hz: FloatArray, start_s: float, end_s: float) -> float:
     if voiced.size < MIN_VOICED_FRAMES:
         return float("nan")
     st = 12.0 * np.log2(voiced)
-    k = max(voiced.size // 3, 2)
-    return float(np.median(st[-k:]) - np.median(st[:k]))
+    smooth = np.array([np.median(st[max(i - 1, 0) : i + 2]) for i in range(st.size)])
+    k = max(st.size // 5, 2)
+    return float(np.median(st[-k:]) - smooth.min())
 
 
 def echo_words(turn: VerbalTurn, partner: VerbalTurn) -> tuple[str, ...]:

@@ -75,3 +75,22 @@ def test_words_are_the_spoken_ones_inside_each_speakers_speech(
         )
         >= 5
     )
+
+
+def test_report_summary_and_page_carry_the_verbal_section(result: pipeline.AnalysisResult) -> None:
+    from models.params import AnalysisConfig
+    from models.report import Report
+    from service.analysis import build_report
+    from service.report_page import render_report_html
+
+    report = build_report(result, AnalysisConfig(verbal=True), source="ami.wav")
+    assert report.verbal is not None
+    assert report.verbal.recognizer.engine == "pocketsphinx"
+    agent = report.verbal.speakers.agent
+    assert agent.words == result.verbal.words[0]  # type: ignore[union-attr]
+    assert agent.partner_turns >= 1
+    # a round trip through JSON keeps it (the schema declares every field)
+    assert Report.model_validate_json(report.model_dump_json()) == report
+    assert any(s.startswith("In words (recognised automatically, en-US)") for s in report.summary)
+    html = render_report_html(report)
+    assert 'id="h-verbal"' in html and "pocketsphinx" in html
