@@ -37,7 +37,7 @@ from rate_common import (  # noqa: E402
     text_syllables,
 )
 
-from dsp.rate import syllable_intensity_db, syllable_nuclei  # noqa: E402
+from dsp.rate import sonority_db, syllable_intensity_db, syllable_nuclei  # noqa: E402
 
 # headset channel -> (AMI speaker, transcript letter), from SOURCES.md
 SPEAKERS = {
@@ -74,7 +74,7 @@ def main() -> None:
         print(
             f"{'speaker':8s} {'dict':>5s} {'found':>5s} {'ratio':>6s} {'talk_s':>6s} "
             f"{'speech_s':>8s} {'outside':>7s}   found again with gates off: "
-            "voicing, level, both"
+            "voicing, level, sonority, all"
         )
         total_true = total_found = 0
         for name, (speaker, letter) in SPEAKERS.items():
@@ -92,13 +92,16 @@ def main() -> None:
             for start, end in turns:
                 inside |= (t >= start - 0.1) & (t < end + 0.1)
             # the same detector on the same speech frames, one gate at a time switched off
-            level = syllable_intensity_db(y, sr)[: analysed.speech.shape[0]]
+            n_frames = analysed.speech.shape[0]
+            level = syllable_intensity_db(y, sr)[:n_frames]
+            sonority = sonority_db(y, sr)[:n_frames]
             voiced = np.isfinite(analysed.f0_hz)
             no_level = {"threshold_re_median_db": -99.0, "silence_re_peak_db": -99.0}
             off = {
-                "voicing": dict(voiced=None),
-                "level": dict(voiced=voiced, **no_level),
-                "both": dict(voiced=None, **no_level),
+                "voicing": dict(voiced=None, sonority=sonority),
+                "level": dict(voiced=voiced, sonority=sonority, **no_level),
+                "sonority": dict(voiced=voiced, sonority=None),
+                "all": dict(voiced=None, sonority=None, **no_level),
             }
             again = [
                 syllable_nuclei(level, speech=analysed.speech, **kw).size  # type: ignore[arg-type]

@@ -35,9 +35,8 @@ from dsp.turns import TurnTaking
 
 FloatArray = npt.NDArray[np.float64]
 ROLES = ("agent", "customer")
-# 0.2.0: pause and latency join the mirroring tests; 0.3.0: pitch sd without octave errors;
-# 0.6.0: every measure from dsp.measures (one definition over any span set)
-ANALYSIS_VERSION = "0.6.0"
+# What moved in each version: CHANGELOG.md
+ANALYSIS_VERSION = "0.7.0"
 
 # Seconds of audio added on each side of a block so frame-local features see whole windows.
 CONTEXT_S = 0.2
@@ -70,6 +69,7 @@ class FrameTracks:
     f0_candidates_hz: npt.NDArray[np.float32]  # (2, K, T) pitch candidates, NaN where none
     f0_strength: npt.NDArray[np.float32]  # (2, K, T) their NCCF heights, 0 where none
     syllable_db: npt.NDArray[np.float32]  # (2, T)
+    sonority_db: npt.NDArray[np.float32]  # (2, T) dsp.rate.sonority_db
 
     @property
     def periodicity(self) -> npt.NDArray[np.float32]:
@@ -163,7 +163,8 @@ def _channel_tracks(
         y, sample_rate_hz, fmin_hz=params.fmin_hz, fmax_hz=params.fmax_hz, frame_mask=gate
     )
     syllable = rate.syllable_intensity_db(y, sample_rate_hz)
-    return level, feats, cands.freq_hz.T, cands.strength.T, syllable
+    sonority = rate.sonority_db(y, sample_rate_hz)
+    return level, feats, cands.freq_hz.T, cands.strength.T, syllable, sonority
 
 
 def _with_context(
@@ -188,10 +189,10 @@ def _with_context(
 
 
 # Per-channel outputs of _channel_tracks, in FrameTracks field order: their shapes without
-# the time axis (level, activity features, f0 candidates, strengths, syllable).
+# the time axis (level, activity features, f0 candidates, strengths, syllable, sonority).
 def _track_shapes() -> list[tuple[int, ...]]:
     k = pitch._N_CANDIDATES
-    return [(), (len(TRACK_FEATURES),), (k,), (k,), ()]
+    return [(), (len(TRACK_FEATURES),), (k,), (k,), (), ()]
 
 
 class _TrackStore:
@@ -693,6 +694,7 @@ def _speaker(
     f0_track_hz: npt.NDArray[np.float32],
     level_track_db: npt.NDArray[np.float32],
     syllable_track_db: npt.NDArray[np.float32],
+    sonority_track_db: npt.NDArray[np.float32],
 ) -> SpeakerAnalysis:
     """One speaker's features, from their channel's tracks and their speech: every value is
     a :mod:`dsp.measures` measure over the speaker's speaking spans (turns and the IPUs
@@ -700,7 +702,9 @@ def _speaker(
     f0 = np.where(speech, f0_track_hz, np.nan).astype(np.float64)
     level = level_track_db.astype(np.float64)
     nuclei_frames = np.asarray(
-        rate.syllable_nuclei(syllable_track_db, voiced=np.isfinite(f0), speech=speech),
+        rate.syllable_nuclei(
+            syllable_track_db, voiced=np.isfinite(f0), speech=speech, sonority=sonority_track_db
+        ),
         dtype=np.int64,
     )
     turns_s = np.asarray(per_speaker.turn_segments, dtype=np.float64).reshape(-1, 2)
@@ -780,6 +784,7 @@ def analyze_tracks(
             ).f0_hz,
             level_track_db=tracks.level_db[order[row]],
             syllable_track_db=tracks.syllable_db[order[row]],
+            sonority_track_db=tracks.sonority_db[order[row]],
         )
         for row, role in enumerate(ROLES)
     }

@@ -35,7 +35,7 @@ from dsp.activity import detect_speech, frame_features
 from dsp.frames import HOP_S, frame_count, hop_samples
 from dsp.loudness import level_db
 from dsp.pitch import f0_track
-from dsp.rate import syllable_intensity_db, syllable_nuclei
+from dsp.rate import sonority_db, syllable_intensity_db, syllable_nuclei
 
 ROLES = ("agent", "customer")
 #: Speech in the last this-many seconds counts as "speaking now".
@@ -253,8 +253,12 @@ class LiveAnalyzer:
         speech_s = speech_frames * HOP_S
         if speech_s >= MIN_RATE_SPEECH_S:
             intensity = syllable_intensity_db(y, self.sr)[: speech.size]
+            n = intensity.size
             nuclei = syllable_nuclei(
-                intensity, voiced=np.isfinite(f0[: intensity.size]), speech=speech[: intensity.size]
+                intensity,
+                voiced=np.isfinite(f0[:n]),
+                speech=speech[:n],
+                sonority=sonority_db(y, self.sr)[:n],
             )
             out["speaking_rate"] = _round(len(nuclei) / speech_s, 2)
         return out

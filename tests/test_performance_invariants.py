@@ -47,7 +47,7 @@ def test_threaded_stage1_equals_sequential(rate: int) -> None:
     x = _speechlike(np.random.default_rng(1), rate, 23.0)
     one = _tracks(x, rate, block_s=5.0, workers=1)
     two = _tracks(x, rate, block_s=5.0, workers=2)
-    for name in ("level_db", "activity_features", "periodicity", "syllable_db"):
+    for name in ("level_db", "activity_features", "periodicity", "syllable_db", "sonority_db"):
         np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
     np.testing.assert_array_equal(one.f0_candidates_hz, two.f0_candidates_hz)
     np.testing.assert_array_equal(one.f0_strength, two.f0_strength)

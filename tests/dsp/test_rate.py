@@ -13,6 +13,7 @@ from dsp import measures
 from dsp.errors import ParameterError
 from dsp.frames import HOP_S, frame_count, segments_to_mask
 from dsp.rate import (
+    sonority_db,
     syllable_intensity_db,
     syllable_nuclei,
 )
@@ -272,6 +273,57 @@ def test_the_voicing_gate_removes_unvoiced_peaks() -> None:
     found = syllable_nuclei(level, voiced=half, speech=speech)
     assert 0 < found.size < 16
     assert np.all(found < half.size // 2 + 2)
+
+
+# ---------------------------------------------------------------- sonority_db
+
+
+def _band_noise(lo_hz: float, hi_hz: float, seconds: float, sr: int) -> npt.NDArray[np.float32]:
+    x = np.random.default_rng(3).standard_normal(int(seconds * sr))
+    sos = scipy.signal.butter(6, [lo_hz, hi_hz], btype="bandpass", fs=sr, output="sos")
+    return scipy.signal.sosfilt(sos, x).astype(np.float32)
+
+
+@pytest.mark.parametrize("sr", [8000, 16000])
+def test_sonority_is_positive_for_vowels_and_negative_for_fricatives(sr: int) -> None:
+    vowel, _, speech = harmonic_bursts(4.0, 8, sr=sr)
+    vowel_db = sonority_db(vowel, sr)
+    loud = syllable_intensity_db(vowel, sr) > -30
+    assert vowel_db.shape == (frame_count(vowel.size, sr),)
+    assert np.median(vowel_db[loud & speech]) > 10.0  # formants at 700 and 1200 Hz
+    hiss = sonority_db(_band_noise(2200.0, 3300.0, 1.0, sr), sr)
+    assert np.median(hiss[5:-5]) < -10.0
+    assert np.all(np.isfinite(sonority_db(np.zeros(sr // 2, np.float32), sr)))
+
+
+def test_sonority_is_frame_local_and_gain_free() -> None:
+    y, _, _ = harmonic_bursts(5.0, 20, sr=8000)
+    whole = sonority_db(y, 8000)
+    np.testing.assert_allclose(sonority_db(y * np.float32(0.05), 8000), whole, atol=0.01)
+    hop = 80
+    block = sonority_db(y[137 * hop - 800 : 301 * hop + 800], 8000)
+    assert np.max(np.abs(block[10 : 10 + 164] - whole[137:301])) < 0.05
+
+
+def test_the_sonority_gate_removes_fricative_peaks_next_to_voicing() -> None:
+    sr = 16000
+    vowels, voiced, speech = harmonic_bursts(3.0, 9, sr=sr)
+    # a fricative burst 40 ms after each vowel: inside the voicing reach, above 2 kHz
+    hiss = _band_noise(2200.0, 3300.0, vowels.size / sr, sr)
+    envelope = np.zeros(vowels.size, np.float32)
+    period = sr // 3
+    for i in range(9):
+        start = int((0.3 + 0.15 / 3 + 0.7 / 3) * sr) + i * period + int(0.04 * sr)
+        envelope[start : start + int(0.06 * sr)] = np.hanning(int(0.06 * sr))
+    y = vowels + 0.6 * envelope * hiss / np.max(np.abs(hiss))
+    level = syllable_intensity_db(y, sr, band_hz=(300.0, 3400.0))
+    kwargs = dict(voiced=voiced, speech=speech, adapt_to_rate=False, smooth_s=0.03)
+    without = syllable_nuclei(level, **kwargs)  # type: ignore[arg-type]
+    with_gate = syllable_nuclei(level, sonority=sonority_db(y, sr), **kwargs)  # type: ignore[arg-type]
+    assert without.size > 9  # the fricatives are found as peaks without the gate
+    assert with_gate.size == 9
+    with pytest.raises(ParameterError):
+        syllable_nuclei(level, sonority=np.zeros(3))
 
 
 def test_nuclei_only_inside_speech() -> None:

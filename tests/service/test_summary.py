@@ -19,6 +19,7 @@ from service.summary import (
     Stretch,
     evidence_words,
     feature_verdict,
+    follow_test,
     movement_words,
     summarize,
     timeline_stretches,
@@ -46,9 +47,13 @@ def test_summary_names_the_planted_follower_and_feature(
     adapted = [s for s in report.summary if "adapted turn by turn" in s]
     assert len(adapted) == 1, report.summary
     assert f"the {follower} adapted turn by turn to the {leader}'s" in adapted[0].lower()
-    assert FEATURE_WORDS[feature] in adapted[0]
+    feature_words = FEATURE_WORDS[feature]
+    assert feature_words in adapted[0]
     assert f"the {leader} adapted" not in text.lower()
-    assert "very strong evidence" in adapted[0]
+    # the sentence grades the follower's own test; a planted copy shows at least strong evidence
+    test = follow_test(report.mirroring.features[feature], follower)  # type: ignore[index]
+    assert test.p_adj is not None and test.p_adj < 0.01
+    assert f"{feature_words} ({evidence_words(test.p_adj, report.mirroring.alpha)})" in adapted[0]
     # the score sentence credits the follower, and the page's verdict of the feature says it
     assert f"the {follower}'s following of the {leader} scores" in text
     verdict = feature_verdict(report.mirroring, feature)  # type: ignore[arg-type]
