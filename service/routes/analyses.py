@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from dsp.errors import InputError
+from dsp.verbal import require_recognizer
 from models.params import AnalysisConfig
 from models.report import Report
 from service.jobs import JobManager, result_url
@@ -66,7 +67,7 @@ def _parse_config(
         if not isinstance(values[name], int | float | str) or isinstance(values[name], bool):
             values[name] = raw
     try:
-        return AnalysisConfig.model_validate(values)
+        config = AnalysisConfig.model_validate(values)
     except ValidationError as exc:
         errors = validation_errors(exc.errors(include_url=False))
         unknown = [e for e in errors if e["type"] == "extra_forbidden"]
@@ -84,6 +85,12 @@ def _parse_config(
         raise Problem(
             "config.invalid", f"{where}: {first['msg']}", extra={"errors": errors}
         ) from None
+    if config.verbal:
+        try:
+            require_recognizer()
+        except InputError as exc:  # verbal.unavailable, before anything is queued
+            raise from_input_error(exc) from None
+    return config
 
 
 def _parse_bool(name: str, raw: str | None) -> bool:
