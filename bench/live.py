@@ -9,7 +9,8 @@ In-process (what one stream costs the server, without the network):
   placed by the jitter buffer and released (service.stream_protocols, service.jitter);
 - *live*: one live event per second of audio (service.live.LiveAnalyzer: speech
   activity, pitch on the speech frames, loudness and syllable nuclei on the last
-  LIVE_WINDOW_S, cues), the way the server computes them.
+  LIVE_WINDOW_S, cues), one stream at a time; then *batched*: many streams' windows in one
+  call, the way the server's live workers compute them (one pitch search per batch).
 
 Both are printed as CPU seconds per second of audio (a real-time factor: 0.05 means one
 core keeps up with 20 calls). With ``--server`` the call is streamed as Twilio would at
@@ -77,6 +78,20 @@ def bench_live(audio: np.ndarray, window_s: float) -> tuple[float, list[float]]:
     return time.process_time() - started, per_event
 
 
+def bench_batched(audio: np.ndarray, window_s: float, batch: int) -> float:
+    """CPU s per window when ``batch`` streams' windows are measured in one call, as the
+    server's live workers do (service.live.measure_windows)."""
+    from service.live import measure_windows
+
+    n = int(window_s * 8000)
+    starts = np.linspace(0, audio.shape[1] - n, batch).astype(int)
+    windows = [(audio[:, a : a + n], 8000) for a in starts]
+    measure_windows(windows[:1])
+    started = time.process_time()
+    measure_windows(windows)
+    return (time.process_time() - started) / batch
+
+
 def _cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -132,6 +147,12 @@ def main() -> None:
         f"CPU per s of audio; per event median {statistics.median(per_event) * 1000:.1f} ms, "
         f"p95 {p95 * 1000:.1f} ms, max {max(per_event) * 1000:.1f} ms"
     )
+    for batch in (10, 50):
+        per_window = bench_batched(audio, args.window_s, batch)
+        print(
+            f"live events batched ({batch} streams' windows in one call, as the server's live "
+            f"workers compute them): {per_window * 1000:.1f} ms CPU per event"
+        )
     total = (ingest + live_cpu) / seconds
     print(
         f"one stream: real-time factor {total:.3f} (CPU s per s of audio): "

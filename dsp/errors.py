@@ -17,6 +17,7 @@
     │       ├── AudioBadRate        audio.bad_sample_rate  rate outside 8-192 kHz
     │       └── AudioNonFinite      audio.non_finite     NaN or infinite samples
     │   └── OutputUnwritable        output.unwritable    an output path cannot be written (CLI)
+    │   └── VerbalUnavailable       verbal.unavailable   verbal asked for, the recogniser missing
     └── (anything else raised inside dsp is a bug, reported as 500 ``internal``)
 
 Every error carries a stable ``code`` (what clients switch on) and a message that says what
@@ -93,3 +94,7 @@ class AudioNonFinite(AudioError):
 
 class OutputUnwritable(InputError):
     code = "output.unwritable"
+
+
+class VerbalUnavailable(InputError):
+    code = "verbal.unavailable"

@@ -23,6 +23,8 @@ class AnalysisParams:
     fmax_hz: float = 500.0
     min_window_speech_s: float = 2.0
     block_s: float = 60.0
+    # words, echoes and lexical mirroring (the optional recogniser: dsp.verbal)
+    verbal: bool = False
 
     def validate(self) -> AnalysisParams:
         checks = [

@@ -26,6 +26,7 @@ import scipy.fft
 
 from dsp import activity, loudness, measures, pitch, rate, turns, windows
 from dsp import mirroring as mirror_metrics
+from dsp import verbal as verbal_metrics
 from dsp.activity import SpeechActivity
 from dsp.frames import HOP_S, frame_count, hop_samples
 from dsp.io import AudioInfo, Source, iter_blocks
@@ -389,6 +390,7 @@ class AnalysisResult:
     warnings: list[QualityWarning]
     activity: SpeechActivity
     mirroring: mirror_metrics.MirroringResult | None = None
+    verbal: verbal_metrics.VerbalResult | None = None
 
     def window_series(self) -> mirror_metrics.WindowSeries:
         return mirror_metrics.WindowSeries(
@@ -815,6 +817,9 @@ def analyze(
     ``mirror=False`` skips the mirroring step (a batch adds it later with sham partners).
     """
     params = (params or AnalysisParams()).validate()
+    if params.verbal:
+        verbal_metrics.require_recognizer()  # before the long part, not after it
+    start_at = source.tell() if hasattr(source, "tell") else None
     info, blocks = iter_blocks(source, block_s=params.block_s, max_duration_s=max_duration_s)
 
     def report_block(done_s: float) -> None:
@@ -831,7 +836,44 @@ def analyze(
         expected_samples=None if declared is None else int(round(declared * info.sample_rate_hz)),
     )
     result = analyze_tracks(tracks, info, tally, params)
+    if params.verbal:
+        if start_at is not None:
+            source.seek(start_at)  # type: ignore[union-attr]
+        result = with_verbal(result, source, max_duration_s=max_duration_s)
     return with_mirroring(result) if mirror else result
+
+
+def with_verbal(
+    result: AnalysisResult, source: Source, *, max_duration_s: float | None = None
+) -> AnalysisResult:
+    """``result`` with its verbal mirroring: the call decoded again and words recognised
+    inside each speaker's speech segments (:mod:`dsp.verbal`)."""
+    from dsp.verbal.recognize import recognize_channels, recognizer_info
+
+    params = result.params
+    order = [params.agent_channel, 1 - params.agent_channel]  # role row -> channel
+    spans: list[FloatArray] = [np.zeros((0, 2)), np.zeros((0, 2))]
+    for row, role in enumerate(ROLES):
+        spans[order[row]] = result.speakers[role].segments_s
+    words = recognize_channels(
+        source,
+        spans,
+        block_s=params.block_s,
+        duration_s=result.duration_s,
+        max_duration_s=max_duration_s,
+    )
+    speakers = [result.speakers[role] for role in ROLES]
+    measured = verbal_metrics.analyze_verbal(
+        recognizer_info(),
+        [words[order[row]] for row in (0, 1)],
+        [s.turns_s for s in speakers],
+        [s.f0_hz for s in speakers],
+        speech_s=(
+            float(np.sum(np.diff(speakers[0].segments_s, axis=1))),
+            float(np.sum(np.diff(speakers[1].segments_s, axis=1))),
+        ),
+    )
+    return replace(result, verbal=measured)
 
 
 __all__ = [
@@ -846,5 +888,6 @@ __all__ = [
     "frame_tracks",
     "mirroring_warnings",
     "with_mirroring",
+    "with_verbal",
     "with_windows",
 ]

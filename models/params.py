@@ -40,6 +40,15 @@ class AnalysisConfig(BaseModel):
     )
     fmin_hz: float = Field(60.0, ge=30, le=400, description="Lowest pitch searched, Hz.")
     fmax_hz: float = Field(500.0, ge=100, le=1000, description="Highest pitch searched, Hz.")
+    verbal: bool = Field(
+        False,
+        description=(
+            "Also recognise words (English) inside each channel's speech and report verbal "
+            "mirroring (echoes, echo questions, lexical mirroring). Needs the optional "
+            "recogniser (pip install 'mirrorline[verbal]'; without it: verbal.unavailable) "
+            "and costs far more than the rest of the analysis (docs/verbal.md)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> AnalysisConfig:

@@ -18,8 +18,8 @@ from models.params import AnalysisConfig
 # ``mirroring.detectable_r`` and the ``mirroring.low_power`` warning; 1.4: the mirroring
 # section fully declared (every field it always carried, extra fields forbidden)
 # 2.0: scores are objects (score 0 = within chance, verdict, r and its interval), not
-# 100 Phi(Z) numbers; 2.1: ``summary``
-SCHEMA_VERSION = "2.1"
+# 100 Phi(Z) numbers; 2.1: ``summary``; 2.2: ``verbal`` (asked for with ``config.verbal``)
+SCHEMA_VERSION = "2.2"
 
 Segment = tuple[float, float]
 
@@ -429,6 +429,80 @@ class Mirroring(_Model):
     warnings: list[str] = Field(description="What the mirroring analysis could not do.")
 
 
+class Recognizer(_Model):
+    """The speech recogniser and models that ran (all shipped inside its package)."""
+
+    engine: str = Field(description="Recogniser, e.g. pocketsphinx.")
+    version: str
+    language: str = Field(description="Language of the models, BCP 47 (en-US).")
+    acoustic_model: str
+    language_model: str
+    dictionary: str
+
+
+class EchoExample(_Model):
+    """One echo: a turn repeating content words from the end of the partner's turn."""
+
+    start_s: float = Field(description="Start of the echoing turn, s.")
+    end_s: float
+    partner_start_s: float = Field(description="Start of the partner's turn it echoes, s.")
+    partner_end_s: float
+    words: list[str] = Field(description="The repeated content words, as recognised.")
+    question: bool = Field(description="An echo question: short and ending rising in pitch.")
+    rise_st: float | None = Field(
+        description="Pitch movement over the turn's last 0.6 s, semitones (null: too little "
+        "voicing)."
+    )
+
+
+class VerbalSpeaker(_Model):
+    """One speaker's echoes of the partner."""
+
+    words: int = Field(description="Words recognised in this speaker's speech.")
+    speech_s: float = Field(description="Speech decoded (the speaker's segments), s.")
+    echoes: int = Field(
+        description="Turns that repeat content words from the end of the "
+        "partner's turn just before."
+    )
+    echo_questions: int = Field(description="Echoes that are short and end rising in pitch.")
+    partner_turns: int = Field(description="Partner turns this speaker answered.")
+    echoes_per_10_partner_turns: float | None
+    examples: list[EchoExample] = Field(description="The first echoes (at most 5).")
+
+
+class VerbalSpeakers(_Model):
+    agent: VerbalSpeaker
+    customer: VerbalSpeaker
+
+
+class LexicalMirroring(_Model):
+    """Content-word overlap of answering turns with the partner's adjacent turn against the
+    partner's turns 2..6 away (the local-proximity design on words; docs/verbal.md)."""
+
+    adjacent: float | None = Field(
+        description="Mean share of an answer's content words found in the partner's turn "
+        "just before."
+    )
+    nonadjacent: float | None = Field(
+        description="The same share against the partner's turns 2..6 away (the baseline)."
+    )
+    difference: float | None = Field(description="adjacent - nonadjacent, mean over exchanges.")
+    p: float | None = Field(description="Two-sided p (t-test with a Bartlett effective n).")
+    n: int = Field(description="Exchanges used, both directions.")
+    mirrored: bool | None = Field(description="difference > 0 with p below 0.05.")
+    reason: str | None = Field(description="Why the values are null.")
+
+
+class Verbal(_Model):
+    """Verbal mirroring from recognised words (English): echoes, echo questions and lexical
+    mirroring. Word recognition on telephone audio is far from perfect: docs/verbal.md
+    gives its measured error rates and what they do to these counts."""
+
+    recognizer: Recognizer
+    speakers: VerbalSpeakers
+    lexical: LexicalMirroring
+
+
 class Warning(_Model):
     code: str
     message: str
@@ -462,6 +536,9 @@ class Report(_Model):
     segments: SpeakerSegments
     windows: list[Window]
     mirroring: Mirroring | None = None
+    verbal: Verbal | None = Field(
+        None, description="Verbal mirroring; only when asked for (config.verbal)."
+    )
     warnings: list[Warning]
     skipped: list[SkippedMetric] = Field(
         default_factory=list,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import zipfile
@@ -17,6 +18,7 @@ from dsp import pipeline
 from dsp.frames import HOP_S
 from dsp.io import Source
 from dsp.mirroring.evidence import Evidence, mirroring_evidence
+from dsp.verbal import VerbalResult
 from models.params import AnalysisConfig
 from models.report import (
     Audio,
@@ -31,6 +33,7 @@ from models.report import (
     Speaker,
     Speakers,
     SpeakerSegments,
+    Verbal,
     Warning,
     Window,
     WindowSpeaker,
@@ -153,6 +156,7 @@ def _report(
         ),
         windows=_windows(result),
         mirroring=None if result.mirroring is None else _mirroring(result.mirroring),
+        verbal=None if result.verbal is None else _verbal(result.verbal),
         warnings=[Warning(code=w.code, message=w.message) for w in result.warnings],
         config=config,
     )
@@ -160,6 +164,51 @@ def _report(
 
 def _mirroring(measured: mirror_metrics.MirroringResult) -> Mirroring:
     return Mirroring.model_validate(_rounded(measured.to_dict()))
+
+
+def _verbal(measured: VerbalResult) -> Verbal:
+    def speaker(row: int) -> dict[str, Any]:
+        echoes = measured.speakers[row]
+        return {
+            "words": measured.words[row],
+            "speech_s": measured.speech_s[row],
+            "echoes": echoes.echoes,
+            "echo_questions": echoes.echo_questions,
+            "partner_turns": echoes.partner_turns,
+            "echoes_per_10_partner_turns": echoes.echoes_per_10_partner_turns,
+            "examples": [
+                {
+                    "start_s": e.start_s,
+                    "end_s": e.end_s,
+                    "partner_start_s": e.partner_start_s,
+                    "partner_end_s": e.partner_end_s,
+                    "words": list(e.words),
+                    "question": e.question,
+                    "rise_st": e.rise_st,
+                }
+                for e in echoes.examples
+            ],
+        }
+
+    lex = measured.lexical
+    return Verbal.model_validate(
+        _rounded(
+            {
+                "recognizer": dataclasses.asdict(measured.recognizer),
+                "speakers": {role: speaker(row) for row, role in enumerate(pipeline.ROLES)},
+                "lexical": {
+                    "adjacent": lex.adjacent,
+                    "nonadjacent": lex.nonadjacent,
+                    "difference": lex.difference,
+                    "p": lex.p,
+                    "n": lex.n_exchanges,
+                    "mirrored": lex.mirrored,
+                    "reason": lex.reason,
+                },
+            },
+            3,
+        )
+    )
 
 
 def _with_skipped(report: Report) -> Report:

@@ -113,6 +113,13 @@ def _parser() -> argparse.ArgumentParser:
         help="also write the call report page here: one self-contained HTML file (one file "
         "only; opens offline, can be mailed)",
     )
+    analyze.add_argument(
+        "--verbal",
+        action="store_true",
+        help="also recognise words (English) in each channel's speech and report verbal "
+        "mirroring: echoes, echo questions, lexical mirroring (needs pip install "
+        "'mirrorline[verbal]'; slow: docs/verbal.md)",
+    )
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     analyze.add_argument(
         "--jobs",
@@ -240,6 +247,7 @@ def _config(args: argparse.Namespace) -> AnalysisConfig:
             backchannel_max_s=args.backchannel_max_s,
             fmin_hz=args.fmin_hz,
             fmax_hz=args.fmax_hz,
+            verbal=args.verbal,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -329,6 +337,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from service.summary_csv import batch_summary
 
     config = _config(args)
+    if config.verbal:
+        from dsp.verbal import require_recognizer
+
+        require_recognizer()  # before any output is touched or audio decoded
     files, names = _expand(args.files)
     batch = len(files) > 1 or any(Path(raw).is_dir() for raw in args.files)
     progress = not args.no_progress and sys.stderr.isatty()

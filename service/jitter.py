@@ -12,12 +12,16 @@ the furthest frame seen, so a frame that arrives up to that late still lands in 
 - a frame that starts more than ``max_jump_samples`` past what was released is refused
   (a broken timestamp must not make the server allocate hours of silence).
 
+Audio every channel holds without a hole is released at once (a stream whose frames come
+in order waits for nothing); only a hole holds the release back, up to ``delay_samples``.
+
 Pure and synchronous (numpy only): the stream code decides when to release; ``flush``
 releases everything at the end. Audio is int16 samples, one array per frame and channel.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -63,6 +67,11 @@ class JitterBuffer:
         self.released = 0  # every channel is released up to this sample position
         self.high = 0  # furthest frame end seen
         self._pending: list[dict[int, Int16Array]] = [{} for _ in range(channels)]
+        # per channel: frames are contiguous from ``released`` up to here
+        self._contiguous = [0] * channels
+        # per channel: starts of frames released within the last ``delay_samples``, so that a
+        # copy arriving after its original was released counts as a duplicate, not late
+        self._recent: list[deque[int]] = [deque() for _ in range(channels)]
         self.stats = JitterStats(filled_samples=[0] * channels)
 
     @property
@@ -81,6 +90,9 @@ class JitterBuffer:
         start = int(start)
         end = start + frame.size
         if start < 0 or end <= self.released:
+            if start in self._recent[channel]:
+                self.stats.duplicates += 1
+                return "duplicate"
             self.stats.late += 1
             return "late"
         if start - self.released > self.max_jump_samples:
@@ -93,11 +105,26 @@ class JitterBuffer:
         pending[start] = frame
         self.high = max(self.high, end)
         self.stats.placed += 1
+        if start == self._contiguous[channel]:
+            self._advance(channel)
         return "placed"
 
+    def _advance(self, channel: int) -> None:
+        pending, at = self._pending[channel], self._contiguous[channel]
+        while at in pending:
+            at += pending[at].size
+        self._contiguous[channel] = at
+
+    @property
+    def ready_samples(self) -> int:
+        """Samples per channel that :meth:`release` would give now."""
+        return max(0, max(self.high - self.delay_samples, min(self._contiguous)) - self.released)
+
     def release(self) -> Int16Array:
-        """The audio that can no longer change: shape ``(channels, n)``, possibly ``n = 0``."""
-        return self._release_to(self.high - self.delay_samples)
+        """The audio that can no longer change: shape ``(channels, n)``, possibly ``n = 0``:
+        what every channel holds without a hole, and anything ``delay_samples`` behind the
+        furthest frame seen."""
+        return self._release_to(max(self.high - self.delay_samples, min(self._contiguous)))
 
     def flush(self) -> Int16Array:
         """Everything held, up to the furthest frame seen (the end of a stream)."""
@@ -114,6 +141,7 @@ class JitterBuffer:
                 if start >= upto:
                     break
                 frame = pending.pop(start)
+                self._recent[channel].append(start)
                 end = start + frame.size
                 lo = max(start, base)
                 hi = min(end, upto)
@@ -123,5 +151,11 @@ class JitterBuffer:
                 if end > upto and upto not in pending:  # the rest waits for the next release
                     pending[upto] = frame[upto - start :]
             self.stats.filled_samples[channel] += int((~covered).sum())
+            recent = self._recent[channel]
+            while recent and recent[0] < upto - self.delay_samples:
+                recent.popleft()
         self.released = upto
+        for channel in range(self.channels):
+            self._contiguous[channel] = max(self._contiguous[channel], upto)
+            self._advance(channel)
         return out

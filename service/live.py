@@ -1,12 +1,14 @@
 """Live measures of a streamed call: who speaks, talk share, recent pitch, loudness and
 speaking rate per speaker, and the cues a coaching screen shows. No web framework.
 
-:class:`LiveAnalyzer` keeps the last ``window_s`` of both channels. Each
-:meth:`LiveAnalyzer.compute` (the stream calls it every ``interval_s`` of audio, in a
-thread) runs the batch analysis's own DSP functions on that window only:
-``dsp.activity`` (speech of each party, bleed removed), ``dsp.pitch.f0_track`` on the
-speech frames, ``dsp.loudness.level_db`` and ``dsp.rate`` syllable nuclei. Its cost per
-second of audio does not grow with the call (``bench/live.py`` measures it).
+:class:`LiveAnalyzer` keeps the last ``window_s`` of both channels and the per-stream state
+(talk time, cues). Every ``interval_s`` of audio the stream's window goes, with other
+streams' windows, to :func:`measure_windows` (in a worker process: ``service.live_pool``),
+which runs the batch analysis's own DSP functions on each window: ``dsp.activity``
+(speech of each party, bleed removed), ``dsp.pitch.f0_track`` on the speech frames (one
+search for the whole batch), ``dsp.loudness.level_db`` and ``dsp.rate`` syllable nuclei;
+:meth:`LiveAnalyzer.update` turns what it found into the event. The cost per second of
+audio does not grow with the call (``bench/live.py``, ``bench/stream_load.py``).
 
 Cues (thresholds in :class:`CueThresholds`, echoed in every event; docs/live.md):
 
@@ -24,6 +26,7 @@ Cues (thresholds in :class:`CueThresholds`, echoed in every event; docs/live.md)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -105,9 +108,117 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, digits)
 
 
+@dataclass(frozen=True)
+class WindowMeasures:
+    """What the DSP found in one stream's window: the input of :meth:`LiveAnalyzer.update`.
+
+    Small and picklable: it comes back from a worker process."""
+
+    n_samples: int
+    speech: npt.NDArray[np.bool_]  # (2, frames)
+    measures: tuple[dict[str, float | None], dict[str, float | None]]
+
+
+def measure_windows(
+    windows: Sequence[tuple[npt.NDArray[np.int16], int]],
+) -> list[WindowMeasures]:
+    """The DSP of live events for many streams' windows (``(audio (2, n) int16, rate)``):
+    speech of each party per window, then the pitch of every window's speech frames in ONE
+    search per sample rate (:func:`joint_f0`), then loudness and speaking rate. Pure: runs
+    in a worker process, a batch of streams at a time."""
+    prepared = []
+    for audio, sr in windows:
+        y = audio.astype(np.float32) / 32768.0
+        if y.shape[1] < hop_samples(sr) * 10:  # under 0.1 s: nothing to measure yet
+            speech = np.zeros((2, 0), dtype=bool)
+        else:
+            features = np.stack([frame_features(y[c], sr, names=("band_db",)) for c in (0, 1)])
+            speech = detect_speech(features).speech
+        prepared.append((y, sr, speech))
+    f0s: list[list[npt.NDArray[np.float64]]] = [[] for _ in prepared]
+    for sr in sorted({sr for _, sr, _ in prepared}):
+        group = [i for i, (_, rate, _) in enumerate(prepared) if rate == sr]
+        tracks = joint_f0(
+            [(prepared[i][0][c], prepared[i][2][c]) for i in group for c in (0, 1)], sr
+        )
+        for k, i in enumerate(group):
+            f0s[i] = tracks[2 * k : 2 * k + 2]
+    return [
+        WindowMeasures(
+            n_samples=y.shape[1],
+            speech=speech,
+            measures=(
+                _measures(y[0], sr, speech[0], f0s[i][0]),
+                _measures(y[1], sr, speech[1], f0s[i][1]),
+            ),
+        )
+        for i, (y, sr, speech) in enumerate(prepared)
+    ]
+
+
+def joint_f0(
+    signals: Sequence[tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]], sr: int
+) -> list[npt.NDArray[np.float64]]:
+    """f0 (Hz, NaN unvoiced) of each signal's ``mask`` frames, all in ONE ``f0_track`` call:
+    the signals side by side with unanalysed silence between them. The path search walks
+    its chunks side by side, so one search of many signals costs little more than one of a
+    single signal; the silence (longer than the search's context) keeps the paths apart,
+    so each signal's f0 is the one its own search gives."""
+    hop = hop_samples(sr)
+    out: list[npt.NDArray[np.float64]] = [np.full(m.size, np.nan) for _, m in signals]
+    live = [i for i, (_, m) in enumerate(signals) if m.any()]
+    if not live:
+        return out
+    offsets, at = [], 0
+    for i in live:
+        offsets.append(at)  # every signal starts on a frame
+        at += -(-(signals[i][0].size + PITCH_GAP_FRAMES * hop) // hop) * hop
+    joined = np.zeros(at, dtype=np.float32)
+    mask = np.zeros(frame_count(joined.size, sr), dtype=bool)
+    for i, offset in zip(live, offsets, strict=True):
+        y, m = signals[i]
+        joined[offset : offset + y.size] = y
+        mask[offset // hop : offset // hop + m.size] = m
+    f0 = f0_track(joined, sr, frame_mask=mask).f0_hz.astype(np.float64)
+    for i, offset in zip(live, offsets, strict=True):
+        out[i] = f0[offset // hop : offset // hop + signals[i][1].size]
+    return out
+
+
+def _measures(
+    y: npt.NDArray[np.float32],
+    sr: int,
+    speech: npt.NDArray[np.bool_],
+    f0: npt.NDArray[np.float64],
+) -> dict[str, float | None]:
+    out: dict[str, float | None] = {"pitch_hz": None, "loudness_db": None, "speaking_rate": None}
+    speech_frames = int(speech.sum())
+    if speech_frames < MIN_SPEECH_FRAMES:
+        return out
+    level = level_db(y, sr)[: speech.size]
+    out["loudness_db"] = _round(_median(level[speech[: level.size]].astype(np.float64)), 1)
+    f0 = f0[: speech.size]
+    voiced = np.isfinite(f0) & speech[: f0.size]
+    if int(voiced.sum()) >= MIN_VOICED_FRAMES:
+        out["pitch_hz"] = _round(_median(f0[voiced]), 1)
+    speech_s = speech_frames * HOP_S
+    if speech_s >= MIN_RATE_SPEECH_S:
+        intensity = syllable_intensity_db(y, sr)[: speech.size]
+        n = intensity.size
+        nuclei = syllable_nuclei(
+            intensity,
+            voiced=np.isfinite(f0[:n]),
+            speech=speech[:n],
+            sonority=sonority_db(y, sr)[:n],
+        )
+        out["speaking_rate"] = _round(len(nuclei) / speech_s, 2)
+    return out
+
+
 class LiveAnalyzer:
-    """The live state of one stream. ``feed`` audio as it is released; ``snapshot`` then
-    ``compute`` (one at a time) make the events."""
+    """The live state of one stream. ``feed`` audio as it is released; ``snapshot``, then
+    ``update`` with what :func:`measure_windows` found in it (one at a time), makes the
+    events; ``compute`` does both for one stream."""
 
     def __init__(
         self,
@@ -123,9 +234,11 @@ class LiveAnalyzer:
         self.thresholds = thresholds or CueThresholds()
         self._hop = hop_samples(self.sr)
         self._window_n = int(round(window_s * self.sr))
+        # a circular window: sample ``fed - 1`` is at ``(fed - 1) % window_n`` (no shifting
+        # of the whole window for every 20-ms frame)
         self._ring = np.zeros((2, self._window_n), dtype=np.int16)
         self.fed = 0  # samples per channel fed so far
-        # compute-side state (only compute() touches it)
+        # update-side state (only update() touches it)
         self.computed_to = 0
         self.talk_frames = np.zeros(2, dtype=np.int64)
         self.last_speech_s: list[float | None] = [None, None]
@@ -144,11 +257,15 @@ class LiveAnalyzer:
         n = block.shape[1]
         if n == 0 or self._window_n == 0:
             return
-        if n >= self._window_n:
-            self._ring[:] = block[:, -self._window_n :]
+        size = self._window_n
+        if n >= size:
+            block, at = block[:, -size:], (self.fed + n - size) % size
         else:
-            self._ring[:, :-n] = self._ring[:, n:]
-            self._ring[:, -n:] = block
+            at = self.fed % size
+        m = block.shape[1]
+        first = min(m, size - at)
+        self._ring[:, at : at + first] = block[:, :first]
+        self._ring[:, : m - first] = block[:, first:]
         self.fed += n
 
     def close(self) -> None:
@@ -158,28 +275,32 @@ class LiveAnalyzer:
 
     def snapshot(self) -> tuple[npt.NDArray[np.int16], int]:
         """A copy of the window (only the part that holds audio) and where it ends."""
-        have = min(self.fed, self._window_n)
-        return self._ring[:, self._window_n - have :].copy(), self.fed
+        size = self._window_n
+        have = min(self.fed, size)
+        if size == 0:
+            return self._ring[:, :0].copy(), self.fed
+        at = self.fed % size
+        if have < size:
+            return self._ring[:, at - have : at].copy(), self.fed
+        return np.concatenate([self._ring[:, at:], self._ring[:, :at]], axis=1), self.fed
 
-    # -- measures (a worker thread) ---------------------------------------------------
+    # -- events -----------------------------------------------------------------------
 
     def compute(self, audio: npt.NDArray[np.int16], end: int) -> dict[str, Any]:
         """The live event for the window ``audio`` ending at sample ``end``."""
+        return self.update(measure_windows([(audio, self.sr)])[0], end)
+
+    def update(self, found: WindowMeasures, end: int) -> dict[str, Any]:
+        """The live event of the window ending at sample ``end``, whose DSP gave ``found``."""
         now = end / self.sr
-        y = audio.astype(np.float32) / 32768.0
-        n = y.shape[1]
+        n = found.n_samples
+        speech = found.speech
         new_samples = max(0, end - self.computed_to)
         self.computed_to = end
         speakers: list[dict[str, Any]] = [{}, {}]
-        if n < self._hop * 10:  # under 0.1 s: nothing to measure yet
-            speech = np.zeros((2, 0), dtype=bool)
-        else:
-            features = np.stack([frame_features(y[c], self.sr, names=("band_db",)) for c in (0, 1)])
-            speech = detect_speech(features).speech
         n_frames = speech.shape[1]
         new_frames = min(n_frames, int(round(new_samples / self._hop)))
         recent = int(round(SPEAKING_NOW_S / HOP_S))
-        f0s = self._pitch(y, speech)
         for c in (0, 1):
             mask = speech[c]
             new = mask[n_frames - new_frames :] if new_frames else mask[:0]
@@ -191,7 +312,7 @@ class LiveAnalyzer:
                 "channel": c,
                 "speaking": bool(mask[-recent:].any()) if n_frames else False,
                 "talk_s": round(float(self.talk_frames[c]) * HOP_S, 2),
-                **self._measures(y[c], mask, f0s[c]),
+                **found.measures[c],
             }
         total = float(self.talk_frames.sum())
         for c in (0, 1):
@@ -209,59 +330,6 @@ class LiveAnalyzer:
             "cues": cues,
             "thresholds": self.thresholds.as_dict(),
         }
-
-    def _pitch(
-        self, y: npt.NDArray[np.float32], speech: npt.NDArray[np.bool_]
-    ) -> list[npt.NDArray[np.float64]]:
-        """f0 (Hz, NaN unvoiced) of both channels' speech frames in ONE ``f0_track`` call:
-        the channels side by side with unanalysed silence between them. The path search
-        costs about the same for 10 s as for 20 s (it runs its chunks side by side), so this
-        halves the live cost; the silence (longer than the search's context) keeps the two
-        paths apart."""
-        n_frames = speech.shape[1]
-        if n_frames == 0 or not speech.any():
-            return [np.full(n_frames, np.nan), np.full(n_frames, np.nan)]
-        hop = self._hop
-        n = y.shape[1]
-        offset = -(-(n + PITCH_GAP_FRAMES * hop) // hop) * hop  # channel 1 starts on a frame
-        joined = np.zeros(offset + n, dtype=np.float32)
-        joined[:n] = y[0]
-        joined[offset:] = y[1]
-        mask = np.zeros(frame_count(joined.size, self.sr), dtype=bool)
-        mask[:n_frames] = speech[0]
-        first = offset // hop
-        mask[first : first + n_frames] = speech[1]
-        f0 = f0_track(joined, self.sr, frame_mask=mask).f0_hz.astype(np.float64)
-        return [f0[:n_frames], f0[first : first + n_frames]]
-
-    def _measures(
-        self,
-        y: npt.NDArray[np.float32],
-        speech: npt.NDArray[np.bool_],
-        f0: npt.NDArray[np.float64],
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = {"pitch_hz": None, "loudness_db": None, "speaking_rate": None}
-        speech_frames = int(speech.sum())
-        if speech_frames < MIN_SPEECH_FRAMES:
-            return out
-        level = level_db(y, self.sr)[: speech.size]
-        out["loudness_db"] = _round(_median(level[speech[: level.size]].astype(np.float64)), 1)
-        f0 = f0[: speech.size]
-        voiced = np.isfinite(f0) & speech[: f0.size]
-        if int(voiced.sum()) >= MIN_VOICED_FRAMES:
-            out["pitch_hz"] = _round(_median(f0[voiced]), 1)
-        speech_s = speech_frames * HOP_S
-        if speech_s >= MIN_RATE_SPEECH_S:
-            intensity = syllable_intensity_db(y, self.sr)[: speech.size]
-            n = intensity.size
-            nuclei = syllable_nuclei(
-                intensity,
-                voiced=np.isfinite(f0[:n]),
-                speech=speech[:n],
-                sonority=sonority_db(y, self.sr)[:n],
-            )
-            out["speaking_rate"] = _round(len(nuclei) / speech_s, 2)
-        return out
 
     # -- cues -------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ STATUS: dict[str, tuple[int, str]] = {
     # request parameters
     "request.invalid": (422, "Invalid request parameters"),
     "config.invalid": (422, "Invalid analysis parameters"),
+    "verbal.unavailable": (422, "Verbal mirroring is not installed on this server"),
     "callback.not_configured": (422, "Callbacks are not enabled on this server"),
     "callback.not_allowed": (422, "Callback URL not allowed"),
     "idempotency.key_reused": (422, "Idempotency-Key reused with a different request"),

@@ -159,6 +159,12 @@ class Settings(BaseSettings):
         description="An ended stream's record (GET /v1/streams/{id}) is kept this long, s; "
         "its analysis stays for RESULT_TTL_S.",
     )
+    live_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Processes computing live events, a batch of streams each at a time.",
+    )
     live_interval_s: float = Field(
         default=1.0, ge=0.2, le=60, description="Seconds of audio between two live events."
     )

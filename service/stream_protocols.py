@@ -204,6 +204,7 @@ class RawStart:
     sample_rate_hz: int
     agent_channel: Literal[0, 1]
     token: str | None = None
+    callback_url: Any = None  # checked where the stream opens (service.webhooks)
 
     @property
     def bytes_per_frame(self) -> int:
@@ -235,6 +236,7 @@ def parse_raw_start(message: dict[str, Any]) -> RawStart:
         sample_rate_hz=rate,
         agent_channel=agent,
         token=token if isinstance(token, str) else None,
+        callback_url=message.get("callback_url"),
     )
 
 

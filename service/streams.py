@@ -5,7 +5,9 @@ the platform's messages and pushes frames; this module places them
 (:class:`service.jitter.JitterBuffer`), appends the released stereo audio to a WAV file
 (16-bit PCM at the stream's rate, channel 0 and 1 as the protocol defines them) and to the
 live window (:class:`service.live.LiveAnalyzer`), which computes an event every
-``LIVE_INTERVAL_S`` of audio in a thread. When the stream ends (stop, disconnect, idle
+``LIVE_INTERVAL_S`` of audio: the registry gathers the streams whose event is due and
+computes them as one batch in a worker process (:class:`service.live_pool.LivePool`), at
+most ``LIVE_WORKERS`` batches at a time. When the stream ends (stop, disconnect, idle
 timeout, too long, a bad message) the WAV becomes an ordinary analysis job: the worker
 analyses it exactly as it would the same file uploaded to ``POST /v1/analyses``.
 
@@ -34,6 +36,7 @@ from models.params import AnalysisConfig
 from service.jitter import JitterBuffer
 from service.jobs import JobManager
 from service.live import CueThresholds, LiveAnalyzer
+from service.live_pool import LivePool
 from service.metrics import Metrics
 from service.settings import Settings
 from service.store import JobStore
@@ -41,6 +44,14 @@ from service.store import JobStore
 log = logging.getLogger("mirrorline.streams")
 
 Protocol = Literal["twilio", "audiohook", "raw"]
+#: Released audio is written (WAV, live window) in pieces of at least this many seconds: at
+#: most this much is added to a live event's latency.
+RELEASE_S = 0.1
+
+#: The live scheduler waits this long after an event falls due, for others to join its
+#: batch: a batch's pitch search costs about the same for 1 stream as for 30.
+LIVE_GATHER_S = 0.1
+
 EndReason = Literal["stop", "disconnect", "idle", "too_long", "error", "shutdown"]
 
 
@@ -67,21 +78,24 @@ class LiveStream:
     spool_path: Path
     spool: wave.Wave_write | None
     interval_samples: int
+    release_samples: int
     started_at: float = field(default_factory=time.time)
     state: Literal["live", "ended"] = "live"
     ended_at: float | None = None
     end_reason: EndReason | None = None
     error: dict[str, str] | None = None
     analysis_id: str | None = None
+    callback_url: str | None = None  # the analysis's webhook, as a batch job's
     written: int = 0  # samples per channel in the WAV
     seq: int = 0
     last_event: dict[str, Any] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    tick_due: asyncio.Event = field(default_factory=asyncio.Event)
+    tick_due: bool = False  # a live event is due (computed with the next batch)
+    due_since: float = 0.0  # time.monotonic() when it fell due
+    computing: bool = False  # in a batch now
+    computed: asyncio.Event = field(default_factory=asyncio.Event)  # set after each batch
     next_tick: int = 0
-    final: bool = False
-    live_task: asyncio.Task[None] | None = None
-    compute_s: float = 0.0  # time spent in live computations
+    compute_s: float = 0.0  # its share of the batches' time
 
     @property
     def audio_s(self) -> float:
@@ -105,6 +119,11 @@ class StreamRegistry:
         self.store = store
         self.metrics = metrics
         self.streams: dict[str, LiveStream] = {}
+        self._frame_counters: dict[str, Any] = {}
+        self.live_pool = LivePool(settings.live_workers)
+        self._due = asyncio.Event()
+        self._free_workers = asyncio.Semaphore(settings.live_workers)
+        self._scheduler: asyncio.Task[None] | None = None
         self.thresholds = CueThresholds(
             hold_s=settings.cue_hold_s,
             pace_ratio=settings.cue_pace_ratio,
@@ -140,6 +159,7 @@ class StreamRegistry:
         sample_rate_hz: int,
         agent_channel: int,
         channel_names: tuple[str, str],
+        callback_url: str | None = None,
     ) -> LiveStream:
         """Start a stream, or raise :class:`StreamRefused` (id live already, server full)."""
         self._forget_old()
@@ -181,10 +201,14 @@ class StreamRegistry:
             spool_path=spool_path,
             spool=spool,
             interval_samples=interval,
+            callback_url=callback_url,
+            release_samples=int(RELEASE_S * sample_rate_hz),
             next_tick=interval,
         )
         self.streams[stream_id] = stream
-        stream.live_task = asyncio.create_task(self._live_loop(stream), name=f"live-{stream_id}")
+        self.live_pool.start()  # with the first stream: a server without streams runs none
+        if self._scheduler is None or self._scheduler.done():
+            self._scheduler = asyncio.create_task(self._live_loop(), name="live-events")
         log.info(
             "stream started",
             extra={"stream_id": stream_id, "protocol": protocol, "sample_rate_hz": sample_rate_hz},
@@ -196,47 +220,96 @@ class StreamRegistry:
     def push(self, stream: LiveStream, channel: int, start: int, samples: npt.ArrayLike) -> str:
         """Place one frame; returns what happened to it (see ``JitterBuffer.push``)."""
         result = stream.buffer.push(channel, start, samples)
-        self.metrics.stream_frames.labels(result).inc()
+        counter = self._frame_counters.get(result)
+        if counter is None:
+            counter = self._frame_counters[result] = self.metrics.stream_frames.labels(result)
+        counter.inc()
         return result
 
     def release(self, stream: LiveStream, *, final: bool = False) -> bool:
-        """Write what the buffer releases; False once the stream is over its length limit."""
+        """Write what the buffer releases, in pieces of at least RELEASE_S (each costs a WAV
+        write and a window write; per 20-ms frame they were the largest cost of ingest);
+        False once the stream is over its length limit."""
+        if not final and stream.buffer.ready_samples < stream.release_samples:
+            return True
         block = stream.buffer.flush() if final else stream.buffer.release()
         limit = int(self.settings.max_duration_s * stream.sample_rate_hz)
         room = max(0, limit - stream.written)
         if block.shape[1] > room:
             block = block[:, :room]
         if block.shape[1] and stream.spool is not None:
-            stream.spool.writeframes(np.ascontiguousarray(block.T).astype("<i2").tobytes())
+            # raw: the header's length is written once, at close (not at every frame)
+            stream.spool.writeframesraw(np.ascontiguousarray(block.T).astype("<i2").tobytes())
             stream.written += block.shape[1]
             stream.analyzer.feed(block)
             if stream.analyzer.fed >= stream.next_tick:
                 while stream.next_tick <= stream.analyzer.fed:
                     stream.next_tick += stream.interval_samples
-                stream.tick_due.set()
+                if not stream.tick_due:
+                    stream.tick_due, stream.due_since = True, time.monotonic()
+                self._due.set()
         return stream.written < limit
 
     # -- live events ----------------------------------------------------------------------
 
-    async def _live_loop(self, stream: LiveStream) -> None:
-        """Compute an event whenever one is due (only the newest when several are)."""
+    async def _live_loop(self) -> None:
+        """Whenever events are due and a worker is free: one batch of every due stream that
+        is not in a batch already (each computes its newest window only)."""
         while True:
-            await stream.tick_due.wait()
-            stream.tick_due.clear()
-            final = stream.final
-            audio, end = stream.analyzer.snapshot()
+            await self._due.wait()
+            await asyncio.sleep(LIVE_GATHER_S)
+            await self._free_workers.acquire()
+            self._due.clear()
+            due = [s for s in self.streams.values() if s.tick_due and not s.computing]
+            if not due:
+                self._free_workers.release()
+                continue
+            # at most a worker's share of the live streams, the longest waiting first: one
+            # batch of every stream would leave the other workers idle
+            due.sort(key=lambda s: s.due_since)
+            share = max(1, -(-self.live_count // self.settings.live_workers))
+            batch = due[:share]
+            if len(due) > share:
+                self._due.set()  # the rest go to the next free worker
+            for stream in batch:
+                stream.tick_due, stream.computing = False, True
+            task = asyncio.create_task(self._compute(batch))
+            task.add_done_callback(lambda _: self._free_workers.release())
+
+    async def _compute(self, batch: list[LiveStream]) -> None:
+        windows = [(s, *s.analyzer.snapshot()) for s in batch]
+        started = time.perf_counter()
+        try:
+            found = await self.live_pool.measure([(w, s.sample_rate_hz) for s, w, _ in windows])
+        except Exception:
+            log.exception("live measures failed", extra={"streams": len(batch)})
+            found = []
+        share = (time.perf_counter() - started) / len(batch)
+        for (stream, _, end), measured in zip(windows, found, strict=False):
+            stream.compute_s += share
             if end > stream.analyzer.computed_to:
-                started = time.perf_counter()
                 try:
-                    event = await asyncio.to_thread(stream.analyzer.compute, audio, end)
+                    stream.publish("live", stream.analyzer.update(measured, end))
                 except Exception:
-                    log.exception("live measures failed", extra={"stream_id": stream.id})
-                    event = None
-                stream.compute_s += time.perf_counter() - started
-                if event is not None:
-                    stream.publish("live", event)
-            if final:
-                return
+                    log.exception("live event failed", extra={"stream_id": stream.id})
+        for stream in batch:
+            stream.computing = False
+            computed, stream.computed = stream.computed, asyncio.Event()
+            computed.set()
+            if stream.tick_due:  # became due while in this batch
+                self._due.set()
+
+    async def _last_event(self, stream: LiveStream) -> None:
+        """The event of the stream's last audio (with the next batch), before it ends."""
+        if not stream.computing and stream.analyzer.fed <= stream.analyzer.computed_to:
+            return
+        if not stream.tick_due:
+            stream.tick_due, stream.due_since = True, time.monotonic()
+        self._due.set()
+        deadline = time.monotonic() + 30
+        while (stream.tick_due or stream.computing) and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stream.computed.wait(), 1)
 
     # -- end ------------------------------------------------------------------------------
 
@@ -247,11 +320,8 @@ class StreamRegistry:
         if stream.state != "live":
             return
         self.release(stream, final=True)
-        stream.final = True
-        stream.tick_due.set()
-        if stream.live_task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await stream.live_task
+        await self._last_event(stream)
+        stream.tick_due = False
         stream.state = "ended"
         stream.analyzer.close()  # the record is kept STREAM_KEEP_S: numbers only, no audio
         stream.ended_at = time.time()
@@ -305,7 +375,7 @@ class StreamRegistry:
             "size_bytes": audio.stat().st_size,
             "idempotency_key": None,
             "fingerprint": hashlib.sha256(f"stream:{stream.id}:{job_id}".encode()).hexdigest(),
-            "callback_url": None,
+            "callback_url": stream.callback_url,
             "base_url": (self.settings.public_base_url or "").rstrip("/"),
         }
         self.store.create_job(values)
@@ -317,6 +387,9 @@ class StreamRegistry:
         for stream in list(self.streams.values()):
             if stream.state == "live":
                 await self.end(stream, "shutdown")
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+        await asyncio.to_thread(self.live_pool.shutdown)
 
     # -- views ------------------------------------------------------------------------------
 

@@ -424,6 +424,44 @@ def _caveat_sentence(report: Report) -> str | None:
     return None
 
 
+def _times(n: int) -> str:
+    return "once" if n == 1 else "twice" if n == 2 else f"{n} times"
+
+
+def verbal_sentence(report: Report) -> str | None:
+    """Echoes per speaker (and how many were echo questions) and lexical mirroring against
+    its baseline, naming the recogniser's language (its words are often wrong)."""
+    verbal = report.verbal
+    if verbal is None:
+        return None
+    parts = []
+    for role in ROLES:
+        one = getattr(verbal.speakers, role)
+        if one.partner_turns == 0:
+            continue
+        questions = f", {one.echo_questions} as questions" if one.echo_questions else ""
+        parts.append(
+            f"the {role} echoed the {_other(role)}'s last words {_times(one.echoes)} in "
+            f"{one.partner_turns} answers{questions}"
+        )
+    lex = verbal.lexical
+    if lex.mirrored:
+        lexical = (
+            f"answers reused the words just heard more than other turns' ({_p_text(lex.p)})"
+            if lex.p is not None
+            else ""
+        )
+    elif lex.difference is not None:
+        lexical = "answers reused the words just heard no more than chance"
+    else:
+        lexical = f"lexical mirroring not measured ({lex.reason})"
+    clauses = [*parts, lexical] if lexical else parts
+    if not clauses:
+        return None
+    text = _join(clauses)
+    return f"In words (recognised automatically, {verbal.recognizer.language}): {text}."
+
+
 def summarize(report: Report) -> list[str]:
     """3-6 plain sentences: who talked how much; who adapted to whom in what, how strong
     the evidence; the scores when one is beyond chance; when their tone / tempo moved
@@ -435,12 +473,15 @@ def summarize(report: Report) -> list[str]:
     if mirroring is not None:
         sentences.append(_following_sentence(mirroring, short=low_power(report)))
         optional = [
+            verbal_sentence(report),
             _score_sentence(mirroring),
             _convergence_sentence(mirroring),
             _timeline_sentence(mirroring),
         ]
         room = 6 - len(sentences) - (caveat is not None)
         sentences += [s for s in optional if s is not None][:room]
+    elif (verbal := verbal_sentence(report)) is not None:
+        sentences.append(verbal)
     if caveat is not None:
         sentences.append(caveat)
     if len(sentences) < 3:

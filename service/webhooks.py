@@ -20,10 +20,12 @@ import logging
 import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 
+from service.problems import Problem
+from service.settings import Settings
 from service.store import JobStore
 
 log = logging.getLogger("mirrorline.webhooks")
@@ -332,3 +334,43 @@ class WebhookSender:
                 "error": error,
             },
         )
+
+
+def _callback_parts(url: str) -> SplitResult | None:
+    """``url`` split, when it is an absolute http(s) URL with a host and a valid port."""
+    if len(url) > 2048 or any(not ch.isprintable() or ch.isspace() for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError when out of range or not a number
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket: http://[::1/
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    return parts
+
+
+async def check_callback(url: str, settings: Settings) -> str:
+    """``url`` as a webhook destination (a batch job's or a stream's), or Problem."""
+    url = url.strip()
+    if _callback_parts(url) is None:
+        raise Problem(
+            "request.invalid",
+            f"callback_url must be an absolute http(s) URL with a host, not {url[:200]!r}",
+        )
+    if not settings.webhook_secret:
+        raise Problem(
+            "callback.not_configured",
+            "this server has no MIRRORLINE_WEBHOOK_SECRET, so it cannot sign webhooks; "
+            "omit callback_url and poll GET /v1/analyses/{id}",
+        )
+    if not settings.webhook_allow_private:
+        refused = await refused_destination(url)
+        if refused is not None:
+            raise Problem(
+                "callback.not_allowed",
+                f"{refused}; callbacks go to public addresses only "
+                "(MIRRORLINE_WEBHOOK_ALLOW_PRIVATE=true lifts this on a trusted network)",
+            )
+    return url

@@ -9,13 +9,22 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["dsp.io", "dsp.pipeline", "dsp.activity", "dsp.pitch", "dsp.rate", "dsp.mirroring"]
+    "module",
+    [
+        "dsp.io",
+        "dsp.pipeline",
+        "dsp.activity",
+        "dsp.pitch",
+        "dsp.rate",
+        "dsp.mirroring",
+        "dsp.verbal",
+    ],
 )
 def test_dsp_imports_no_web_or_contract_layer(module: str) -> None:
     code = (
         f"import sys, {module}; "
         "bad = [m for m in ('pydantic', 'fastapi', 'starlette', 'models', 'service', "
-        "'pydantic_settings') if m in sys.modules]; print(','.join(bad))"
+        "'pydantic_settings', 'pocketsphinx') if m in sys.modules]; print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

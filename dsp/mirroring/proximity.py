@@ -90,7 +90,6 @@ def local_proximity(
     d = np.concatenate(diffs)
     t = np.concatenate(times)
     ok = np.isfinite(d)
-    n = int(ok.sum())
     if rows is not None:
         order = np.concatenate([np.flatnonzero(ok)[np.argsort(t[ok])], np.flatnonzero(~ok)])
         cols = [np.concatenate(c)[order] for c in zip(*parts, strict=True)]
@@ -106,6 +105,22 @@ def local_proximity(
             diff=d[order],
             used=ok[order],
         )
+    rho_pair = (speaker_turn_means(turns, name, 0), speaker_turn_means(turns, name, 1))
+    return adjacency_test(d, t, min_exchanges=min_exchanges, speaker_series=rho_pair)
+
+
+def adjacency_test(
+    d: FloatArray,
+    t: FloatArray,
+    *,
+    min_exchanges: int,
+    speaker_series: tuple[FloatArray, FloatArray] | None = None,
+) -> LocalProximity:
+    """Mean of the adjacent-minus-non-adjacent differences ``d`` (NaN = unused) of the
+    exchanges starting at ``t``, t-tested with a Bartlett effective size: (mean, p, usable
+    exchanges, reason if None)."""
+    ok = np.isfinite(d)
+    n = int(ok.sum())
     if n < min_exchanges:
         return None, None, n, f"{n} usable exchanges (fewer than {min_exchanges})"
     d = d[ok][np.argsort(t[ok])]
@@ -120,8 +135,9 @@ def local_proximity(
     # shifts every difference of the call the same way, which their own autocorrelation
     # (taken about their mean) does not show. Bartlett's variance of a cross-product of two
     # autocorrelated series counts it: the larger of the two inflations is used.
-    rho_agent, rho_customer = (acf(speaker_turn_means(turns, name, s), max_lag) for s in (0, 1))
-    inflation = max(inflation, 1.0 + 2.0 * float(np.sum(rho_agent * rho_customer)))
+    if speaker_series is not None:
+        rho_agent, rho_customer = (acf(series, max_lag) for series in speaker_series)
+        inflation = max(inflation, 1.0 + 2.0 * float(np.sum(rho_agent * rho_customer)))
     n_eff = float(np.clip(n / max(inflation, 1e-9), 3.0, n))
     tstat = mean / (sd / math.sqrt(n_eff))
     p = float(2.0 * t_sf(abs(tstat), n_eff - 1.0))

@@ -312,6 +312,53 @@ def _statistics(mirroring: Mirroring) -> str:
     )
 
 
+def _verbal(report: Report) -> str:
+    """Echoes per speaker, their examples, and lexical mirroring (only when measured)."""
+    verbal = report.verbal
+    if verbal is None:
+        return ""
+    speakers = [getattr(verbal.speakers, role) for role in ROLES]
+    table = (
+        "<table>"
+        + _role_head()
+        + _rows(
+            [
+                ("Echoes of the partner's last words", [str(v.echoes) for v in speakers]),
+                ("of them echo questions", [str(v.echo_questions) for v in speakers]),
+                (
+                    "per 10 partner turns",
+                    [_num(v.echoes_per_10_partner_turns, ".1f") for v in speakers],
+                ),
+                ("words recognised", [str(v.words) for v in speakers]),
+            ]
+        )
+        + "</table>"
+    )
+    examples = "".join(
+        f"<li>{escape(role)} at {escape(clock(e.start_s))}: "
+        f"{escape(', '.join(e.words))}{' (question)' if e.question else ''}</li>"
+        for role, v in zip(ROLES, speakers, strict=True)
+        for e in v.examples
+    )
+    lex = verbal.lexical
+    lexical = (
+        f"Answers shared {_num(lex.adjacent, '.0%')} of their content words with the turn just "
+        f"heard and {_num(lex.nonadjacent, '.0%')} with the partner's other nearby turns "
+        f"({_p(lex.p)}, {lex.n} exchanges)."
+        if lex.difference is not None
+        else f"Lexical mirroring not measured: {lex.reason}."
+    )
+    rec = verbal.recognizer
+    return (
+        '<section aria-labelledby="h-verbal"><h2 id="h-verbal">Words</h2>'
+        f"{table}<p>{text_html(lexical)}</p>"
+        + (f'<ul id="echoes">{examples}</ul>' if examples else "")
+        + f"<p><small>Words recognised by {escape(rec.engine)} {escape(rec.version)} "
+        f"({escape(rec.language)}); many are wrong on telephone audio (docs/verbal.md).</small>"
+        "</p></section>"
+    )
+
+
 def _warnings(report: Report) -> str:
     if not report.warnings:
         items = "<li>None: the recording looks fine for this analysis.</li>"
@@ -358,6 +405,7 @@ def render_report_html(report: Report) -> str:
             timeline,
             tracks,
             _verdicts(report.mirroring),
+            _verbal(report),
             _warnings(report),
             f"<footer>Mirrorline analysis {escape(report.analysis_version)}, report schema "
             f"{escape(report.schema_version)}. This page makes no network request.</footer>",

@@ -17,13 +17,13 @@ import time
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import SplitResult, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from dsp.errors import InputError
+from dsp.verbal import require_recognizer
 from models.params import AnalysisConfig
 from models.report import Report
 from service.jobs import JobManager, result_url
@@ -35,7 +35,7 @@ from service.schemas import JobOut, JobPage, ListQuery, skipped_metrics, upload_
 from service.settings import Settings
 from service.store import Job, JobStore, decode_cursor, encode_cursor
 from service.uploads import Upload, receive_upload, safe_suffix
-from service.webhooks import refused_destination
+from service.webhooks import check_callback
 
 log = logging.getLogger("mirrorline.api")
 
@@ -67,7 +67,7 @@ def _parse_config(
         if not isinstance(values[name], int | float | str) or isinstance(values[name], bool):
             values[name] = raw
     try:
-        return AnalysisConfig.model_validate(values)
+        config = AnalysisConfig.model_validate(values)
     except ValidationError as exc:
         errors = validation_errors(exc.errors(include_url=False))
         unknown = [e for e in errors if e["type"] == "extra_forbidden"]
@@ -85,6 +85,12 @@ def _parse_config(
         raise Problem(
             "config.invalid", f"{where}: {first['msg']}", extra={"errors": errors}
         ) from None
+    if config.verbal:
+        try:
+            require_recognizer()
+        except InputError as exc:  # verbal.unavailable, before anything is queued
+            raise from_input_error(exc) from None
+    return config
 
 
 def _parse_bool(name: str, raw: str | None) -> bool:
@@ -96,45 +102,6 @@ def _parse_bool(name: str, raw: str | None) -> bool:
     if word in FALSE_WORDS:
         return False
     raise Problem("request.invalid", f"{name} must be true or false, not {raw!r}")
-
-
-def _callback_parts(url: str) -> SplitResult | None:
-    """``url`` split, when it is an absolute http(s) URL with a host and a valid port."""
-    if len(url) > 2048 or any(not ch.isprintable() or ch.isspace() for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError when out of range or not a number
-        host = parts.hostname
-    except ValueError:  # e.g. an unclosed IPv6 bracket: http://[::1/
-        return None
-    if parts.scheme not in ("http", "https") or not host:
-        return None
-    return parts
-
-
-async def _check_callback(url: str, settings: Settings) -> str:
-    url = url.strip()
-    if _callback_parts(url) is None:
-        raise Problem(
-            "request.invalid",
-            f"callback_url must be an absolute http(s) URL with a host, not {url[:200]!r}",
-        )
-    if not settings.webhook_secret:
-        raise Problem(
-            "callback.not_configured",
-            "this server has no MIRRORLINE_WEBHOOK_SECRET, so it cannot sign webhooks; "
-            "omit callback_url and poll GET /v1/analyses/{id}",
-        )
-    if not settings.webhook_allow_private:
-        refused = await refused_destination(url)
-        if refused is not None:
-            raise Problem(
-                "callback.not_allowed",
-                f"{refused}; callbacks go to public addresses only "
-                "(MIRRORLINE_WEBHOOK_ALLOW_PRIVATE=true lifts this on a trusted network)",
-            )
-    return url
 
 
 def _base_url(settings: Settings) -> str:
@@ -340,7 +307,7 @@ async def submit(
         keep = _parse_bool("keep_audio", fields.pop("keep_audio", None))
         config = _parse_config(fields, JOB_FIELDS)
         if callback:
-            callback = await _check_callback(callback, settings)
+            callback = await check_callback(callback, settings)
         fingerprint = hashlib.sha256(
             json.dumps([upload.sha256, config.model_dump(mode="json"), callback, keep]).encode()
         ).hexdigest()

@@ -13,6 +13,7 @@ still analysed. ``service.app.create_app`` includes :data:`router`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,6 +43,7 @@ from service.stream_protocols import (
     raw_samples,
 )
 from service.streams import EndReason, LiveStream, StreamRefused, StreamRegistry
+from service.webhooks import check_callback
 
 log = logging.getLogger("mirrorline.streams")
 
@@ -80,8 +82,9 @@ def _error(code: str, detail: str) -> _Closed:
 
 
 async def _receive(ws: WebSocket, timeout_s: float) -> dict[str, Any]:
-    try:
-        message = await asyncio.wait_for(ws.receive(), timeout_s)
+    try:  # asyncio.timeout, not wait_for: no task per message (100 a second per call)
+        async with asyncio.timeout(timeout_s):
+            message = await ws.receive()
     except TimeoutError:
         raise _Closed(
             "idle",
@@ -145,60 +148,117 @@ async def _finish(
         pass
 
 
+class _Ingest:
+    """One ingest connection: what the three protocols share. ``serve`` accepts it,
+    checks a key sent in a header or the query before anything else, runs the protocol's
+    loop and, however that ends, ends the stream (its audio becomes an analysis) and says
+    so in the protocol's own words (``tell``)."""
+
+    def __init__(self, ws: WebSocket, tell: Tell = _tell_nothing) -> None:
+        self.ws = ws
+        self.registry: StreamRegistry = ws.app.state.streams
+        self.settings = self.registry.settings
+        self.token = _given_token(ws)
+        self.stream: LiveStream | None = None
+        self.tell = tell
+
+    async def serve(self, protocol: Callable[[_Ingest], Awaitable[None]]) -> None:
+        await self.ws.accept()
+        try:
+            if self.token is not None:
+                _owner(self.ws, self.token)  # a wrong key is refused before anything else
+            await protocol(self)
+        except _Closed as closed:
+            await self.finish(closed)
+        except BadMessage as exc:
+            await self.finish(_error(exc.code, exc.detail))
+        except StreamRefused as exc:
+            await self.finish(_refused(exc))
+        except Problem as exc:  # a refused callback_url
+            await self.finish(_error(exc.code, exc.detail))
+        except Exception:
+            log.exception("stream failed", extra={"path": self.ws.url.path})
+            await self.finish(_internal())
+
+    async def finish(self, closed: _Closed) -> None:
+        await _finish(self.ws, self.registry, self.stream, closed, tell=self.tell)
+
+    async def receive(self) -> dict[str, Any]:
+        return await _receive(self.ws, self.settings.stream_idle_timeout_s)
+
+    async def open(
+        self,
+        stream_id: str,
+        protocol: Literal["twilio", "audiohook", "raw"],
+        *,
+        token: str | None,
+        callback_url: Any,
+        sample_rate_hz: int,
+        agent_channel: int,
+        channel_names: tuple[str, str],
+    ) -> LiveStream:
+        """Start the stream (the key of the start message when none came before it)."""
+        owner = _owner(self.ws, self.token or token)
+        callback = None
+        if callback_url is not None:
+            if not isinstance(callback_url, str) or not callback_url:
+                raise BadMessage("stream.bad_message", "callback_url must be a URL")
+            callback = await check_callback(callback_url, self.settings)
+        self.stream = self.registry.open(
+            stream_id,
+            owner,
+            protocol,
+            sample_rate_hz=sample_rate_hz,
+            agent_channel=agent_channel,
+            channel_names=channel_names,
+            callback_url=callback,
+        )
+        return self.stream
+
+
 @router.websocket("/v1/streams/twilio")
 async def twilio_stream(ws: WebSocket) -> None:
     """Twilio Media Streams (``<Stream track="both_tracks">``) and Telnyx media streaming:
     channel 0 is the inbound track, channel 1 the outbound track."""
-    registry: StreamRegistry = ws.app.state.streams
-    settings = registry.settings
-    await ws.accept()
+    await _Ingest(ws).serve(_twilio)
+
+
+async def _twilio(ingest: _Ingest) -> None:
+    registry, settings = ingest.registry, ingest.settings
     stream: LiveStream | None = None
-    token = _given_token(ws)
-    try:
-        if token is not None:
-            _owner(ws, token)  # a wrong key is refused before anything else
-        while True:
-            message = await _receive(ws, settings.stream_idle_timeout_s)
-            if message.get("text") is None:
-                raise BadMessage("stream.bad_message", "binary message: Twilio sends JSON text")
-            parsed = parse_twilio(parse_json(message["text"]))
-            if isinstance(parsed, TwilioMedia):
-                if stream is None:
-                    raise BadMessage("stream.bad_message", "media before start")
-                channel = 0 if parsed.track == "inbound" else 1
-                start = parsed.timestamp_ms * TWILIO_RATE_HZ // 1000
-                registry.push(stream, channel, start, parsed.samples)
-                if not registry.release(stream):
-                    raise _too_long(settings.max_duration_s)
-            elif isinstance(parsed, TwilioStart):
-                if stream is not None:
-                    raise BadMessage("stream.bad_message", "a second start message")
-                owner = _owner(ws, token or parsed.custom.get("token"))
-                track = parsed.custom.get("agent_track", settings.stream_agent_track)
-                if track not in ("inbound", "outbound"):
-                    raise BadMessage(
-                        "stream.bad_message", "customParameters.agent_track: inbound or outbound"
-                    )
-                stream = registry.open(
-                    parsed.call_id,
-                    owner,
-                    "twilio",
-                    sample_rate_hz=TWILIO_RATE_HZ,
-                    agent_channel=0 if track == "inbound" else 1,
-                    channel_names=("inbound", "outbound"),
+    while True:
+        message = await ingest.receive()
+        if message.get("text") is None:
+            raise BadMessage("stream.bad_message", "binary message: Twilio sends JSON text")
+        parsed = parse_twilio(parse_json(message["text"]))
+        if isinstance(parsed, TwilioMedia):
+            if stream is None:
+                raise BadMessage("stream.bad_message", "media before start")
+            channel = 0 if parsed.track == "inbound" else 1
+            start = parsed.timestamp_ms * TWILIO_RATE_HZ // 1000
+            registry.push(stream, channel, start, parsed.samples)
+            if not registry.release(stream):
+                raise _too_long(settings.max_duration_s)
+        elif isinstance(parsed, TwilioStart):
+            if stream is not None:
+                raise BadMessage("stream.bad_message", "a second start message")
+            track = parsed.custom.get("agent_track", settings.stream_agent_track)
+            if track not in ("inbound", "outbound"):
+                raise BadMessage(
+                    "stream.bad_message", "customParameters.agent_track: inbound or outbound"
                 )
-            elif isinstance(parsed, TwilioOther) and parsed.event == "stop":
-                raise _Closed("stop", CLOSE_NORMAL)
-            # connected, mark, dtmf and events this server does not use: nothing to do
-    except _Closed as closed:
-        await _finish(ws, registry, stream, closed)
-    except BadMessage as exc:
-        await _finish(ws, registry, stream, _error(exc.code, exc.detail))
-    except StreamRefused as exc:
-        await _finish(ws, registry, stream, _refused(exc))
-    except Exception:
-        log.exception("twilio stream failed")
-        await _finish(ws, registry, stream, _internal())
+            stream = await ingest.open(
+                parsed.call_id,
+                "twilio",
+                token=parsed.custom.get("token"),
+                callback_url=parsed.custom.get("callback_url"),
+                sample_rate_hz=TWILIO_RATE_HZ,
+                agent_channel=0 if track == "inbound" else 1,
+                channel_names=("inbound", "outbound"),
+            )
+        elif isinstance(parsed, TwilioOther) and parsed.event == "stop":
+            raise _Closed("stop", CLOSE_NORMAL)
+        # connected, mark, dtmf and events this server does not use: nothing to do
 
 
 async def _tell_raw(ws: WebSocket, closed: _Closed, stream: LiveStream | None) -> None:
@@ -243,47 +303,34 @@ class _Interleaved:
 @router.websocket("/v1/streams/raw")
 async def raw_stream(ws: WebSocket) -> None:
     """A JSON start message, then binary interleaved stereo frames, then ``stop``."""
-    registry: StreamRegistry = ws.app.state.streams
-    settings = registry.settings
-    await ws.accept()
-    stream: LiveStream | None = None
-    token = _given_token(ws)
-    try:
-        if token is not None:
-            _owner(ws, token)
-        message = await _receive(ws, settings.stream_idle_timeout_s)
-        if message.get("text") is None:
-            raise BadMessage("stream.bad_message", "the first message must be the JSON start")
-        start = parse_raw_start(parse_json(message["text"]))
-        owner = _owner(ws, token or start.token)
-        stream = registry.open(
-            start.id,
-            owner,
-            "raw",
-            sample_rate_hz=start.sample_rate_hz,
-            agent_channel=start.agent_channel,
-            channel_names=("channel 0", "channel 1"),
-        )
-        await ws.send_text(json.dumps({"event": "started", "id": start.id}))
-        audio = _Interleaved(registry, stream, start.encoding)
-        while True:
-            message = await _receive(ws, settings.stream_idle_timeout_s)
-            if message.get("bytes") is not None:
-                audio.add(message["bytes"])
-                continue
-            event = parse_json(message.get("text") or "").get("event")
-            if event == "stop":
-                raise _Closed("stop", CLOSE_NORMAL)
-            raise BadMessage("stream.bad_message", "after start: binary audio or a stop event")
-    except _Closed as closed:
-        await _finish(ws, registry, stream, closed, tell=_tell_raw)
-    except BadMessage as exc:
-        await _finish(ws, registry, stream, _error(exc.code, exc.detail), tell=_tell_raw)
-    except StreamRefused as exc:
-        await _finish(ws, registry, stream, _refused(exc), tell=_tell_raw)
-    except Exception:
-        log.exception("raw stream failed")
-        await _finish(ws, registry, stream, _internal(), tell=_tell_raw)
+    await _Ingest(ws, tell=_tell_raw).serve(_raw)
+
+
+async def _raw(ingest: _Ingest) -> None:
+    message = await ingest.receive()
+    if message.get("text") is None:
+        raise BadMessage("stream.bad_message", "the first message must be the JSON start")
+    start = parse_raw_start(parse_json(message["text"]))
+    stream = await ingest.open(
+        start.id,
+        "raw",
+        token=start.token,
+        callback_url=start.callback_url,
+        sample_rate_hz=start.sample_rate_hz,
+        agent_channel=start.agent_channel,
+        channel_names=("channel 0", "channel 1"),
+    )
+    await ingest.ws.send_text(json.dumps({"event": "started", "id": start.id}))
+    audio = _Interleaved(ingest.registry, stream, start.encoding)
+    while True:
+        message = await ingest.receive()
+        if message.get("bytes") is not None:
+            audio.add(message["bytes"])
+            continue
+        event = parse_json(message.get("text") or "").get("event")
+        if event == "stop":
+            raise _Closed("stop", CLOSE_NORMAL)
+        raise BadMessage("stream.bad_message", "after start: binary audio or a stop event")
 
 
 class _AudioHook:
@@ -326,59 +373,47 @@ async def audiohook_stream(ws: WebSocket) -> None:
     binary audio, ``ping`` -> ``pong``, ``update`` -> ``updated``, ``discarded`` / ``resumed``
     gaps, ``close`` -> ``closed``. The agent is the ``internal`` channel; the stream id is
     the ``conversationId``; the key travels in ``X-API-KEY`` as Genesys sends it."""
-    registry: StreamRegistry = ws.app.state.streams
-    settings = registry.settings
-    await ws.accept()
     session = _AudioHook(ws)
-    stream: LiveStream | None = None
+    await _Ingest(ws, tell=session.tell).serve(functools.partial(_audiohook, session=session))
+
+
+async def _audiohook(ingest: _Ingest, *, session: _AudioHook) -> None:
     audio: _Interleaved | None = None
-    token = _given_token(ws)
-    try:
-        if token is not None:
-            _owner(ws, token)
-        while True:
-            message = await _receive(ws, settings.stream_idle_timeout_s)
-            if message.get("bytes") is not None:
-                if audio is None:
-                    raise BadMessage("stream.bad_message", "audio before open")
-                audio.add(message["bytes"])
-                continue
-            parsed = parse_audiohook(parse_json(message.get("text") or ""))
-            session.session = parsed.id
-            session.clientseq = parsed.seq
-            if parsed.type == "open":
-                if stream is not None:
-                    raise BadMessage("stream.bad_message", "a second open message")
-                opened = choose_audiohook_media(parsed.parameters)
-                owner = _owner(ws, token)
-                stream = registry.open(
-                    opened.conversation_id,
-                    owner,
-                    "audiohook",
-                    sample_rate_hz=AUDIOHOOK_RATE_HZ,
-                    agent_channel=opened.channels.index("internal"),
-                    channel_names=(opened.channels[0], opened.channels[1]),
-                )
-                audio = _Interleaved(registry, stream, opened.encoding)
-                await session.send("opened", {"media": [opened.media], "startPaused": False})
-            elif parsed.type == "ping":
-                await session.send("pong", {})
-            elif parsed.type == "update":
-                await session.send("updated", {})
-            elif parsed.type in ("discarded", "resumed") and audio is not None:
-                audio.skip(iso_seconds(parsed.parameters.get("discarded"), "discarded"))
-            elif parsed.type == "close":
-                raise _Closed("stop", CLOSE_NORMAL)
-            # paused, error and messages this server does not use: nothing to answer
-    except _Closed as closed:
-        await _finish(ws, registry, stream, closed, tell=session.tell)
-    except BadMessage as exc:
-        await _finish(ws, registry, stream, _error(exc.code, exc.detail), tell=session.tell)
-    except StreamRefused as exc:
-        await _finish(ws, registry, stream, _refused(exc), tell=session.tell)
-    except Exception:
-        log.exception("audiohook stream failed")
-        await _finish(ws, registry, stream, _internal(), tell=session.tell)
+    while True:
+        message = await ingest.receive()
+        if message.get("bytes") is not None:
+            if audio is None:
+                raise BadMessage("stream.bad_message", "audio before open")
+            audio.add(message["bytes"])
+            continue
+        parsed = parse_audiohook(parse_json(message.get("text") or ""))
+        session.session = parsed.id
+        session.clientseq = parsed.seq
+        if parsed.type == "open":
+            if audio is not None:
+                raise BadMessage("stream.bad_message", "a second open message")
+            opened = choose_audiohook_media(parsed.parameters)
+            custom = parsed.parameters.get("customConfig")
+            stream = await ingest.open(
+                opened.conversation_id,
+                "audiohook",
+                token=None,
+                callback_url=custom.get("callback_url") if isinstance(custom, dict) else None,
+                sample_rate_hz=AUDIOHOOK_RATE_HZ,
+                agent_channel=opened.channels.index("internal"),
+                channel_names=(opened.channels[0], opened.channels[1]),
+            )
+            audio = _Interleaved(ingest.registry, stream, opened.encoding)
+            await session.send("opened", {"media": [opened.media], "startPaused": False})
+        elif parsed.type == "ping":
+            await session.send("pong", {})
+        elif parsed.type == "update":
+            await session.send("updated", {})
+        elif parsed.type in ("discarded", "resumed") and audio is not None:
+            audio.skip(iso_seconds(parsed.parameters.get("discarded"), "discarded"))
+        elif parsed.type == "close":
+            raise _Closed("stop", CLOSE_NORMAL)
+        # paused, error and messages this server does not use: nothing to answer
 
 
 def _too_long(limit_s: float) -> _Closed:

@@ -32,6 +32,24 @@ def test_in_order_frames_come_out_as_sent() -> None:
     assert buffer.stats.filled_samples == [0, 0]
 
 
+def test_audio_without_holes_is_released_at_once_and_a_hole_holds_it_back() -> None:
+    audio = _frames(20)
+    buffer = JitterBuffer(2, delay_samples=1600, max_jump_samples=80000)
+    buffer.push(0, 0, audio[0, :160])
+    assert buffer.release().shape == (2, 0)  # channel 1 has nothing yet
+    buffer.push(1, 0, audio[1, :160])
+    assert np.array_equal(buffer.release(), audio[:, :160])  # both hold it: no wait
+    for s in range(320, 1600, 160):  # frame 1 (160..320) missing on both channels
+        buffer.push(0, s, audio[0, s : s + 160])
+        buffer.push(1, s, audio[1, s : s + 160])
+    assert buffer.release().shape == (2, 0)  # the hole waits for its frame
+    buffer.push(1, 160, audio[1, 160:320])
+    buffer.push(0, 160, audio[0, 160:320])
+    assert np.array_equal(buffer.release(), audio[:, 160:1600])
+    assert buffer.push(0, 160, audio[0, 160:320]) == "duplicate"  # already released
+    assert buffer.stats.late == 0 and buffer.stats.duplicates == 1
+
+
 def test_reordered_within_the_window_and_duplicates_are_dropped() -> None:
     audio = _frames(200)
     pushes = [(c, s) for s in range(0, audio.shape[1], 160) for c in (0, 1)]

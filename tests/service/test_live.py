@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from service.live import CueThresholds, LiveAnalyzer
+from service.live import CueThresholds, LiveAnalyzer, joint_f0
 from tests.service.audio import _voiced
 
 SR = 8000
@@ -101,7 +101,7 @@ def test_interruption_is_reported_once() -> None:
     assert abs(found[0]["value"] - 4.0) < 0.5
 
 
-def test_both_channels_pitch_in_one_search_equals_one_search_each() -> None:
+def test_many_signals_pitch_in_one_search_equals_one_search_each() -> None:
     from dsp.activity import detect_speech, frame_features
     from dsp.pitch import f0_track
 
@@ -110,11 +110,27 @@ def test_both_channels_pitch_in_one_search_equals_one_search_each() -> None:
     speech = detect_speech(
         np.stack([frame_features(y[c], SR, names=("band_db",)) for c in (0, 1)])
     ).speech
-    joint = LiveAnalyzer(SR, 0)._pitch(y, speech)
-    for c in (0, 1):
-        alone = f0_track(y[c], SR, frame_mask=speech[c]).f0_hz.astype(np.float64)
-        assert np.isfinite(alone).sum() > 100
-        np.testing.assert_allclose(joint[c], alone[: speech.shape[1]], atol=1e-3)
+    # two streams' windows (the second shorter) and a silent one
+    signals = [(y[0], speech[0]), (y[1], speech[1]), (y[0, 4000:], speech[0, 50:])]
+    signals.append((np.zeros(8000, np.float32), np.zeros(101, bool)))
+    joint = joint_f0(signals, SR)
+    for (signal, mask), found in zip(signals, joint, strict=True):
+        alone = f0_track(signal, SR, frame_mask=mask).f0_hz.astype(np.float64)
+        np.testing.assert_allclose(found, alone[: mask.size], atol=1e-3)
+    assert all(np.isfinite(found).sum() > 100 for found in joint[:3])
+    assert not np.isfinite(joint[3]).any()
+
+
+def test_the_circular_window_gives_the_last_seconds_in_order() -> None:
+    audio = _call(_alternating((4.0, 5.0), 25.0), 25.0)
+    live = LiveAnalyzer(SR, 0, window_s=10.0)
+    fed = 0
+    for size in [300, 7000, 1, 80000, 333, 90000, 12345, 9]:  # shorter and longer than it
+        live.feed(audio[:, fed : fed + size])
+        fed += size
+        window, end = live.snapshot()
+        assert end == fed
+        np.testing.assert_array_equal(window, audio[:, max(0, fed - 10 * SR) : fed])
 
 
 def test_a_closed_analyzer_holds_no_audio() -> None:

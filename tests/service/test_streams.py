@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import threading
 import time
 import uuid
@@ -121,12 +122,26 @@ def test_twilio_stream_of_an_espeak_call_ends_in_the_batch_report(make_server: A
     messages = twilio_messages(audio, "CAe2e0001", shuffle_window=24, duplicate_every=9)
     server = make_server({"MIRRORLINE_WORKERS": "2"})
     url = _ws(server, "/v1/streams/twilio")
-    sender = threading.Thread(
-        target=lambda: results.append(send(url, messages, realtime_s_per_message=0.0005))
-    )
+    subscribed: list[_Events] = []
+
+    def paced() -> Any:
+        # 3 s of audio, then the rest once the first live event came (the live workers
+        # start with the first stream): events while it streams at 20x real time
+        for k, message in enumerate(messages):
+            if k == 300:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not (
+                    subscribed and any(e["event"] == "live" for e in subscribed[0].events)
+                ):
+                    time.sleep(0.02)
+            time.sleep(0.0005)
+            yield message
+
+    sender = threading.Thread(target=lambda: results.append(send(url, paced())))
     results: list[Any] = []
     sender.start()
     events = _subscribe(server, "CAe2e0001")
+    subscribed.append(events)
     sender.join(timeout=120)
     events.join(timeout=60)
     code, reason, _ = results[0]
@@ -355,3 +370,62 @@ def test_audiohook_session_with_a_gap_and_a_websocket_subscriber(make_server: An
             client, _wav(mulaw_roundtrip(expected), 8000), f"{conversation}.wav", agent_channel=1
         )
     assert live == batch
+
+
+def test_limits_webhook_and_a_vanished_client(make_server: Any) -> None:
+    """One stream at a time: a second is refused (4503) and counted; a client that vanishes
+    without a close leaves no stream, file or slot behind; a stream's analysis fires the
+    webhook a batch job fires; a malformed message is counted in /metrics."""
+    from websockets.sync.client import connect
+
+    from tests.service.conftest import WEBHOOK_SECRET
+    from tests.service.test_jobs import Receiver
+
+    server = make_server(
+        {
+            "MIRRORLINE_STREAM_MAX_CONCURRENT": "1",
+            "MIRRORLINE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "MIRRORLINE_WEBHOOK_ALLOW_PRIVATE": "true",
+        }
+    )
+    url = _ws(server, "/v1/streams/raw")
+    audio = np.round(call_samples(4.0, sample_rate_hz=8000, seed=5).T * 32767).astype(np.int16)
+    receiver = Receiver()
+    try:
+        start = json.loads(raw_messages(audio, "gone-1", sample_rate_hz=8000)[0])
+        with connect(url) as ws:
+            ws.send(json.dumps({**start, "callback_url": "ftp://nowhere"}))
+            assert json.loads(ws.recv(timeout=10))["code"] == "request.invalid"
+        with connect(url) as vanishing:
+            vanishing.send(json.dumps(start))
+            assert json.loads(vanishing.recv(timeout=10))["event"] == "started"
+            for frame in raw_messages(audio, "gone-1", sample_rate_hz=8000)[1:-1]:
+                vanishing.send(frame)
+            # while it is live, the server is full
+            busy = raw_messages(audio[:, :800], "other", sample_rate_hz=8000)
+            code, reason, _ = send(url, busy)
+            assert code == 4503 and reason is not None and reason.startswith("server.busy")
+            vanishing.socket.shutdown(socket.SHUT_RDWR)  # gone: no close frame
+        with server.client() as client:
+            stream = _wait_analysis(client, "gone-1")
+            assert stream["end_reason"] == "disconnect" and stream["analysis_status"] == "completed"
+            assert stream["audio_s"] == pytest.approx(4.0, abs=0.02)
+            assert not list((server.data_dir / "uploads").iterdir())  # the WAV became the job's
+            # the slot is free again; this stream's analysis fires the webhook
+            messages = raw_messages(audio, "hooked-1", sample_rate_hz=8000)
+            first = json.loads(messages[0])
+            messages[0] = json.dumps({**first, "callback_url": receiver.url})
+            code, reason, replies = send(url, messages)
+            assert code == 1000, reason
+            analysis_id = json.loads(replies[-1])["analysis_id"]
+            receiver.wait(1)
+            headers, body, _ = receiver.calls[0]
+            event = json.loads(body)
+            assert event["type"] == "analysis.completed" and event["data"]["id"] == analysis_id
+            assert headers["webhook-signature"].startswith("v1,")
+            metrics = client.get("/metrics").text
+        assert 'mirrorline_stream_refusals_total{code="server.busy"} 1.0' in metrics
+        assert 'mirrorline_stream_refusals_total{code="request.invalid"} 1.0' in metrics
+        assert 'mirrorline_streams_total{protocol="raw",reason="disconnect"} 1.0' in metrics
+    finally:
+        receiver.close()
