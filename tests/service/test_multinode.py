@@ -212,7 +212,13 @@ def test_jobs_survive_killed_worker_killed_api_node_and_database_restart(
             assert ready.json()["checks"] == {"database": "ok", "queue": "ok"}
             metrics = client.get("/metrics").text
             assert "mirrorline_queue_depth 0.0" in metrics
-            assert "mirrorline_workers 2.0" in metrics
+            # the two live workers: each beats every second, but after the database restart
+            # a worker's queue loop comes back only on its next round, so poll for it
+            _wait(
+                lambda: "mirrorline_workers 2.0" in client.get("/metrics").text,
+                30,
+                "both live workers in /metrics",
+            )
 
         # each result stored once: one "job completed" line per job over all workers
         completed = [x["job_id"] for w in workers for x in w.lines("job completed")]
