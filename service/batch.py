@@ -35,7 +35,7 @@ def default_jobs() -> int:
 
 
 class BatchPool:
-    """``jobs`` worker processes (spawned) or, for one job, this process."""
+    """``jobs`` worker processes (see :func:`_context`) or, for one job, this process."""
 
     def __init__(self, executor: Executor | None, jobs: int) -> None:
         self.executor = executor
