@@ -24,6 +24,8 @@ SCORE_FIELDS = ("score", "verdict", "r", "r_low", "r_high")
 FEATURES: tuple[FeatureName, ...] = get_args(FeatureName)
 #: Per feature: ``mirrored``, ``follower`` and ``convergence.direction``.
 FEATURE_FIELDS = ("mirrored", "follower", "convergence")
+#: The fields of each ``verbal.speakers.<role>`` that get a column (empty without --verbal).
+VERBAL_FIELDS = ("echoes", "echo_questions", "echoes_per_10_partner_turns")
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     ("file", "report", "duration_s")
@@ -33,6 +35,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     )
     + ("detectable_r", "warnings")
     + tuple(f"{feature}_{field}" for feature in FEATURES for field in FEATURE_FIELDS)
+    + tuple(f"{role}_{field}" for role in ROLES for field in VERBAL_FIELDS)
+    + ("lexical_mirrored",)
 )
 
 
@@ -69,6 +73,12 @@ def summary_row(report: Report, *, file: str, report_name: str) -> dict[str, Any
         row[f"{feature}_mirrored"] = result.mirrored if result else None
         row[f"{feature}_follower"] = result.follower if result else None
         row[f"{feature}_convergence"] = result.convergence.direction if result else None
+    verbal = report.verbal
+    for role in ROLES:
+        speaker = getattr(verbal.speakers, role) if verbal else None
+        for field in VERBAL_FIELDS:
+            row[f"{role}_{field}"] = getattr(speaker, field) if speaker else None
+    row["lexical_mirrored"] = verbal.lexical.mirrored if verbal else None
     return {key: _cell(value) for key, value in row.items()}
 
 

@@ -341,6 +341,10 @@ def _summary_column_paths() -> dict[str, str]:
         paths[f"{feature}_mirrored"] = f"{base}.mirrored"
         paths[f"{feature}_follower"] = f"{base}.follower"
         paths[f"{feature}_convergence"] = f"{base}.convergence.direction"
+    for role in ("agent", "customer"):
+        for field in ("echoes", "echo_questions", "echoes_per_10_partner_turns"):
+            paths[f"{role}_{field}"] = f"verbal.speakers.{role}.{field}"
+    paths["lexical_mirrored"] = "verbal.lexical.mirrored"
     return paths
 
 
@@ -362,7 +366,12 @@ def test_batch_summary_csv_rows_are_the_reports(tmp_path: Path) -> None:
     # the documented columns, in their documented order (changing them breaks users' sheets)
     scores = [c for c in paths if c.startswith(("tone_", "tempo_"))]
     scores.sort(key=lambda c: (c.split("_")[0] != "tone", c.split("_")[1] != "agent"))
-    features = [c for c in paths if c.endswith(("_mirrored", "_follower", "_convergence"))]
+    verbal = [c for c in paths if c.startswith(("agent_echo", "customer_echo", "lexical_"))]
+    features = [
+        c
+        for c in paths
+        if c.endswith(("_mirrored", "_follower", "_convergence")) and c not in verbal
+    ]
     assert header == [
         "file",
         "report",
@@ -373,6 +382,7 @@ def test_batch_summary_csv_rows_are_the_reports(tmp_path: Path) -> None:
         "detectable_r",
         "warnings",
         *features,
+        *verbal,
     ]
     assert scores[:5] == [f"tone_agent_{f}" for f in ("score", "verdict", "r", "r_low", "r_high")]
     docs = (REPO / "docs" / "report.md").read_text()

@@ -94,3 +94,10 @@ def test_report_summary_and_page_carry_the_verbal_section(result: pipeline.Analy
     assert any(s.startswith("In words (recognised automatically, en-US)") for s in report.summary)
     html = render_report_html(report)
     assert 'id="h-verbal"' in html and "pocketsphinx" in html
+    from service.summary_csv import summary_row
+
+    row = summary_row(report, file="ami.wav", report_name="ami.json")
+    assert row["agent_echoes"] == agent.echoes
+    assert row["customer_echo_questions"] == report.verbal.speakers.customer.echo_questions
+    lexical = report.verbal.lexical.mirrored
+    assert row["lexical_mirrored"] == ("" if lexical is None else str(lexical).lower())
