@@ -101,30 +101,11 @@ def syllable_intensity_db(
     ParameterError
         If ``y`` is not 1-D, ``sr`` is not positive, or the band or smoothing is invalid.
     """
-    x = _check_1d(y, "y")
-    if not isinstance(sr, int | np.integer) or sr <= 0:
-        raise ParameterError(f"sr must be a positive integer sample rate in Hz, got {sr!r}")
-    low_hz, high_hz = (float(v) for v in band_hz)
-    high_hz = min(high_hz, 0.45 * sr)
-    if not 0.0 < low_hz < high_hz:
-        raise ParameterError(
-            f"band_hz must satisfy 0 < low < high < 0.45 * sr ({0.45 * sr:.0f} Hz), "
-            f"got {band_hz}; e.g. (300, 2500)"
-        )
+    x32 = _audio(y, sr)
     if not (smooth_s == 0.0 or 0.02 <= smooth_s <= 0.15):
         raise ParameterError(f"smooth_s must be 0 or within 0.02-0.15 s, got {smooth_s}")
-
-    hop = hop_samples(int(sr))
-    n = x.shape[0]
-    n_frames = frame_count(n, int(sr))
-    x32 = np.asarray(x, dtype=np.float32)
-    if n and not np.isfinite(x32).all():
-        x32 = np.where(np.isfinite(x32), x32, np.float32(0.0))
-    sos = bandpass_sos(low_hz, high_hz, int(sr)).copy()  # sosfilt wants it writable
-    filtered = scipy.signal.sosfilt(sos, x32) if n else np.zeros(0, np.float32)
-    # Frame i is centred on sample i*hop: its bin is [i*hop - hop//2, i*hop - hop//2 + hop).
-    frame_power = _frame_power(filtered, hop, n_frames)
-
+    frame_power = _band_frame_power(x32, int(sr), band_hz)
+    n_frames = frame_power.shape[0]
     smoothed = _smooth_power(frame_power, np.ones(n_frames, dtype=bool), smooth_s)
     level = 10.0 * np.log10(np.maximum(smoothed, 0.0) + _POWER_FLOOR)
     return level.astype(np.float32)
@@ -149,30 +130,40 @@ def sonority_db(
     numpy.ndarray, shape (T,), float32
         ``10 log10(low / high)``; 0 dB where both bands are digital silence.
     """
-    x = _check_1d(y, "y")
-    if not isinstance(sr, int | np.integer) or sr <= 0:
-        raise ParameterError(f"sr must be a positive integer sample rate in Hz, got {sr!r}")
-    sr = int(sr)
-    hop = hop_samples(sr)
-    n_frames = frame_count(x.shape[0], sr)
-    x32 = np.asarray(x, dtype=np.float32)
-    if x32.size and not np.isfinite(x32).all():
-        x32 = np.where(np.isfinite(x32), x32, np.float32(0.0))
-    bands = []
-    for low_hz, high_hz in (low_band_hz, high_band_hz):
-        high_hz = min(float(high_hz), 0.45 * sr)
-        if not 0.0 < float(low_hz) < high_hz:
-            raise ParameterError(
-                f"bands must satisfy 0 < low < high < 0.45 * sr ({0.45 * sr:.0f} Hz), "
-                f"got {low_band_hz} and {high_band_hz}"
-            )
-        sos = bandpass_sos(float(low_hz), high_hz, sr).copy()  # sosfilt wants it writable
-        filtered = scipy.signal.sosfilt(sos, x32) if x32.size else np.zeros(0, np.float32)
-        bands.append(_frame_power(filtered, hop, n_frames))
+    x32 = _audio(y, sr)
+    bands = [_band_frame_power(x32, int(sr), band) for band in (low_band_hz, high_band_hz)]
     kernel = np.ones(3) / 3.0  # 30 ms: three 10 ms bins
     low, high = (np.convolve(b, kernel, mode="same") for b in bands)
     ratio = 10.0 * np.log10((low + _POWER_FLOOR) / (high + _POWER_FLOOR))
     return ratio.astype(np.float32)
+
+
+def _audio(y: npt.ArrayLike, sr: int) -> npt.NDArray[np.float32]:
+    """One channel as float32, non-finite samples as 0; ``sr`` checked."""
+    x = _check_1d(y, "y")
+    if not isinstance(sr, int | np.integer) or sr <= 0:
+        raise ParameterError(f"sr must be a positive integer sample rate in Hz, got {sr!r}")
+    x32 = np.asarray(x, dtype=np.float32)
+    if x32.size and not np.isfinite(x32).all():
+        x32 = np.where(np.isfinite(x32), x32, np.float32(0.0))
+    return x32
+
+
+def _band_frame_power(
+    x32: npt.NDArray[np.float32], sr: int, band_hz: tuple[float, float]
+) -> npt.NDArray[np.float64]:
+    """Mean power per 10 ms frame of ``x32`` band-passed to ``band_hz`` (4th-order
+    Butterworth; ``high_hz`` capped at 0.45 * ``sr``)."""
+    low_hz, high_hz = float(band_hz[0]), min(float(band_hz[1]), 0.45 * sr)
+    if not 0.0 < low_hz < high_hz:
+        raise ParameterError(
+            f"band_hz must satisfy 0 < low < high < 0.45 * sr ({0.45 * sr:.0f} Hz), "
+            f"got {band_hz}; e.g. (300, 2500)"
+        )
+    sos = bandpass_sos(low_hz, high_hz, sr).copy()  # sosfilt wants it writable
+    filtered = scipy.signal.sosfilt(sos, x32) if x32.size else np.zeros(0, np.float32)
+    # Frame i is centred on sample i*hop: its bin is [i*hop - hop//2, i*hop - hop//2 + hop).
+    return _frame_power(filtered, hop_samples(sr), frame_count(x32.shape[0], sr))
 
 
 def _frame_power(

@@ -56,18 +56,21 @@ class Server:
         env.update(self.extra_env)
         return env
 
+    def spawn(self, *cli_args: str) -> None:
+        """Start ``mirrorline CLI_ARGS`` as users do, its output appended to the log."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", *cli_args],
+                cwd=REPO,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
     def start(self, *, ready: bool = True, timeout_s: float = 60.0) -> Server:
         self.port = free_port()
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
-            cwd=REPO,
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        self.spawn("serve", "--port", str(self.port))
         self.wait("/readyz" if ready else "/healthz", timeout_s=timeout_s)
         return self
 

@@ -33,16 +33,7 @@ class Worker(Server):
     """One ``mirrorline worker`` process; ready when its analysis processes are warm."""
 
     def start(self, *, ready: bool = True, timeout_s: float = 90.0) -> Worker:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "worker"],
-            cwd=REPO,
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        self.spawn("worker")
         deadline = time.monotonic() + timeout_s
         while ready and "workers ready" not in self.log():
             if self.process.poll() is not None or time.monotonic() > deadline:
