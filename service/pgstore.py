@@ -63,8 +63,12 @@ class PgStore:
             timeout=5.0,
         )
         self.pool.open(wait=False)
-        with self._conn() as conn:
-            migrate(conn)
+        try:
+            with self._conn() as conn:
+                migrate(conn)
+        except BaseException:  # a refused schema or no database: no pool threads left behind
+            self.pool.close()
+            raise
 
     def close(self) -> None:
         self.pool.close()
