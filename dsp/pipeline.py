@@ -141,13 +141,21 @@ def channel_tracks(
     *,
     kept: tuple[int, int] | None = None,
     first_call_frame: int = 0,
+    features: npt.NDArray[np.float32] | None = None,
+    pitch_frames: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[npt.NDArray[np.float32], ...]:
     """One channel's stage-1 tracks of a padded block, in :class:`FrameTracks` field order
     (shapes: :func:`track_shapes`); ``kept`` = (first, count) of the frames the call keeps
     (call frame ``first_call_frame`` onwards): pitch is skipped elsewhere. Frame-local with
-    ``CONTEXT_S`` of audio around a frame: the live window computes them a second at a time."""
+    ``CONTEXT_S`` of audio around a frame: the live window computes them a second at a time.
+    ``features``: the block's activity features if already computed; ``pitch_frames``:
+    only these frames may get f0 candidates (the live window's speech)."""
     level = loudness.level_db(y, sample_rate_hz)
-    feats = activity.frame_features(y, sample_rate_hz, names=TRACK_FEATURES)
+    feats = (
+        activity.frame_features(y, sample_rate_hz, names=TRACK_FEATURES)
+        if features is None
+        else features
+    )
     # Pitch costs the most: skip frames far below this block's loud frames (cannot be speech),
     # frames that are context only, and frames too close to the noise floor for
     # detect_speech to call them speech (a superset of its speech: same paths).
@@ -161,6 +169,8 @@ def channel_tracks(
             **ACTIVITY_FLOOR,
         )
         gate &= possible
+    if pitch_frames is not None:
+        gate &= pitch_frames
     cands = pitch.f0_candidates(
         y, sample_rate_hz, fmin_hz=params.fmin_hz, fmax_hz=params.fmax_hz, frame_mask=gate
     )

@@ -36,10 +36,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import binary_closing
 
-from dsp.activity import detect_speech
+from dsp.activity import detect_speech, frame_features
 from dsp.frames import HOP_S, frame_count, hop_samples
 from dsp.params import AnalysisParams
-from dsp.pipeline import CONTEXT_S, channel_tracks, track_shapes
+from dsp.pipeline import CONTEXT_S, TRACK_FEATURES, channel_tracks, track_shapes
 from dsp.pitch import PitchCandidates, concat_candidates, f0_path
 from dsp.rate import syllable_nuclei
 
@@ -159,27 +159,50 @@ class WindowMeasures:
     final_tracks: npt.NDArray[np.float32]  # (2, N_ROWS, n): frames now final, to keep
 
 
-def window_tracks(work: LiveWork) -> tuple[npt.NDArray[np.float32], int]:
-    """The window's tracks (final ones, then the new frames) and how many of the new frames
-    are final (their right context has arrived; the others are computed again next time)."""
+def window_tracks(
+    work: LiveWork,
+) -> tuple[npt.NDArray[np.float32], int, npt.NDArray[np.bool_]]:
+    """The window's tracks (final ones, then the new frames), how many of the new frames
+    are final (their right context has arrived; the others are computed again next time)
+    and the window's speech (2, frames). Pitch candidates, the costly part, are computed on
+    the new frames this window calls speech: the only ones its pitch path reads."""
     sr = work.sample_rate_hz
     hop = hop_samples(sr)
     y = work.audio.astype(np.float32) / np.float32(32768.0)
     first = work.left // hop
+    n_old = work.tracks.shape[2]
     if y.shape[1] <= work.left:
-        new = np.zeros((2, N_ROWS, 0), dtype=np.float32)
+        tracks = work.tracks
+        speech = np.zeros((2, 0), dtype=bool)
     else:
+        feats = [frame_features(y[c], sr, names=TRACK_FEATURES) for c in (0, 1)]
+        window_feats = np.concatenate(
+            [work.tracks[:, _FEATURES], np.stack([f[:, first:] for f in feats])], axis=2
+        )
+        if window_feats.shape[2] < 10:  # under 0.1 s: nothing to measure yet
+            speech = np.zeros((2, 0), dtype=bool)
+            pitch_frames = np.zeros((2, feats[0].shape[1]), dtype=bool)
+        else:
+            speech = detect_speech(window_feats).speech
+            pitch_frames = np.zeros((2, feats[0].shape[1]), dtype=bool)
+            pitch_frames[:, first:] = speech[:, n_old:]
         new = np.stack(
             [
                 np.concatenate(
-                    [t.reshape(-1, t.shape[-1]) for t in channel_tracks(y[c], sr, PARAMS)]
+                    [
+                        t.reshape(-1, t.shape[-1])
+                        for t in channel_tracks(
+                            y[c], sr, PARAMS, features=feats[c], pitch_frames=pitch_frames[c]
+                        )
+                    ]
                 )[:, first:]
                 for c in (0, 1)
             ]
         )
+        tracks = np.concatenate([work.tracks, new], axis=2)
     last_final = (work.end - context_samples(sr)) // hop  # stream frame
-    n_final = int(np.clip(last_final - work.first_frame + 1, 0, new.shape[2]))
-    return np.concatenate([work.tracks, new], axis=2), n_final
+    n_final = int(np.clip(last_final - work.first_frame + 1, 0, tracks.shape[2] - n_old))
+    return tracks, n_final, speech
 
 
 def measure_windows(works: Sequence[LiveWork]) -> list[WindowMeasures]:
@@ -188,14 +211,7 @@ def measure_windows(works: Sequence[LiveWork]) -> list[WindowMeasures]:
     pitch path of every window's speech frames in ONE search per sample rate
     (:func:`joint_f0_path`), then loudness and speaking rate. Pure: runs in a worker process,
     a batch of streams at a time."""
-    prepared = []
-    for work in works:
-        tracks, n_final = window_tracks(work)
-        if tracks.shape[2] < 10:  # under 0.1 s: nothing to measure yet
-            speech = np.zeros((2, 0), dtype=bool)
-        else:
-            speech = detect_speech(tracks[:, _FEATURES]).speech
-        prepared.append((work, tracks, n_final, speech))
+    prepared = [(work, *window_tracks(work)) for work in works]
     f0s: list[list[npt.NDArray[np.float64]]] = [[] for _ in prepared]
     for sr in sorted({w.sample_rate_hz for w, *_ in prepared}):
         group = [i for i, (w, *_) in enumerate(prepared) if w.sample_rate_hz == sr]

@@ -141,7 +141,8 @@ def test_the_buffer_gives_the_audio_not_yet_analysed_in_order() -> None:
 
 def test_window_tracks_built_a_second_at_a_time_are_the_window_at_once() -> None:
     """Each event computes stage 1 on its new audio only; the final frames it keeps are
-    the tracks the window gives when computed whole (frame-local with CONTEXT_S)."""
+    the tracks the window gives when computed whole (frame-local with CONTEXT_S), pitch
+    candidates on the frames the window called speech."""
     from dsp.params import AnalysisParams
     from dsp.pipeline import channel_tracks
 
@@ -172,9 +173,9 @@ def test_window_tracks_built_a_second_at_a_time_are_the_window_at_once() -> None
     assert periodic.sum() > 0.9 * (whole[:, 6] > 0.6).sum() > 500
     np.testing.assert_allclose(kept[:, 2][periodic], whole[:, 2][periodic], rtol=0.01)
     # and the new frames come after them, the last ones computed again next time
-    tracks, n_final = window_tracks(work)
+    tracks, n_final, speech = window_tracks(work)
     assert tracks.shape[2] == kept.shape[2] + (1 + work.end // 80 - work.first_frame)
-    assert n_final == 0
+    assert n_final == 0 and speech.shape == (2, tracks.shape[2])
 
 
 def test_a_closed_analyzer_holds_no_audio() -> None:
