@@ -16,6 +16,7 @@ Channel 0 is the agent unless ``agent_channel=1``; everything after stage 1 is i
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -179,6 +180,11 @@ def channel_tracks(
     return level, feats, cands.freq_hz.T, cands.strength.T, syllable, sonority
 
 
+def context_samples(sample_rate_hz: int) -> int:
+    """Samples of audio on each side of a block (``CONTEXT_S`` on the frame clock)."""
+    return int(round(CONTEXT_S / HOP_S)) * hop_samples(sample_rate_hz)
+
+
 def _with_context(
     blocks: Iterable[npt.NDArray[np.float32]], context: int
 ) -> Iterator[tuple[npt.NDArray[np.float32], int, int]]:
@@ -198,6 +204,41 @@ def _with_context(
     if current is not None:
         left = previous_tail if previous_tail is not None else current[:, :0]
         yield np.concatenate([left, current], axis=1), left.shape[1], current.shape[1]
+
+
+#: Stage 1 of a block computed ahead (a live stream's finished minutes): given a block's
+#: index and its padded samples, both channels' tracks of its kept frames, or None.
+KnownBlocks = Callable[
+    [int, npt.NDArray[np.float32]], Sequence[tuple[npt.NDArray[np.float32], ...]] | None
+]
+
+
+def block_checksum(padded: npt.NDArray[np.float32]) -> int:
+    """CRC-32 of a padded block's float32 samples: ties tracks computed ahead to the exact
+    audio they came from."""
+    return zlib.crc32(np.ascontiguousarray(padded, dtype=np.float32).tobytes())
+
+
+def block_tracks(
+    padded: npt.NDArray[np.float32],
+    sample_rate_hz: int,
+    params: AnalysisParams,
+    *,
+    first: int,
+    n_keep: int,
+    call_frame: int,
+) -> list[tuple[npt.NDArray[np.float32], ...]]:
+    """Both channels' stage-1 tracks of a padded block's kept frames ``first .. first +
+    n_keep - 1`` (call frames from ``call_frame``): what :func:`frame_tracks` keeps of it."""
+    return [
+        tuple(
+            np.ascontiguousarray(t[..., first : first + n_keep])
+            for t in channel_tracks(
+                padded[c], sample_rate_hz, params, kept=(first, n_keep), first_call_frame=call_frame
+            )
+        )
+        for c in (0, 1)
+    ]
 
 
 def track_shapes() -> list[tuple[int, ...]]:
@@ -283,8 +324,13 @@ def frame_tracks(
     on_block: Callable[[float], None] | None = None,
     workers: int | None = None,
     expected_samples: int | None = None,
+    known: KnownBlocks | None = None,
 ) -> tuple[FrameTracks, _QualityTally]:
     """Stage 1: per-frame tracks of both channels, computed block by block.
+
+    ``known(index, padded)`` may give a block's tracks computed ahead (a live stream's
+    finished minutes, :func:`block_tracks`); they are used instead of computing them. The
+    caller ties them to the audio (:func:`block_checksum`): the tracks are the same.
 
     ``expected_samples`` (samples per channel the blocks will carry, e.g. from the header's
     duration) lets the tracks be allocated once at their final size and each block written
@@ -297,7 +343,7 @@ def frame_tracks(
     block and keeps the quality tally; the tracks are the same as with ``workers=1``.
     """
     hop = hop_samples(sample_rate_hz)
-    context = int(round(CONTEXT_S / HOP_S)) * hop
+    context = context_samples(sample_rate_hz)
     expected = None
     if expected_samples is not None and 0 <= expected_samples <= MAX_EXPECTED_S * sample_rate_hz:
         expected = frame_count(expected_samples, sample_rate_hz)
@@ -322,12 +368,23 @@ def frame_tracks(
             on_block(start / sample_rate_hz)
 
     try:
-        for padded, left, length in _with_context(blocks, context):
+        for index, (padded, left, length) in enumerate(_with_context(blocks, context)):
             first = left // hop
             is_last = padded.shape[1] == left + length
             n_keep = frame_count(length, sample_rate_hz) if is_last else length // hop
             kept, call_frame = (first, n_keep), frames_done
             frames_done += n_keep
+            ahead = None if known is None else known(index, padded)
+            if ahead is not None and all(t.shape[-1] == n_keep for c in ahead for t in c):
+                if in_flight is not None:
+                    finish(*in_flight)
+                    in_flight = None
+                tally.add(padded[:, left : left + length], sample_rate_hz)
+                store.put(ahead, 0, n_keep)
+                start += length
+                if on_block is not None:
+                    on_block(start / sample_rate_hz)
+                continue
             if pool is None:
                 tally.add(padded[:, left : left + length], sample_rate_hz)
                 per_channel = [
@@ -820,6 +877,7 @@ def analyze(
     on_progress: Callable[[float, float | None], None] | None = None,
     workers: int | None = None,
     mirror: bool = True,
+    known: KnownBlocks | None = None,
 ) -> AnalysisResult:
     """Analyse one stereo call: decode in blocks, build tracks, measure both speakers.
 
@@ -827,6 +885,7 @@ def analyze(
     when the container does not declare its duration). ``workers``: threads for the
     per-channel stage (default: 2 on two or more cores; same result either way).
     ``mirror=False`` skips the mirroring step (a batch adds it later with sham partners).
+    ``known``: blocks' stage 1 computed ahead (:func:`frame_tracks`).
     """
     params = (params or AnalysisParams()).validate()
     if params.verbal:
@@ -846,6 +905,7 @@ def analyze(
         on_block=report_block,
         workers=workers,
         expected_samples=None if declared is None else int(round(declared * info.sample_rate_hz)),
+        known=known,
     )
     result = analyze_tracks(tracks, info, tally, params)
     if params.verbal:
@@ -897,7 +957,10 @@ __all__ = [
     "SpeakerAnalysis",
     "analyze",
     "analyze_tracks",
+    "block_checksum",
+    "block_tracks",
     "channel_tracks",
+    "context_samples",
     "frame_tracks",
     "mirroring_warnings",
     "track_shapes",

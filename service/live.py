@@ -39,7 +39,7 @@ from scipy.ndimage import binary_closing
 from dsp.activity import detect_speech, frame_features
 from dsp.frames import HOP_S, frame_count, hop_samples
 from dsp.params import AnalysisParams
-from dsp.pipeline import CONTEXT_S, TRACK_FEATURES, channel_tracks, track_shapes
+from dsp.pipeline import TRACK_FEATURES, channel_tracks, context_samples, track_shapes
 from dsp.pitch import PitchCandidates, concat_candidates, f0_path
 from dsp.rate import syllable_nuclei
 
@@ -122,11 +122,6 @@ _LEVEL, _FEATURES, _F0, _STRENGTH, _SYLLABLE, _SONORITY = (
 )
 #: The live window's pitch range and the rest of stage 1's settings: the batch defaults.
 PARAMS = AnalysisParams()
-
-
-def context_samples(sample_rate_hz: int) -> int:
-    """Audio on each side of a frame its tracks need (the pipeline's CONTEXT_S)."""
-    return int(round(CONTEXT_S / HOP_S)) * hop_samples(sample_rate_hz)
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,13 @@ import uuid
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from models.params import AnalysisConfig
+from service import stage1_ahead
 from service.jitter import JitterBuffer
 from service.jobs import JobManager
 from service.live import CueThresholds, LiveAnalyzer
@@ -54,6 +55,9 @@ LIVE_GATHER_S = 0.02
 #: At most this many streams per batch: a batch's events wait for its slowest part, and
 #: ~7 ms per stream (bench/live.py) makes a batch of 16 about 0.1 s.
 LIVE_BATCH_MAX = 16
+#: At its end a stream waits at most this long for the blocks being computed ahead (the
+#: job computes again those still queued behind other jobs).
+AHEAD_WAIT_S = 2.0
 
 EndReason = Literal["stop", "disconnect", "idle", "too_long", "error", "shutdown"]
 
@@ -80,8 +84,10 @@ class LiveStream:
     analyzer: LiveAnalyzer
     spool_path: Path
     spool: wave.Wave_write | None
+    spool_file: BinaryIO | None
     interval_samples: int
     release_samples: int
+    config: AnalysisConfig  # of the analysis the stream becomes
     started_at: float = field(default_factory=time.time)
     state: Literal["live", "ended"] = "live"
     ended_at: float | None = None
@@ -98,6 +104,12 @@ class LiveStream:
     computing: bool = False  # in a batch now
     computed: asyncio.Event = field(default_factory=asyncio.Event)  # set after each batch
     next_tick: int = 0
+    # finished blocks whose stage 1 is computed ahead of the job (service.stage1_ahead)
+    ahead_shape: tuple[int, int] | None = None  # (block length, context) in samples
+    ahead_next: int = 0  # the next block to compute
+    ahead_offset: int | None = None  # byte offset of the samples in the spool
+    ahead_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    blocks_ahead: int = 0  # computed ahead when the job was queued
     compute_s: float = 0.0  # its share of the batches' time
 
     @property
@@ -178,11 +190,13 @@ class StreamRegistry:
                 4503,
             )
         spool_path = self.jobs.upload_dir / f"stream-{uuid.uuid4().hex}.wav"
-        spool = wave.open(str(spool_path), "wb")  # noqa: SIM115 (closed when the stream ends)
+        spool_file = open(spool_path, "wb")  # noqa: SIM115 (closed when the stream ends)
+        spool = wave.open(spool_file, "wb")  # noqa: SIM115 (closed when the stream ends)
         spool.setnchannels(2)
         spool.setsampwidth(2)
         spool.setframerate(sample_rate_hz)
         interval = max(1, int(round(self.settings.live_interval_s * sample_rate_hz)))
+        config = AnalysisConfig.model_validate({"agent_channel": agent_channel})
         stream = LiveStream(
             id=stream_id,
             owner=owner,
@@ -203,6 +217,11 @@ class StreamRegistry:
             ),
             spool_path=spool_path,
             spool=spool,
+            spool_file=spool_file,
+            config=config,
+            ahead_shape=None
+            if self.jobs.multi_node
+            else stage1_ahead.geometry(sample_rate_hz, config.to_params()),
             interval_samples=interval,
             callback_url=callback_url,
             release_samples=int(RELEASE_S * sample_rate_hz),
@@ -244,6 +263,8 @@ class StreamRegistry:
             # raw: the header's length is written once, at close (not at every frame)
             stream.spool.writeframesraw(np.ascontiguousarray(block.T).astype("<i2").tobytes())
             stream.written += block.shape[1]
+            if stream.ahead_shape is not None:
+                self._compute_ahead(stream, stream.ahead_shape)
             stream.analyzer.feed(block)
             if stream.analyzer.fed >= stream.next_tick:
                 while stream.next_tick <= stream.analyzer.fed:
@@ -252,6 +273,34 @@ class StreamRegistry:
                     stream.tick_due, stream.due_since = True, time.monotonic()
                 self._due.set()
         return stream.written < limit
+
+    def _compute_ahead(self, stream: LiveStream, shape: tuple[int, int]) -> None:
+        """Start stage 1 of each block whose audio and right context are now in the spool."""
+        block_len, context = shape
+        if stream.written < (stream.ahead_next + 1) * block_len + context:
+            return
+        assert stream.spool_file is not None
+        stream.spool_file.flush()
+        if stream.ahead_offset is None:
+            stream.ahead_offset = stage1_ahead.wav_data_offset(stream.spool_path)
+        while stream.written >= (stream.ahead_next + 1) * block_len + context:
+            task = asyncio.create_task(self._block_ahead(stream, stream.ahead_next))
+            stream.ahead_tasks.add(task)
+            task.add_done_callback(stream.ahead_tasks.discard)
+            stream.ahead_next += 1
+
+    async def _block_ahead(self, stream: LiveStream, index: int) -> None:
+        try:
+            await self.jobs.compute_ahead(
+                stage1_ahead.compute_block,
+                str(stream.spool_path),
+                stream.ahead_offset,
+                stream.sample_rate_hz,
+                index,
+                stream.config.to_params(),
+            )
+        except Exception:  # the job computes the block itself
+            log.warning("stage 1 ahead failed", exc_info=True, extra={"stream_id": stream.id})
 
     # -- live events ----------------------------------------------------------------------
 
@@ -331,8 +380,13 @@ class StreamRegistry:
         stream.end_reason = reason
         stream.error = error
         spool, stream.spool = stream.spool, None
+        spool_file, stream.spool_file = stream.spool_file, None
         if spool is not None:
             await asyncio.to_thread(spool.close)
+        if spool_file is not None:
+            spool_file.close()
+        if stream.ahead_tasks:  # blocks being computed: the job would compute them again
+            await asyncio.wait(set(stream.ahead_tasks), timeout=AHEAD_WAIT_S)
         if stream.written == 0:
             stream.spool_path.unlink(missing_ok=True)
             stream.error = stream.error or {
@@ -348,6 +402,8 @@ class StreamRegistry:
                 stream.error = {"code": "internal", "message": "the analysis could not be queued"}
         else:
             stream.spool_path.unlink(missing_ok=True)
+        if stream.analysis_id is None:
+            stage1_ahead.remove(stream.spool_path)
         self.metrics.streams.labels(stream.protocol, reason).inc()
         stream.publish("end", self.describe(stream))
         log.info(
@@ -358,6 +414,7 @@ class StreamRegistry:
                 "audio_s": round(stream.audio_s, 2),
                 "analysis_id": stream.analysis_id,
                 "live_compute_s": round(stream.compute_s, 3),
+                "blocks_ahead": stream.blocks_ahead,
             },
         )
 
@@ -365,7 +422,8 @@ class StreamRegistry:
         job_id = f"an_{uuid.uuid4().hex}"
         audio = self.jobs.audio_dir / f"{job_id}.wav"
         os.replace(stream.spool_path, audio)
-        config = AnalysisConfig.model_validate({"agent_channel": stream.agent_channel})
+        stream.blocks_ahead = stage1_ahead.move(stream.spool_path, audio)
+        config = stream.config
         values = {
             "id": job_id,
             "owner": stream.owner,

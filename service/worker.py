@@ -14,6 +14,7 @@ import time
 import traceback
 import wave
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("mirrorline.worker")
@@ -128,11 +129,17 @@ def analyze_file(
             measure_source,
             windows_csv,
         )
+        from service.stage1_ahead import known_blocks
 
         config = AnalysisConfig.model_validate_json(config_json)
         try:
             result = measure_source(
-                path, config, max_duration_s=max_duration_s, on_progress=writer, workers=_threads
+                path,
+                config,
+                max_duration_s=max_duration_s,
+                on_progress=writer,
+                workers=_threads,
+                known=known_blocks(Path(path), config.to_params()),
             )
             report = build_report(result, config, source=name)
             # a job keeps its evidence; a synchronous analysis answers with the report alone

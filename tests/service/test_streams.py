@@ -249,6 +249,32 @@ def test_raw_stream_with_auth_and_bad_messages(make_server: Any) -> None:
     assert server.process is not None and server.process.poll() is None
 
 
+def test_a_long_stream_computes_its_finished_minutes_ahead(make_server: Any) -> None:
+    """A 130-s call: the stage 1 of its first two blocks (60 s each) runs while it streams
+    (service.stage1_ahead), the job computes only the rest, and the report is still the
+    batch report of the same audio; nothing is left behind."""
+    server = make_server({"MIRRORLINE_STREAM_JITTER_MS": "0"})
+    url = _ws(server, "/v1/streams/raw")
+    audio = np.round(call_samples(130.0, sample_rate_hz=8000, seed=5).T * 32767).astype(np.int16)
+    messages = raw_messages(audio, "raw-long-1", sample_rate_hz=8000, agent_channel=1)
+    code, _, _ = send(url, messages)
+    assert code == 1000
+    with server.client() as client:
+        stream = _wait_analysis(client, "raw-long-1")
+        assert stream["analysis_status"] == "completed"
+        live = client.get(f"/v1/analyses/{stream['analysis_id']}").json()["report"]
+        batch = _batch_report(client, _wav(audio, 8000), "raw-long-1.wav", agent_channel=1)
+    assert live == batch
+    ended = [
+        json.loads(line)
+        for line in server.log().splitlines()
+        if '"stream ended"' in line and "raw-long-1" in line
+    ]
+    assert [e["blocks_ahead"] for e in ended] == [2]
+    leftovers = [p.name for p in (server.data_dir / "audio").iterdir()]
+    assert not [name for name in leftovers if ".stage1-" in name]
+
+
 def test_twilio_protocol_faults_close_cleanly(make_server: Any) -> None:
     server = make_server({"MIRRORLINE_STREAM_IDLE_TIMEOUT_S": "1"})
     url = _ws(server, "/v1/streams/twilio")
