@@ -142,7 +142,7 @@ class JobManager:
             max_workers=self.settings.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=worker.warm_up,
-            initargs=(self.settings.threads, os.getpid()),
+            initargs=(self.settings.threads, os.getpid(), self.settings.analysis_nice),
         )
 
     async def start(self) -> None:

@@ -165,6 +165,13 @@ class Settings(BaseSettings):
         le=64,
         description="Processes computing live events, a batch of streams each at a time.",
     )
+    analysis_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Niceness of the analysis processes: on a busy machine the server and "
+        "live events go first, analyses take the rest (0: the server's priority).",
+    )
     live_interval_s: float = Field(
         default=1.0, ge=0.2, le=60, description="Seconds of audio between two live events."
     )
