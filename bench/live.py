@@ -7,10 +7,11 @@ In-process (what one stream costs the server, without the network):
 
 - *ingest*: Twilio JSON messages (20 ms, two tracks) parsed, base64 and mu-law decoded,
   placed by the jitter buffer and released (service.stream_protocols, service.jitter);
-- *live*: one live event per second of audio (service.live.LiveAnalyzer: speech
-  activity, pitch on the speech frames, loudness and syllable nuclei on the last
-  LIVE_WINDOW_S, cues), one stream at a time; then *batched*: many streams' windows in one
-  call, the way the server's live workers compute them (one pitch search per batch).
+- *live*: one live event per second of audio (service.live.LiveAnalyzer: stage 1 of the
+  new audio, then speech activity, pitch on the speech frames, loudness and syllable
+  nuclei on the last LIVE_WINDOW_S, cues), one stream at a time; then *batched*: many
+  streams' events in one call, the way the server's live workers compute them (one pitch
+  search per batch).
 
 Both are printed as CPU seconds per second of audio (a real-time factor: 0.05 means one
 core keeps up with 20 calls). With ``--server`` the call is streamed as Twilio would at
