@@ -92,7 +92,7 @@ SPECTRUM_SEGMENT = 4096
 
 
 @dataclass
-class _QualityTally:
+class QualityTally:
     """Sample-level quality counters gathered block by block."""
 
     samples: int = 0
@@ -325,7 +325,7 @@ def frame_tracks(
     workers: int | None = None,
     expected_samples: int | None = None,
     known: KnownBlocks | None = None,
-) -> tuple[FrameTracks, _QualityTally]:
+) -> tuple[FrameTracks, QualityTally]:
     """Stage 1: per-frame tracks of both channels, computed block by block.
 
     ``known(index, padded)`` may give a block's tracks computed ahead (a live stream's
@@ -348,7 +348,7 @@ def frame_tracks(
     if expected_samples is not None and 0 <= expected_samples <= MAX_EXPECTED_S * sample_rate_hz:
         expected = frame_count(expected_samples, sample_rate_hz)
     store = _TrackStore(expected)
-    tally = _QualityTally()
+    tally = QualityTally()
     start = 0
     n_workers = stage1_workers() if workers is None else max(1, int(workers))
     pool = None
@@ -626,7 +626,7 @@ DIGITAL_SILENCE_POWER = 1e-10
 
 
 def _warnings(
-    tally: _QualityTally,
+    tally: QualityTally,
     info: AudioInfo,
     speech: npt.NDArray[np.bool_],
     act: SpeechActivity,
@@ -823,7 +823,7 @@ def speech_units(
 def analyze_tracks(
     tracks: FrameTracks,
     info: AudioInfo,
-    tally: _QualityTally,
+    tally: QualityTally,
     params: AnalysisParams,
 ) -> AnalysisResult:
     """Stage 2: decisions on the whole call's tracks (role order from here on)."""

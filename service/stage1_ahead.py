@@ -32,7 +32,7 @@ from dsp.pipeline import (
 )
 
 _PART = ".stage1-"
-_N_TRACKS = 6  # dsp.pipeline.track_shapes()
+N_TRACKS = 6  # dsp.pipeline.track_shapes()
 
 
 def block_path(audio: Path, index: int) -> Path:
@@ -87,6 +87,14 @@ def wav_data_offset(path: Path) -> int:
     return at + 8
 
 
+def pcm_to_float(raw: bytes) -> npt.NDArray[np.float32]:
+    """Interleaved 16-bit stereo PCM -> (2, n) float32 with the arithmetic dsp.io uses for
+    it: the samples the job decodes, bit for bit."""
+    out = np.frombuffer(raw, dtype="<i2").reshape(-1, 2).T.astype(np.float32)
+    out *= np.float32(1.0 / 32768.0)
+    return out
+
+
 def compute_block(
     wav_path: str, data_offset: int, sample_rate_hz: int, index: int, params: AnalysisParams
 ) -> bool:
@@ -103,9 +111,7 @@ def compute_block(
         raw = f.read(4 * (stop - start))
     if len(raw) < 4 * (stop - start):
         return False
-    # the arithmetic dsp.io uses for 16-bit PCM: the samples the job decodes, bit for bit
-    padded = np.frombuffer(raw, dtype="<i2").reshape(-1, 2).T.astype(np.float32)
-    padded *= np.float32(1.0 / 32768.0)
+    padded = pcm_to_float(raw)
     hop = hop_samples(sample_rate_hz)
     n_keep = block_len // hop
     tracks = block_tracks(
@@ -113,7 +119,7 @@ def compute_block(
     )
     target = block_path(Path(wav_path), index)
     partial = target.with_name(target.name + ".part")
-    arrays: dict[str, Any] = {f"c{c}_{i}": tracks[c][i] for c in (0, 1) for i in range(_N_TRACKS)}
+    arrays: dict[str, Any] = {f"c{c}_{i}": tracks[c][i] for c in (0, 1) for i in range(N_TRACKS)}
     arrays["checksum"] = np.int64(block_checksum(padded))
     arrays["key"] = np.array(_key(params))
     with open(partial, "wb") as f:
@@ -127,21 +133,29 @@ def known_blocks(audio: Path, params: AnalysisParams) -> KnownBlocks | None:
     ``audio`` (None when there are none)."""
     if not parts(audio):
         return None
-    key = _key(params)
 
     def known(
         index: int, padded: npt.NDArray[np.float32]
     ) -> list[tuple[npt.NDArray[np.float32], ...]] | None:
-        path = block_path(audio, index)
-        try:
-            with np.load(path) as kept:
-                if str(kept["key"]) != key or int(kept["checksum"]) != block_checksum(padded):
-                    return None
-                return [tuple(kept[f"c{c}_{i}"] for i in range(_N_TRACKS)) for c in (0, 1)]
-        except (OSError, KeyError, ValueError):  # missing or unreadable: computed again
-            return None
+        return load_block(audio, index, params, checksum=block_checksum(padded))
 
     return known
+
+
+def load_block(
+    audio: Path, index: int, params: AnalysisParams, *, checksum: int | None = None
+) -> list[tuple[npt.NDArray[np.float32], ...]] | None:
+    """Both channels' tracks of block ``index`` kept for ``audio``, if computed with
+    ``params`` (and from audio of that ``checksum``, when given); None otherwise."""
+    try:
+        with np.load(block_path(audio, index)) as kept:
+            if str(kept["key"]) != _key(params):
+                return None
+            if checksum is not None and int(kept["checksum"]) != checksum:
+                return None
+            return [tuple(kept[f"c{c}_{i}"] for i in range(N_TRACKS)) for c in (0, 1)]
+    except (OSError, KeyError, ValueError):  # missing or unreadable: computed again
+        return None
 
 
 def _key(params: AnalysisParams) -> str:

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.params import AnalysisConfig
-from service import stage1_ahead
+from service import live_mirroring, stage1_ahead
 from service.jitter import JitterBuffer
 from service.jobs import JobManager
 from service.live import CueThresholds, LiveAnalyzer
@@ -110,6 +110,8 @@ class LiveStream:
     ahead_offset: int | None = None  # byte offset of the samples in the spool
     ahead_tasks: set[asyncio.Task[None]] = field(default_factory=set)
     blocks_ahead: int = 0  # computed ahead when the job was queued
+    mirroring: dict[str, Any] | None = None  # of the call so far (service.live_mirroring)
+    mirroring_due_s: float = 0.0  # audio the next measurement waits for
     compute_s: float = 0.0  # its share of the batches' time
 
     @property
@@ -137,6 +139,7 @@ class StreamRegistry:
         self._frame_counters: dict[str, Any] = {}
         self.live_pool = LivePool(settings.live_workers)
         self._due = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()  # live mirroring measurements
         self._free_workers = asyncio.Semaphore(settings.live_workers)
         self._scheduler: asyncio.Task[None] | None = None
         self.thresholds = CueThresholds(
@@ -226,6 +229,7 @@ class StreamRegistry:
             callback_url=callback_url,
             release_samples=int(RELEASE_S * sample_rate_hz),
             next_tick=interval,
+            mirroring_due_s=self.settings.live_mirroring_s,
         )
         self.streams[stream_id] = stream
         self.live_pool.start()  # with the first stream: a server without streams runs none
@@ -291,7 +295,7 @@ class StreamRegistry:
 
     async def _block_ahead(self, stream: LiveStream, index: int) -> None:
         try:
-            await self.jobs.compute_ahead(
+            done = await self.jobs.compute_ahead(
                 stage1_ahead.compute_block,
                 str(stream.spool_path),
                 stream.ahead_offset,
@@ -301,6 +305,36 @@ class StreamRegistry:
             )
         except Exception:  # the job computes the block itself
             log.warning("stage 1 ahead failed", exc_info=True, extra={"stream_id": stream.id})
+            return
+        every_s = self.settings.live_mirroring_s
+        block_s = stream.config.to_params().block_s
+        covered_s = (index + 1) * block_s
+        if not done or every_s <= 0 or stream.state != "live" or covered_s < stream.mirroring_due_s:
+            return
+        stream.mirroring_due_s = covered_s + every_s
+        # not one of ahead_tasks: the end of the stream does not wait for it
+        task = asyncio.create_task(self._mirroring_so_far(stream, index + 1))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _mirroring_so_far(self, stream: LiveStream, n_blocks: int) -> None:
+        try:
+            found = await self.jobs.compute_ahead(
+                live_mirroring.mirroring_so_far,
+                str(stream.spool_path),
+                stream.ahead_offset,
+                stream.sample_rate_hz,
+                n_blocks,
+                stream.config.model_dump_json(),
+            )
+        except Exception:
+            if stream.state == "live":  # once ended, its WAV may have become the job's
+                log.warning("live mirroring failed", exc_info=True, extra={"stream_id": stream.id})
+            return
+        if found is not None and (
+            stream.mirroring is None or found["as_of_s"] > stream.mirroring["as_of_s"]
+        ):
+            stream.mirroring = found
 
     # -- live events ----------------------------------------------------------------------
 
@@ -341,7 +375,9 @@ class StreamRegistry:
             stream.compute_s += share
             if measured.end > stream.analyzer.computed_to:
                 try:
-                    stream.publish("live", stream.analyzer.update(measured))
+                    event = stream.analyzer.update(measured)
+                    event["mirroring"] = stream.mirroring
+                    stream.publish("live", event)
                 except Exception:
                     log.exception("live event failed", extra={"stream_id": stream.id})
         for stream in batch:

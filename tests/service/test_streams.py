@@ -251,14 +251,50 @@ def test_raw_stream_with_auth_and_bad_messages(make_server: Any) -> None:
 
 def test_a_long_stream_computes_its_finished_minutes_ahead(make_server: Any) -> None:
     """A 130-s call: the stage 1 of its first two blocks (60 s each) runs while it streams
-    (service.stage1_ahead), the job computes only the rest, and the report is still the
+    (service.stage1_ahead), its live events then carry the mirroring of the call so far
+    (service.live_mirroring), the job computes only the rest, and the report is still the
     batch report of the same audio; nothing is left behind."""
-    server = make_server({"MIRRORLINE_STREAM_JITTER_MS": "0"})
+    server = make_server({"MIRRORLINE_STREAM_JITTER_MS": "0", "MIRRORLINE_LIVE_MIRRORING_S": "60"})
     url = _ws(server, "/v1/streams/raw")
     audio = np.round(call_samples(130.0, sample_rate_hz=8000, seed=5).T * 32767).astype(np.int16)
     messages = raw_messages(audio, "raw-long-1", sample_rate_hz=8000, agent_channel=1)
-    code, _, _ = send(url, messages)
-    assert code == 1000
+    subscribed: list[_Events] = []
+
+    def paced() -> Any:
+        # 62 s of audio (20-ms messages) fast, then 4x real time (events come with audio)
+        # until an event carried the mirroring of the first minute, then fast again
+        seen = False
+        for k, message in enumerate(messages):
+            if k % 50 == 0:
+                time.sleep(0.01)
+            if k >= 3100 and not seen:
+                seen = bool(subscribed) and any(e.get("mirroring") for e in subscribed[0].events)
+                time.sleep(0.005)
+            yield message
+
+    results: list[Any] = []
+    sender = threading.Thread(target=lambda: results.append(send(url, paced())))
+    sender.start()
+    events = _subscribe(server, "raw-long-1")
+    subscribed.append(events)
+    sender.join(timeout=120)
+    events.join(timeout=60)
+    assert results[0][0] == 1000, results
+    live_events = [e for e in events.events if e["event"] == "live"]
+    with_mirroring = [e for e in live_events if e["mirroring"] is not None]
+    assert with_mirroring and live_events[0]["mirroring"] is None
+    first = with_mirroring[0]["mirroring"]
+    assert first["as_of_s"] == 60.0 and with_mirroring[0]["t_s"] >= 60.0
+    assert set(first["features"]) == {
+        "pitch_level",
+        "pitch_variability",
+        "loudness",
+        "speaking_rate",
+        "articulation_rate",
+        "pause",
+        "latency",
+    }
+    assert set(first["scores"]) == {"tone", "tempo"}
     with server.client() as client:
         stream = _wait_analysis(client, "raw-long-1")
         assert stream["analysis_status"] == "completed"
