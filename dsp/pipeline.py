@@ -248,6 +248,31 @@ def track_shapes() -> list[tuple[int, ...]]:
     return [(), (len(TRACK_FEATURES),), (k,), (k,), (), ()]
 
 
+def _row_slices() -> list[slice]:
+    sizes = [int(np.prod(shape)) for shape in track_shapes()]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
+    return [slice(starts[i], starts[i + 1]) for i in range(len(sizes))]
+
+
+#: Where each of :func:`channel_tracks`' outputs lies in :func:`stack_tracks`' rows (level,
+#: activity features, f0 candidates, strengths, syllable, sonority), and how many rows.
+TRACK_ROWS = _row_slices()
+N_TRACK_ROWS = TRACK_ROWS[-1].stop
+
+
+def stack_tracks(channel: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+    """One channel's stage-1 tracks as one (N_TRACK_ROWS, T) array (rows: TRACK_ROWS)."""
+    return np.concatenate([t.reshape(-1, t.shape[-1]) for t in channel])
+
+
+def unstack_tracks(rows: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], ...]:
+    """The inverse of :func:`stack_tracks` (views)."""
+    return tuple(
+        rows[part].reshape(*shape, rows.shape[-1]) if shape else rows[part][0]
+        for part, shape in zip(TRACK_ROWS, track_shapes(), strict=True)
+    )
+
+
 class _TrackStore:
     """The (2, ..., T) float32 tracks of stage 1, filled block by block in place.
 
@@ -963,7 +988,9 @@ __all__ = [
     "context_samples",
     "frame_tracks",
     "mirroring_warnings",
+    "stack_tracks",
     "track_shapes",
+    "unstack_tracks",
     "with_mirroring",
     "with_verbal",
     "with_windows",

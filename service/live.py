@@ -39,7 +39,14 @@ from scipy.ndimage import binary_closing
 from dsp.activity import detect_speech, frame_features
 from dsp.frames import HOP_S, frame_count, hop_samples
 from dsp.params import AnalysisParams
-from dsp.pipeline import TRACK_FEATURES, channel_tracks, context_samples, track_shapes
+from dsp.pipeline import (
+    N_TRACK_ROWS,
+    TRACK_FEATURES,
+    TRACK_ROWS,
+    channel_tracks,
+    context_samples,
+    stack_tracks,
+)
 from dsp.pitch import PitchCandidates, concat_candidates, f0_path
 from dsp.rate import syllable_nuclei
 
@@ -111,15 +118,8 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, digits)
 
 
-# Rows of one channel's stage-1 tracks in the live window: dsp.pipeline.channel_tracks'
-# outputs stacked (level, activity features, f0 candidates, their strengths, syllable
-# intensity, sonority).
-_SIZES = [int(np.prod(shape)) for shape in track_shapes()]
-_STARTS = np.concatenate([[0], np.cumsum(_SIZES)]).tolist()
-N_ROWS = int(_STARTS[-1])
-_LEVEL, _FEATURES, _F0, _STRENGTH, _SYLLABLE, _SONORITY = (
-    slice(_STARTS[i], _STARTS[i + 1]) for i in range(len(_SIZES))
-)
+# The window keeps each channel's stage-1 tracks as dsp.pipeline.stack_tracks rows.
+_LEVEL, _FEATURES, _F0, _STRENGTH, _SYLLABLE, _SONORITY = TRACK_ROWS
 #: The live window's pitch range and the rest of stage 1's settings: the batch defaults.
 PARAMS = AnalysisParams()
 
@@ -137,7 +137,9 @@ class LiveWork:
     first_frame: int  # stream frame of the first frame to compute
     audio: npt.NDArray[np.int16]  # (2, n) from sample first_frame * hop - left
     left: int  # samples of context before the first frame to compute (a multiple of hop)
-    tracks: npt.NDArray[np.float32]  # (2, N_ROWS, n) final tracks of the window's first frames
+    tracks: npt.NDArray[
+        np.float32
+    ]  # (2, N_TRACK_ROWS, n) final tracks of the window's first frames
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ class WindowMeasures:
     speech: npt.NDArray[np.bool_]  # (2, frames of the window)
     measures: tuple[dict[str, float | None], dict[str, float | None]]
     first_frame: int  # stream frame of final_tracks' first frame
-    final_tracks: npt.NDArray[np.float32]  # (2, N_ROWS, n): frames now final, to keep
+    final_tracks: npt.NDArray[np.float32]  # (2, N_TRACK_ROWS, n): frames now final, to keep
 
 
 def window_tracks(
@@ -183,13 +185,10 @@ def window_tracks(
             pitch_frames[:, first:] = speech[:, n_old:]
         new = np.stack(
             [
-                np.concatenate(
-                    [
-                        t.reshape(-1, t.shape[-1])
-                        for t in channel_tracks(
-                            y[c], sr, PARAMS, features=feats[c], pitch_frames=pitch_frames[c]
-                        )
-                    ]
+                stack_tracks(
+                    channel_tracks(
+                        y[c], sr, PARAMS, features=feats[c], pitch_frames=pitch_frames[c]
+                    )
                 )[:, first:]
                 for c in (0, 1)
             ]
@@ -330,7 +329,7 @@ class LiveAnalyzer:
         self._ring = np.zeros((2, self._window_n + self._context + 2 * self._hop), np.int16)
         self.fed = 0  # samples per channel fed so far
         # circular final tracks of the window's frames: stream frame i at i % window_frames
-        self._tracks = np.zeros((2, N_ROWS, self._window_frames), dtype=np.float32)
+        self._tracks = np.zeros((2, N_TRACK_ROWS, self._window_frames), dtype=np.float32)
         self.final_frames = 0  # stream frames whose tracks are final (kept)
         # update-side state (only update() touches it)
         self.computed_to = 0
@@ -365,7 +364,7 @@ class LiveAnalyzer:
     def close(self) -> None:
         """Drop the audio and tracks (an ended stream's record keeps only its numbers)."""
         self._ring = np.zeros((2, 0), dtype=np.int16)
-        self._tracks = np.zeros((2, N_ROWS, 0), dtype=np.float32)
+        self._tracks = np.zeros((2, N_TRACK_ROWS, 0), dtype=np.float32)
 
     def audio(self, start: int, end: int) -> npt.NDArray[np.int16]:
         """Samples ``start .. end - 1`` of the stream (they must still be in the buffer)."""

@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 
 from dsp.io import AudioInfo
-from dsp.pipeline import FrameTracks, QualityTally, analyze_tracks, with_mirroring
+from dsp.pipeline import (
+    FrameTracks,
+    QualityTally,
+    analyze_tracks,
+    track_shapes,
+    with_mirroring,
+)
 from models.params import AnalysisConfig
 from models.report import Mirroring
 from service import stage1_ahead
@@ -43,7 +49,7 @@ def mirroring_so_far(
     tracks = FrameTracks(
         *[
             np.concatenate([np.stack([b[0][i], b[1][i]]) for b in blocks if b], axis=-1)
-            for i in range(stage1_ahead.N_TRACKS)
+            for i in range(len(track_shapes()))
         ]
     )
     tally = QualityTally()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,10 +28,11 @@ from dsp.pipeline import (
     block_checksum,
     block_tracks,
     context_samples,
+    stack_tracks,
+    unstack_tracks,
 )
 
 _PART = ".stage1-"
-N_TRACKS = 6  # dsp.pipeline.track_shapes()
 
 
 def block_path(audio: Path, index: int) -> Path:
@@ -119,11 +119,13 @@ def compute_block(
     )
     target = block_path(Path(wav_path), index)
     partial = target.with_name(target.name + ".part")
-    arrays: dict[str, Any] = {f"c{c}_{i}": tracks[c][i] for c in (0, 1) for i in range(N_TRACKS)}
-    arrays["checksum"] = np.int64(block_checksum(padded))
-    arrays["key"] = np.array(_key(params))
     with open(partial, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(
+            f,
+            tracks=np.stack([stack_tracks(channel) for channel in tracks]),
+            checksum=np.int64(block_checksum(padded)),
+            key=np.array(_key(params)),
+        )
     os.replace(partial, target)
     return True
 
@@ -153,7 +155,8 @@ def load_block(
                 return None
             if checksum is not None and int(kept["checksum"]) != checksum:
                 return None
-            return [tuple(kept[f"c{c}_{i}"] for i in range(N_TRACKS)) for c in (0, 1)]
+            rows = kept["tracks"]
+            return [unstack_tracks(rows[c]) for c in (0, 1)]
     except (OSError, KeyError, ValueError):  # missing or unreadable: computed again
         return None
 
