@@ -29,7 +29,7 @@ from service.replay import (
     twilio_messages,
 )
 from tests import synthcall as sc
-from tests.service.audio import call_samples
+from tests.service.audio import alternating_turns, call_samples, planted_call
 from tests.service.conftest import Server
 
 needs_espeak = pytest.mark.skipif(not sc.espeak_available(), reason="espeak-ng is not on PATH")
@@ -309,6 +309,49 @@ def test_a_long_stream_computes_its_finished_minutes_ahead(make_server: Any) -> 
     assert [e["blocks_ahead"] for e in ended] == [2]
     leftovers = [p.name for p in (server.data_dir / "audio").iterdir()]
     assert not [name for name in leftovers if ".stage1-" in name]
+
+
+def _live_events(server: Server, stream_id: str, audio: npt.NDArray[np.int16]) -> list[Any]:
+    """Stream ``audio`` as Twilio would at ~5x real time; the live events it got."""
+    messages = twilio_messages(audio, stream_id, shuffle_window=8, duplicate_every=11)
+    url = _ws(server, "/v1/streams/twilio")
+
+    def paced() -> Any:
+        for message in messages:
+            time.sleep(0.002)
+            yield message
+
+    results: list[Any] = []
+    sender = threading.Thread(target=lambda: results.append(send(url, paced())))
+    sender.start()
+    events = _subscribe(server, stream_id)
+    sender.join(timeout=120)
+    events.join(timeout=60)
+    assert results[0][0] == 1000, results
+    return [e for e in events.events if e["event"] == "live"]
+
+
+def test_cues_fire_through_the_server_on_a_planted_mismatch_and_not_on_a_calm_call(
+    make_server: Any,
+) -> None:
+    """Pace: the agent (Twilio's outbound track) talks at 8 syllables a second, the
+    customer at 3; a calm call has both at 4. Through a real server and Twilio messages
+    (shuffled, duplicated), the pace mismatch fires for the agent after it held 5 s, and
+    the calm call gets no cue."""
+    server = make_server({"MIRRORLINE_CUE_HOLD_S": "5", "MIRRORLINE_STREAM_JITTER_MS": "200"})
+    # channel 0 = inbound = customer, channel 1 = outbound = agent
+    fast_agent = planted_call(alternating_turns((3.0, 8.0), 40.0), 40.0)
+    events = _live_events(server, "CAcue00001", fast_agent)
+    assert len(events) >= 30
+    pace = [c for e in events for c in e["cues"] if c["cue"] == "pace_mismatch"]
+    assert pace and {c["speaker"] for c in pace} == {"agent"}
+    assert min(c["held_s"] for c in pace) >= 5.0 and pace[-1]["value"] > 1.25
+    assert all(e["thresholds"]["hold_s"] == 5.0 for e in events)
+
+    calm = planted_call(alternating_turns((4.0, 4.0), 40.0), 40.0)
+    events = _live_events(server, "CAcue00002", calm)
+    assert len(events) >= 30
+    assert [c for e in events for c in e["cues"]] == []
 
 
 def test_twilio_protocol_faults_close_cleanly(make_server: Any) -> None:
