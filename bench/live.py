@@ -81,9 +81,10 @@ def bench_live(audio: np.ndarray, window_s: float) -> tuple[float, list[float]]:
 
 def bench_batched(audio: np.ndarray, window_s: float, batch: int) -> float:
     """CPU s per event when ``batch`` streams' events are measured in one call, as the
-    server's live workers do (service.live.measure_windows): each stream has a full window
+    server's live workers do (service.live_dsp.measure_windows): each stream has a full window
     of tracks from its earlier events and one new second of audio."""
-    from service.live import LiveAnalyzer, measure_windows
+    from service.live import LiveAnalyzer
+    from service.live_dsp import measure_windows
 
     n = int((window_s + 2) * 8000)
     starts = np.linspace(0, audio.shape[1] - n, batch).astype(int)

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from service.live import CueThresholds, LiveAnalyzer, joint_f0_path, window_tracks
+from service.live import CueThresholds, LiveAnalyzer
+from service.live_dsp import joint_f0_path, window_tracks
 from tests.service.audio import alternating_turns, planted_call
 
 SR = 8000
