@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp.frames import hop_samples
+from dsp.io import DEFAULT_MAX_RATE_HZ
 from dsp.params import AnalysisParams
 from dsp.pipeline import (
     ANALYSIS_VERSION,
@@ -68,7 +69,9 @@ def remove(audio: Path) -> None:
 
 def geometry(sample_rate_hz: int, params: AnalysisParams) -> tuple[int, int] | None:
     """(block length, context) in samples, or None when blocks do not fall on the frame
-    clock (then nothing is computed ahead)."""
+    clock or the job resamples the audio (then nothing is computed ahead)."""
+    if sample_rate_hz > DEFAULT_MAX_RATE_HZ:
+        return None
     hop = hop_samples(sample_rate_hz)
     block_len = max(1, int(round(params.block_s * sample_rate_hz)))
     context = context_samples(sample_rate_hz)

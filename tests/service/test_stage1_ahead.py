@@ -121,3 +121,11 @@ def test_moving_and_removing_the_blocks(tmp_path: Path, call_pcm: npt.NDArray[np
     assert not stage1_ahead.is_part_of(target, {"an_1.wav"})
     stage1_ahead.remove(target)
     assert stage1_ahead.parts(target) == []
+
+
+def test_nothing_is_computed_ahead_where_the_job_would_resample_or_frames_do_not_align() -> None:
+    params = AnalysisParams().validate()
+    assert stage1_ahead.geometry(8000, params) == (480000, 1600)
+    assert stage1_ahead.geometry(16000, params) == (960000, 3200)
+    assert stage1_ahead.geometry(48000, params) is None  # decoded at 16 kHz by the job
+    assert stage1_ahead.geometry(11025, params) is None  # 60 s is not a whole number of hops
