@@ -435,16 +435,23 @@ def _settings() -> Settings:
         settings = get_settings()
     except ValidationError as exc:  # a bad MIRRORLINE_* variable: say which, start nothing
         first = exc.errors()[0]
+        if not first["loc"]:  # a rule across settings: its message names them
+            raise ParameterError(str(first["msg"]).removeprefix("Value error, ")) from None
         name = "MIRRORLINE_" + ".".join(str(x) for x in first["loc"]).upper()
         raise ParameterError(f"{name}: {first['msg']}") from None
-    if settings.database_url is not None:
-        import importlib.util
+    import importlib.util
 
-        if not all(importlib.util.find_spec(m) for m in ("psycopg", "procrastinate")):
-            raise ParameterError(
-                "MIRRORLINE_DATABASE_URL (multi-node mode) needs the postgres extra: "
-                "pip install 'mirrorline[postgres]'"
-            )
+    if settings.database_url is not None and not all(
+        importlib.util.find_spec(m) for m in ("psycopg", "procrastinate")
+    ):
+        raise ParameterError(
+            "MIRRORLINE_DATABASE_URL (multi-node mode) needs the postgres extra: "
+            "pip install 'mirrorline[postgres]'"
+        )
+    if settings.audio_store_url is not None and not importlib.util.find_spec("boto3"):
+        from service.s3audio import INSTALL
+
+        raise ParameterError(f"MIRRORLINE_AUDIO_STORE_URL needs the s3 extra: {INSTALL}")
     return settings
 
 

@@ -70,8 +70,11 @@ AUDIO_PREFIX = "db:"
 """``audio_path`` of a job whose audio is stored in the database (multi-node), not a file."""
 
 
-def audio_in_db(audio_path: str | None) -> bool:
-    return audio_path is not None and audio_path.startswith(AUDIO_PREFIX)
+def audio_stored_remotely(audio_path: str | None) -> bool:
+    """The audio is in the database or the audio store (multi-node), not a local file."""
+    from service.s3audio import SCHEME
+
+    return audio_path is not None and audio_path.startswith((AUDIO_PREFIX, SCHEME))
 
 
 JobStore: TypeAlias = "Store | PgStore"
