@@ -286,7 +286,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         async def _no_audio_store(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, AudioStoreUnavailable)
-            problem = Problem(exc.code, exc.message, headers={"Retry-After": "5"})
+            detail = f"{exc.message}; nothing was changed, retry shortly"
+            problem = Problem(exc.code, detail, headers={"Retry-After": "5"})
             return problem_for(request, problem)
 
         app.add_exception_handler(AudioStoreUnavailable, _no_audio_store)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dsp.errors import InputError, OutputUnwritable
+from dsp.errors import InputError, MirrorlineError, OutputUnwritable
 
 if TYPE_CHECKING:
     from models.params import AnalysisConfig
@@ -448,10 +448,10 @@ def _settings() -> Settings:
             "MIRRORLINE_DATABASE_URL (multi-node mode) needs the postgres extra: "
             "pip install 'mirrorline[postgres]'"
         )
-    if settings.audio_store_url is not None and not importlib.util.find_spec("boto3"):
-        from service.s3audio import INSTALL
+    if settings.audio_store_url is not None:  # the s3 extra, and a bucket that answers
+        from service.s3audio import open_audio_store
 
-        raise ParameterError(f"MIRRORLINE_AUDIO_STORE_URL needs the s3 extra: {INSTALL}")
+        open_audio_store(settings.audio_store_url)
     return settings
 
 
@@ -548,6 +548,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         sys.stderr.write(f"error: {exc.code}: {exc.message}\n")
         return EXIT_BAD_INPUT
+    except MirrorlineError as exc:  # not the caller's fault: a store unreachable, a schema
+        sys.stderr.write(f"error: {exc.code}: {exc.message}\n")
+        return 1
     except OSError as exc:
         sys.stderr.write(f"error: output.unwritable: {exc.strerror or exc}: {exc.filename}\n")
         return EXIT_BAD_INPUT

@@ -79,11 +79,9 @@ class S3Audio:
         return f"{SCHEME}{self.bucket}/{self.key(job_id)}"
 
     def _unavailable(self, what: str, exc: Exception) -> AudioStoreUnavailable:
-        log.warning("audio store %s failed: %s: %s", what, exc.__class__.__name__, exc)
-        return AudioStoreUnavailable(
-            f"the audio store (s3://{self.bucket}) could not {what}: {exc.__class__.__name__}; "
-            "nothing was changed, retry shortly"
-        )
+        message = f"the audio store s3://{self.bucket} could not {what}"
+        log.warning("%s: %s: %s", message, exc.__class__.__name__, exc)
+        return AudioStoreUnavailable(f"{message} ({exc.__class__.__name__})")
 
     def check(self) -> None:
         """Raise :class:`AudioStoreUnavailable` unless the bucket answers to us."""

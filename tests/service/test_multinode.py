@@ -448,3 +448,50 @@ def test_a_worker_fails_a_job_whose_audio_object_is_gone_and_waits_out_an_unreac
         assert list(jobs.upload_dir.iterdir()) == []
     finally:
         store.close()
+
+
+def test_audio_store_settings_are_checked_before_anything_starts(tmp_path: Path) -> None:
+    database = {"MIRRORLINE_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}
+    out = _cli("worker", env={"MIRRORLINE_AUDIO_STORE_URL": "s3://bucket/jobs"})
+    assert out.returncode == 2
+    assert out.stderr.startswith(
+        "error: config.invalid: MIRRORLINE_AUDIO_STORE_URL is for the multi-node mode: set "
+        "MIRRORLINE_DATABASE_URL too"
+    ), out.stderr
+    out = _cli("worker", env={**database, "MIRRORLINE_AUDIO_STORE_URL": "https://bucket/jobs"})
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: config.invalid: MIRRORLINE_AUDIO_STORE_URL: "), out.stderr
+    assert "s3://bucket" in out.stderr
+    # a bucket that does not answer: the node does not start, and says why
+    unreachable = {
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "MIRRORLINE_DATA_DIR": str(tmp_path / "data"),
+    }
+    out = _cli(
+        "worker",
+        env={**database, **unreachable, "MIRRORLINE_AUDIO_STORE_URL": "s3://bucket/jobs"},
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: server.audio_store_unavailable: the audio store s3://bucket could not be "
+        "reached (EndpointConnectionError)"
+    ), out.stderr
+    # without the s3 extra (boto3 shadowed as if not installed): the install command
+    shadow = tmp_path / "shadow" / "boto3"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('no module named boto3')\n")
+    out = _cli(
+        "serve",
+        env={
+            **database,
+            "MIRRORLINE_AUDIO_STORE_URL": "s3://bucket/jobs",
+            "PYTHONPATH": os.pathsep.join([str(tmp_path / "shadow"), str(REPO)]),
+        },
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("error: config.invalid: MIRRORLINE_AUDIO_STORE_URL"), out.stderr
+    assert "pip install 'mirrorline[s3]'" in lines[0]
