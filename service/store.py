@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from service.s3audio import SCHEME
+
 if TYPE_CHECKING:
     from service.pgstore import PgStore
 
@@ -72,8 +74,6 @@ AUDIO_PREFIX = "db:"
 
 def audio_stored_remotely(audio_path: str | None) -> bool:
     """The audio is in the database or the audio store (multi-node), not a local file."""
-    from service.s3audio import SCHEME
-
     return audio_path is not None and audio_path.startswith((AUDIO_PREFIX, SCHEME))
 
 
