@@ -30,6 +30,7 @@ from service.metrics import Metrics
 from service.problems import Problem, problem_body, problem_response, validation_errors
 from service.routes import analyses, evidence, operations, report_page, streams
 from service.routes.operations import DOCS_ASSETS
+from service.s3audio import AudioStoreUnavailable, open_audio_store
 from service.schemas import PROBLEM_SCHEMA
 from service.settings import Settings, get_settings
 from service.store import JobStore, Store
@@ -188,7 +189,12 @@ def open_store(settings: Settings) -> JobStore:
     from service.queue import api_defer
 
     defer = api_defer(settings)
-    return PgStore(settings.database_url, defer=defer, worker_stalled_s=settings.worker_stalled_s)
+    return PgStore(
+        settings.database_url,
+        defer=defer,
+        worker_stalled_s=settings.worker_stalled_s,
+        audio=open_audio_store(settings.audio_store_url),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -277,6 +283,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         for kind in UNAVAILABLE:
             app.add_exception_handler(kind, _unavailable)
+
+        async def _no_audio_store(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, AudioStoreUnavailable)
+            detail = f"{exc.message}; nothing was changed, retry shortly"
+            problem = Problem(exc.code, detail, headers={"Retry-After": "5"})
+            return problem_for(request, problem)
+
+        app.add_exception_handler(AudioStoreUnavailable, _no_audio_store)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

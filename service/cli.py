@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dsp.errors import InputError, OutputUnwritable
+from dsp.errors import InputError, MirrorlineError, OutputUnwritable
 
 if TYPE_CHECKING:
     from models.params import AnalysisConfig
@@ -435,16 +435,23 @@ def _settings() -> Settings:
         settings = get_settings()
     except ValidationError as exc:  # a bad MIRRORLINE_* variable: say which, start nothing
         first = exc.errors()[0]
+        if not first["loc"]:  # a rule across settings: its message names them
+            raise ParameterError(str(first["msg"]).removeprefix("Value error, ")) from None
         name = "MIRRORLINE_" + ".".join(str(x) for x in first["loc"]).upper()
         raise ParameterError(f"{name}: {first['msg']}") from None
-    if settings.database_url is not None:
-        import importlib.util
+    import importlib.util
 
-        if not all(importlib.util.find_spec(m) for m in ("psycopg", "procrastinate")):
-            raise ParameterError(
-                "MIRRORLINE_DATABASE_URL (multi-node mode) needs the postgres extra: "
-                "pip install 'mirrorline[postgres]'"
-            )
+    if settings.database_url is not None and not all(
+        importlib.util.find_spec(m) for m in ("psycopg", "procrastinate")
+    ):
+        raise ParameterError(
+            "MIRRORLINE_DATABASE_URL (multi-node mode) needs the postgres extra: "
+            "pip install 'mirrorline[postgres]'"
+        )
+    if settings.audio_store_url is not None:  # the s3 extra, and a bucket that answers
+        from service.s3audio import open_audio_store
+
+        open_audio_store(settings.audio_store_url)
     return settings
 
 
@@ -541,6 +548,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         sys.stderr.write(f"error: {exc.code}: {exc.message}\n")
         return EXIT_BAD_INPUT
+    except MirrorlineError as exc:  # not the caller's fault: a store unreachable, a schema
+        sys.stderr.write(f"error: {exc.code}: {exc.message}\n")
+        return 1
     except OSError as exc:
         sys.stderr.write(f"error: output.unwritable: {exc.strerror or exc}: {exc.filename}\n")
         return EXIT_BAD_INPUT

@@ -13,7 +13,8 @@
   asked for ``keep_audio``; expired jobs (``RESULT_TTL_S`` after they finished) are swept.
 - Multi-node (``DATABASE_URL``): the store is PostgreSQL (``service.pgstore``), nothing is
   recovered or dispatched here; ``mirrorline worker`` nodes get jobs from the task queue
-  (``service.queue``) and run each through :meth:`JobManager.run_queued`.
+  (``service.queue``) and run each through :meth:`JobManager.run_queued`; a job's audio
+  comes from PostgreSQL or, with ``AUDIO_STORE_URL``, an S3-compatible bucket.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from typing import Any
 from service import logs, stage1_ahead, worker
 from service.metrics import Metrics
 from service.problems import Problem
+from service.s3audio import AudioStoreUnavailable
 from service.settings import Settings
-from service.store import Job, JobStore, audio_in_db
+from service.store import Job, JobStore, audio_stored_remotely
 from service.webhooks import WebhookSender, event_body
 
 log = logging.getLogger("mirrorline.jobs")
@@ -396,8 +398,18 @@ class JobManager:
             return
         local = self.upload_dir / f"{job.id}{Path(job.filename or '').suffix[:16]}"
         try:
-            if not store.read_audio(job.id, local):
-                self._finish_failed(job, "job.interrupted", "the job's audio is no longer stored")
+            try:
+                found = store.read_audio(job, local)
+            except AudioStoreUnavailable:  # back in the queue, uncounted; tried again later
+                store.requeue(job.id, refund_attempt=True)
+                raise
+            if not found:
+                self._finish_failed(
+                    job,
+                    "job.audio_missing",
+                    "the job's audio was no longer in the audio store when a worker took it "
+                    "(deleted from outside Mirrorline?); please submit it again",
+                )
                 return
             await self.slots.acquire(self.settings.retry_after_s)
             # the local copy is deleted below; _run's _drop_audio deletes the stored one
@@ -466,8 +478,8 @@ class JobManager:
 
 def _unlink_local(audio_path: str) -> None:
     """Delete a job's audio file and what was computed ahead of it (audio kept in the
-    database goes with its rows)."""
-    if not audio_in_db(audio_path):
+    database or the audio store goes with the job's rows: ``PgStore``)."""
+    if not audio_stored_remotely(audio_path):
         Path(audio_path).unlink(missing_ok=True)
         stage1_ahead.remove(Path(audio_path))
 

@@ -3,7 +3,9 @@
 The same methods as :class:`service.store.Store`, so routes and the job manager do not
 care which one they hold, plus what many nodes need: a job's audio kept in the database
 (``audio_chunks``, 1 MB rows, so a worker on any machine reads it and it leaves with the
-job), the queue entry written in the job's own transaction (``defer``), a claim that lets
+job) or, with ``AUDIO_STORE_URL``, in an S3-compatible bucket (``service.s3audio``: the
+object is written before the job's row commits and removed if that fails), the queue entry
+written in the job's own transaction (``defer``), a claim that lets
 several workers race for one job safely, and webhook deliveries leased so one node sends
 each attempt. Every write that finishes a job is guarded by the job's status, so a job run
 twice (a worker presumed dead that was not) still stores its result once.
@@ -26,7 +28,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from dsp.errors import MirrorlineError
 from service.pg_schema import migrate
+from service.s3audio import SCHEME, S3Audio
 from service.store import _JOB_COLUMNS, AUDIO_PREFIX, STATUSES, Job, _job
 
 CHUNK_BYTES = 1 << 20
@@ -48,8 +52,10 @@ class PgStore:
         defer: Defer | None = None,
         worker_stalled_s: float = 30.0,
         max_connections: int = 8,
+        audio: S3Audio | None = None,
     ) -> None:
         self.url = url
+        self.audio = audio
         self.worker_stalled_s = worker_stalled_s
         self.path = url  # where progress is written (service.worker.ProgressWriter)
         self.defer = defer
@@ -107,6 +113,12 @@ class PgStore:
                 checks[name] = "ok"
             except (psycopg.Error, PoolTimeout) as exc:
                 checks[name] = f"unavailable ({exc.__class__.__name__})"
+        if self.audio is not None:
+            try:
+                self.audio.check()
+                checks["audio_store"] = "ok"
+            except MirrorlineError as exc:
+                checks["audio_store"] = f"unavailable ({exc.code})"
         return checks
 
     # -- jobs -----------------------------------------------------------------------------
@@ -114,12 +126,35 @@ class PgStore:
     def create_job(self, values: dict[str, Any]) -> tuple[Job, bool]:
         """Insert a queued job, move its audio file into the database and put it on the
         queue, all in one transaction (a node dying half-way leaves nothing behind); with
-        an idempotency key already used, return that job instead. ``(job, created)``."""
+        an idempotency key already used, return that job instead. ``(job, created)``.
+
+        With an audio store the audio is uploaded first (unreachable: raises
+        ``AudioStoreUnavailable`` and nothing is written) and deleted again when the
+        transaction fails or finds the key used; a node dying between the two leaves an
+        object no job refers to, for the bucket's lifecycle rule."""
         row = dict(values)
         row["config"] = json.dumps(row["config"])
         local_audio = row.get("audio_path")
+        if local_audio is not None and self.audio is not None:
+            row["audio_path"] = self.audio.put(row["id"], Path(local_audio))
+            try:
+                job, created = self._insert(row, None)
+            except BaseException:
+                self.audio.delete(row["id"])
+                raise
+            if not created:
+                self.audio.delete(row["id"])
+        else:
+            if local_audio is not None:
+                row["audio_path"] = AUDIO_PREFIX + row["id"]
+            job, created = self._insert(row, None if local_audio is None else Path(local_audio))
         if local_audio is not None:
-            row["audio_path"] = AUDIO_PREFIX + row["id"]
+            Path(local_audio).unlink(missing_ok=True)
+        return job, created
+
+    def _insert(self, row: dict[str, Any], audio_file: Path | None) -> tuple[Job, bool]:
+        """The job's row (its audio rows from ``audio_file``) and queue entry, in one
+        transaction."""
         columns = ", ".join(row)
         marks = ", ".join("%s" for _ in row)
         with self._tx() as conn:
@@ -136,12 +171,10 @@ class PgStore:
                 ).fetchone()
                 assert found is not None
                 return _job(found), False
-            if local_audio is not None:
-                self._write_audio(conn, row["id"], Path(local_audio))
+            if audio_file is not None:
+                self._write_audio(conn, row["id"], audio_file)
             if self.defer is not None:
                 self.defer(conn, row["id"])
-        if local_audio is not None:
-            Path(local_audio).unlink(missing_ok=True)
         return _job(created), True
 
     @staticmethod
@@ -155,8 +188,12 @@ class PgStore:
                 )
                 seq += 1
 
-    def read_audio(self, job_id: str, target: Path) -> bool:
-        """Write a job's stored audio into ``target``; False when none is stored."""
+    def read_audio(self, job: Job, target: Path) -> bool:
+        """Write a job's stored audio into ``target``; False when none is stored (raises
+        ``AudioStoreUnavailable`` when its audio store cannot be reached)."""
+        if job.audio_path is not None and job.audio_path.startswith(SCHEME):
+            return self.audio is not None and self.audio.get(job.id, target)
+        job_id = job.id
         with self._conn() as conn, target.open("wb") as out:
             found = False
             cur = conn.cursor(row_factory=psycopg.rows.tuple_row)
@@ -306,6 +343,8 @@ class PgStore:
             return cur.rowcount == 1
 
     def forget_audio(self, job_id: str) -> None:
+        if self.audio is not None:
+            self.audio.delete(job_id)
         with self._tx() as conn:
             conn.execute("DELETE FROM audio_chunks WHERE job_id = %s", (job_id,))
             conn.execute("UPDATE jobs SET audio_path = NULL WHERE id = %s", (job_id,))
@@ -325,6 +364,8 @@ class PgStore:
             ).fetchone()
             conn.execute("DELETE FROM audio_chunks WHERE job_id = %s", (job_id,))
             conn.execute("DELETE FROM webhooks WHERE job_id = %s", (job_id,))
+        if row is not None and self.audio is not None and row["audio_path"] is not None:
+            self.audio.delete(job_id)
         return None if row is None else _job(row)
 
     def scrub(self) -> bool:

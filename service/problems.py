@@ -61,12 +61,14 @@ STATUS: dict[str, tuple[int, str]] = {
     "server.busy": (503, "Server busy"),
     "server.not_ready": (503, "Server not ready"),
     "server.unavailable": (503, "Database unavailable"),
+    "server.audio_store_unavailable": (503, "Audio store unavailable"),
     "internal": (500, "Internal server error"),
 }
 
 #: Codes a failed job may carry (besides audio.* and config.*): not HTTP errors themselves.
 JOB_FAILURE_CODES = {
     "job.interrupted": "The server stopped while analysing and the job could not be resumed.",
+    "job.audio_missing": "The job's audio was gone from the audio store when a worker took it.",
     "internal": "Mirrorline failed on this recording (a bug); please report the job id.",
 }
 

@@ -60,9 +60,14 @@ async def run_worker(settings: Settings) -> None:
     from service.jobs import JobManager
     from service.metrics import Metrics
     from service.pgstore import PgStore
+    from service.s3audio import open_audio_store
 
     assert settings.database_url is not None
-    store = PgStore(settings.database_url, worker_stalled_s=settings.worker_stalled_s)
+    store = PgStore(
+        settings.database_url,
+        worker_stalled_s=settings.worker_stalled_s,
+        audio=open_audio_store(settings.audio_store_url),
+    )
     jobs = JobManager(settings, store, Metrics(store.counts))
     await jobs.start()
     app = App(connector=PsycopgConnector(conninfo=settings.database_url))

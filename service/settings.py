@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         "keys, job audio and the task queue live in PostgreSQL, shared by any number of "
         "`mirrorline serve` API nodes and `mirrorline worker` nodes. Unset: the embedded "
         "mode (SQLite in DATA_DIR, the analyses in this server's own processes).",
+    )
+    audio_store_url: str | None = Field(
+        default=None,
+        description="s3://bucket/prefix: multi-node job audio goes through this S3-compatible "
+        "bucket instead of PostgreSQL (needs the s3 extra). Endpoint, region and credentials "
+        "come from the standard AWS settings (AWS_ENDPOINT_URL_S3 for MinIO/Ceph/R2, "
+        "AWS_REGION, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile or role).",
     )
     worker_heartbeat_s: float = Field(
         default=5.0, gt=0, description="How often a worker node says it is alive, s."
@@ -234,7 +241,27 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql://user:password@host:port/database URL")
         return value
 
-    @field_validator("webhook_secret", "public_base_url", "database_url", mode="before")
+    @field_validator("audio_store_url")
+    @classmethod
+    def _s3(cls, value: str | None) -> str | None:
+        if value is not None:
+            from service.s3audio import parse_url
+
+            parse_url(value)  # ValueError: refused, with what would work
+        return value
+
+    @model_validator(mode="after")
+    def _audio_store_needs_database(self) -> Settings:
+        if self.audio_store_url is not None and self.database_url is None:
+            raise ValueError(
+                "MIRRORLINE_AUDIO_STORE_URL is for the multi-node mode: set "
+                "MIRRORLINE_DATABASE_URL too (one machine keeps uploads in DATA_DIR)"
+            )
+        return self
+
+    @field_validator(
+        "webhook_secret", "public_base_url", "database_url", "audio_store_url", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from service.s3audio import SCHEME
+
 if TYPE_CHECKING:
     from service.pgstore import PgStore
 
@@ -70,8 +72,9 @@ AUDIO_PREFIX = "db:"
 """``audio_path`` of a job whose audio is stored in the database (multi-node), not a file."""
 
 
-def audio_in_db(audio_path: str | None) -> bool:
-    return audio_path is not None and audio_path.startswith(AUDIO_PREFIX)
+def audio_stored_remotely(audio_path: str | None) -> bool:
+    """The audio is in the database or the audio store (multi-node), not a local file."""
+    return audio_path is not None and audio_path.startswith((AUDIO_PREFIX, SCHEME))
 
 
 JobStore: TypeAlias = "Store | PgStore"

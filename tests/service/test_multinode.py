@@ -3,7 +3,8 @@
 
 Jobs go to either API node; a worker is killed (-9) in the middle of a job, an API node is
 killed, the database is restarted; every job still completes once, and each job's webhook
-deliveries all carry one ``webhook-id``.
+deliveries all carry one ``webhook-id``. With ``MIRRORLINE_AUDIO_STORE_URL`` the audio goes
+through a real S3 HTTP server (moto's) instead of PostgreSQL.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 
 from tests.service.conftest import REPO, WEBHOOK_SECRET, Server
 from tests.service.postgres import Postgres
+from tests.service.s3 import S3Server
 
 
 class Worker(Server):
@@ -293,3 +295,203 @@ def test_worker_without_database_url_is_a_clear_error(tmp_path: Path) -> None:
     out = _cli("worker", env={"MIRRORLINE_DATABASE_URL": "mysql://x/y"})
     assert out.returncode == 2
     assert out.stderr.startswith("error: config.invalid: MIRRORLINE_DATABASE_URL: ")
+
+
+SAMPLE = REPO / "samples" / "ami_two_party_8k_ulaw.wav"
+
+
+@pytest.fixture
+def s3(tmp_path: Path) -> Iterator[S3Server]:
+    server = S3Server(tmp_path / "moto.log").start()
+    yield server
+    server.stop()
+
+
+def _audio_rows(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT COUNT(*) FROM audio_chunks").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_audio_through_an_s3_store_on_two_api_nodes_and_three_workers(
+    postgres: Postgres, s3: S3Server, tmp_path: Path
+) -> None:
+    url = postgres.create_database("s3store")
+    env = {
+        "MIRRORLINE_DATABASE_URL": url,
+        "MIRRORLINE_AUDIO_STORE_URL": f"s3://{s3.bucket}/jobs",
+        **s3.env,
+    }
+    apis = [Server(tmp_path / f"api{i}", env) for i in range(2)]
+    workers = [Worker(tmp_path / f"worker{i}", env) for i in range(3)]
+    nodes: list[Server] = [*apis, *workers]
+    try:
+        for node in nodes:
+            threading.Thread(target=node.start).start()
+        _wait(lambda: all(n.process is not None for n in nodes), 30, "processes")
+        for node in apis:
+            node.wait("/readyz", timeout_s=90)
+        _wait(lambda: all("workers ready" in w.log() for w in workers), 90, "workers")
+
+        def submit(api: Server, **data: str) -> httpx.Response:
+            with api.client(timeout=60) as client, SAMPLE.open("rb") as f:
+                return client.post(
+                    "/v1/analyses", files={"file": ("call.wav", f, "audio/wav")}, data=data
+                )
+
+        responses = [submit(apis[i % 2], keep_audio=str(i == 0).lower()) for i in range(4)]
+        assert [r.status_code for r in responses] == [202] * 4, [r.text for r in responses]
+        ids = [r.json()["id"] for r in responses]
+        with apis[1].client() as client:
+
+            def all_done() -> list[dict[str, Any]] | None:
+                jobs = [client.get(f"/v1/analyses/{j}").json() for j in ids]
+                assert all(j["status"] != "failed" for j in jobs), jobs
+                return jobs if all(j["status"] == "completed" for j in jobs) else None
+
+            jobs = _wait(all_done, 120, "every job to complete")
+            for job in jobs:
+                assert job["report"]["audio"]["duration_s"] == pytest.approx(42, abs=1)
+            # the audio went through the bucket, never PostgreSQL; analysed audio is gone,
+            # the kept one stays until its job is deleted
+            assert _audio_rows(url) == 0
+            assert [j["audio_stored"] for j in jobs] == [True, False, False, False]
+            assert s3.keys() == [f"jobs/{ids[0]}"]
+            assert client.delete(f"/v1/analyses/{ids[0]}").status_code == 204
+            assert s3.keys() == []
+            ready = client.get("/readyz")
+            assert ready.json()["checks"] == {"database": "ok", "queue": "ok", "audio_store": "ok"}
+        ran = {x["job_id"] for w in workers for x in w.lines("job completed")}
+        assert ran == set(ids)
+
+        # the store unreachable: a clean 503 that leaves no job, no queue entry, no file
+        s3.stop()
+        refused = submit(apis[0])
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["code"] == "server.audio_store_unavailable"
+        assert refused.headers["retry-after"] == "5"
+        with apis[0].client() as client:
+            assert len(client.get("/v1/analyses").json()["items"]) == 3
+            ready = client.get("/readyz")
+            assert ready.status_code == 503
+            assert "audio_store: unavailable" in ready.json()["detail"]
+        for folder in ("audio", "uploads"):
+            assert list((apis[0].data_dir / folder).iterdir()) == []
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_a_worker_fails_a_job_whose_audio_object_is_gone_and_waits_out_an_unreachable_store(
+    postgres: Postgres, s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import shutil
+
+    from service.jobs import JobManager
+    from service.metrics import Metrics
+    from service.pgstore import PgStore
+    from service.s3audio import AudioStoreUnavailable, open_audio_store
+    from service.settings import Settings
+
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    url = postgres.create_database("s3worker")
+    settings = Settings(
+        database_url=url, audio_store_url=f"s3://{s3.bucket}", data_dir=tmp_path / "data"
+    )
+    store = PgStore(url, audio=open_audio_store(settings.audio_store_url))
+    jobs = JobManager(settings, store, Metrics(store.counts))
+    jobs.upload_dir.mkdir(parents=True)
+
+    def queued(job_id: str) -> str:
+        audio = tmp_path / f"{job_id}.wav"
+        shutil.copy(SAMPLE, audio)
+        values = {
+            "id": job_id,
+            "owner": "",
+            "status": "queued",
+            "created_at": time.time(),
+            "config": {},
+            "filename": "call.wav",
+            "audio_path": str(audio),
+            "base_url": "",
+        }
+        job, created = store.create_job(values)
+        assert created and job.audio_path == f"s3://{s3.bucket}/{job_id}"
+        assert not audio.exists()  # moved into the bucket
+        return job_id
+
+    try:
+        # the object deleted behind Mirrorline's back: the job fails once, clearly; the
+        # queue's redelivery finds it finished and runs nothing
+        gone = queued("an_gone")
+        s3.client().delete_object(Bucket=s3.bucket, Key=gone)
+        asyncio.run(jobs.run_queued(gone))
+        job = store.get(gone)
+        assert job is not None and job.status == "failed" and job.attempts == 1
+        assert job.error_code == "job.audio_missing"
+        asyncio.run(jobs.run_queued(gone))
+        assert store.get(gone) == job
+
+        # the store unreachable when a worker takes a job: the job goes back to the queue,
+        # the attempt not counted, and the task raises so the queue retries it later
+        waiting = queued("an_waiting")
+        s3.stop()
+        with pytest.raises(AudioStoreUnavailable):
+            asyncio.run(jobs.run_queued(waiting))
+        job = store.get(waiting)
+        assert job is not None and job.status == "queued" and job.attempts == 0
+        assert list(jobs.upload_dir.iterdir()) == []
+    finally:
+        store.close()
+
+
+def test_audio_store_settings_are_checked_before_anything_starts(tmp_path: Path) -> None:
+    database = {"MIRRORLINE_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}
+    out = _cli("worker", env={"MIRRORLINE_AUDIO_STORE_URL": "s3://bucket/jobs"})
+    assert out.returncode == 2
+    assert out.stderr.startswith(
+        "error: config.invalid: MIRRORLINE_AUDIO_STORE_URL is for the multi-node mode: set "
+        "MIRRORLINE_DATABASE_URL too"
+    ), out.stderr
+    out = _cli("worker", env={**database, "MIRRORLINE_AUDIO_STORE_URL": "https://bucket/jobs"})
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: config.invalid: MIRRORLINE_AUDIO_STORE_URL: "), out.stderr
+    assert "s3://bucket" in out.stderr
+    # a bucket that does not answer: the node does not start, and says why
+    unreachable = {
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "MIRRORLINE_DATA_DIR": str(tmp_path / "data"),
+    }
+    out = _cli(
+        "worker",
+        env={**database, **unreachable, "MIRRORLINE_AUDIO_STORE_URL": "s3://bucket/jobs"},
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: server.audio_store_unavailable: the audio store s3://bucket could not be "
+        "reached (EndpointConnectionError)"
+    ), out.stderr
+    # without the s3 extra (boto3 shadowed as if not installed): the install command
+    shadow = tmp_path / "shadow" / "boto3"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('no module named boto3')\n")
+    out = _cli(
+        "serve",
+        env={
+            **database,
+            "MIRRORLINE_AUDIO_STORE_URL": "s3://bucket/jobs",
+            "PYTHONPATH": os.pathsep.join([str(tmp_path / "shadow"), str(REPO)]),
+        },
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("error: config.invalid: MIRRORLINE_AUDIO_STORE_URL"), out.stderr
+    assert "pip install 'mirrorline[s3]'" in lines[0]
