@@ -134,7 +134,7 @@ class _QualityTally:
 ACTIVITY_FLOOR = {"snr_db": 10.0, "noise_percentile": 5.0, "noise_block_s": 10.0}
 
 
-def _channel_tracks(
+def channel_tracks(
     y: npt.NDArray[np.float32],
     sample_rate_hz: int,
     params: AnalysisParams,
@@ -142,8 +142,10 @@ def _channel_tracks(
     kept: tuple[int, int] | None = None,
     first_call_frame: int = 0,
 ) -> tuple[npt.NDArray[np.float32], ...]:
-    """One channel's tracks of a padded block; ``kept`` = (first, count) of the frames the
-    call keeps (call frame ``first_call_frame`` onwards): pitch is skipped elsewhere."""
+    """One channel's stage-1 tracks of a padded block, in :class:`FrameTracks` field order
+    (shapes: :func:`track_shapes`); ``kept`` = (first, count) of the frames the call keeps
+    (call frame ``first_call_frame`` onwards): pitch is skipped elsewhere. Frame-local with
+    ``CONTEXT_S`` of audio around a frame: the live window computes them a second at a time."""
     level = loudness.level_db(y, sample_rate_hz)
     feats = activity.frame_features(y, sample_rate_hz, names=TRACK_FEATURES)
     # Pitch costs the most: skip frames far below this block's loud frames (cannot be speech),
@@ -188,9 +190,9 @@ def _with_context(
         yield np.concatenate([left, current], axis=1), left.shape[1], current.shape[1]
 
 
-# Per-channel outputs of _channel_tracks, in FrameTracks field order: their shapes without
-# the time axis (level, activity features, f0 candidates, strengths, syllable, sonority).
-def _track_shapes() -> list[tuple[int, ...]]:
+def track_shapes() -> list[tuple[int, ...]]:
+    """Shapes without the time axis of :func:`channel_tracks`' outputs, in FrameTracks field
+    order (level, activity features, f0 candidates, strengths, syllable, sonority)."""
     k = pitch._N_CANDIDATES
     return [(), (len(TRACK_FEATURES),), (k,), (k,), (), ()]
 
@@ -212,7 +214,7 @@ class _TrackStore:
 
     def _add_segment(self, capacity: int) -> None:
         self.segments.append(
-            [np.empty((2, *shape, capacity), dtype=np.float32) for shape in _track_shapes()]
+            [np.empty((2, *shape, capacity), dtype=np.float32) for shape in track_shapes()]
         )
         self.used.append(0)
 
@@ -240,7 +242,7 @@ class _TrackStore:
         if len(segments) == 1 and used[0] == segments[0][0].shape[-1]:
             return segments[0]
         out = []
-        for i, shape in enumerate(_track_shapes()):
+        for i, shape in enumerate(track_shapes()):
             pieces = [seg[i][..., :u] for seg, u in zip(segments, used, strict=True)]
             out.append(
                 np.concatenate(pieces, axis=-1)
@@ -319,7 +321,7 @@ def frame_tracks(
             if pool is None:
                 tally.add(padded[:, left : left + length], sample_rate_hz)
                 per_channel = [
-                    _channel_tracks(
+                    channel_tracks(
                         padded[c], sample_rate_hz, params, kept=kept, first_call_frame=call_frame
                     )
                     for c in (0, 1)
@@ -333,7 +335,7 @@ def frame_tracks(
             # decodes the next one.
             futures = [
                 pool.submit(
-                    _channel_tracks,
+                    channel_tracks,
                     padded[c],
                     sample_rate_hz,
                     params,
@@ -886,8 +888,10 @@ __all__ = [
     "SpeakerAnalysis",
     "analyze",
     "analyze_tracks",
+    "channel_tracks",
     "frame_tracks",
     "mirroring_warnings",
+    "track_shapes",
     "with_mirroring",
     "with_verbal",
     "with_windows",

@@ -1,14 +1,16 @@
 """Live measures of a streamed call: who speaks, talk share, recent pitch, loudness and
 speaking rate per speaker, and the cues a coaching screen shows. No web framework.
 
-:class:`LiveAnalyzer` keeps the last ``window_s`` of both channels and the per-stream state
-(talk time, cues). Every ``interval_s`` of audio the stream's window goes, with other
-streams' windows, to :func:`measure_windows` (in a worker process: ``service.live_pool``),
-which runs the batch analysis's own DSP functions on each window: ``dsp.activity``
-(speech of each party, bleed removed), ``dsp.pitch.f0_track`` on the speech frames (one
-search for the whole batch), ``dsp.loudness.level_db`` and ``dsp.rate`` syllable nuclei;
-:meth:`LiveAnalyzer.update` turns what it found into the event. The cost per second of
-audio does not grow with the call (``bench/live.py``, ``bench/stream_load.py``).
+:class:`LiveAnalyzer` keeps the stage-1 tracks of the last ``window_s`` of both channels,
+a little more audio than that, and the per-stream state (talk time, cues). Every
+``interval_s`` of audio the stream's new audio and window tracks go, with other streams',
+to :func:`measure_windows` (in a worker process: ``service.live_pool``), which runs the
+batch analysis's own DSP functions: stage 1 (``dsp.pipeline.channel_tracks``) on the new
+audio only, then on the window's tracks ``dsp.activity`` (speech of each party, bleed
+removed), the pitch path on the speech frames (one search for the whole batch), loudness
+and ``dsp.rate`` syllable nuclei; :meth:`LiveAnalyzer.update` keeps the new final tracks
+and turns what was found into the event. The cost per event grows with neither the call
+nor (much) the window (``bench/live.py``, ``bench/stream_load.py``).
 
 Cues (thresholds in :class:`CueThresholds`, echoed in every event; docs/live.md):
 
@@ -34,11 +36,12 @@ import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import binary_closing
 
-from dsp.activity import detect_speech, frame_features
+from dsp.activity import detect_speech
 from dsp.frames import HOP_S, frame_count, hop_samples
-from dsp.loudness import level_db
-from dsp.pitch import f0_track
-from dsp.rate import sonority_db, syllable_intensity_db, syllable_nuclei
+from dsp.params import AnalysisParams
+from dsp.pipeline import CONTEXT_S, channel_tracks, track_shapes
+from dsp.pitch import PitchCandidates, concat_candidates, f0_path
+from dsp.rate import syllable_nuclei
 
 ROLES = ("agent", "customer")
 #: Speech in the last this-many seconds counts as "speaking now".
@@ -50,7 +53,7 @@ MIN_SPEECH_FRAMES = 30
 MIN_RATE_SPEECH_S = 2.0
 #: A speaker's interruptions closer together than this are one.
 INTERRUPTION_GAP_S = 1.0
-#: Unanalysed frames between the two channels in the joint pitch search (> its 0.3-s context).
+#: Empty frames between the signals in the joint pitch search (> its 0.3-s context).
 PITCH_GAP_FRAMES = 100
 #: Silences shorter than this inside one party's speech do not end it (interruptions).
 GAP_CLOSE_S = 0.3
@@ -108,86 +111,159 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, digits)
 
 
+# Rows of one channel's stage-1 tracks in the live window: dsp.pipeline.channel_tracks'
+# outputs stacked (level, activity features, f0 candidates, their strengths, syllable
+# intensity, sonority).
+_SIZES = [int(np.prod(shape)) for shape in track_shapes()]
+_STARTS = np.concatenate([[0], np.cumsum(_SIZES)]).tolist()
+N_ROWS = int(_STARTS[-1])
+_LEVEL, _FEATURES, _F0, _STRENGTH, _SYLLABLE, _SONORITY = (
+    slice(_STARTS[i], _STARTS[i + 1]) for i in range(len(_SIZES))
+)
+#: The live window's pitch range and the rest of stage 1's settings: the batch defaults.
+PARAMS = AnalysisParams()
+
+
+def context_samples(sample_rate_hz: int) -> int:
+    """Audio on each side of a frame its tracks need (the pipeline's CONTEXT_S)."""
+    return int(round(CONTEXT_S / HOP_S)) * hop_samples(sample_rate_hz)
+
+
+@dataclass(frozen=True)
+class LiveWork:
+    """What the DSP needs for one stream's event (:meth:`LiveAnalyzer.snapshot`): the audio
+    of the frames not yet final, with context before them, and the window's final tracks.
+
+    Small and picklable: it goes to a worker process."""
+
+    sample_rate_hz: int
+    end: int  # samples per channel fed when it was taken
+    window_samples: int  # audio the window spans (at most the window's length)
+    first_frame: int  # stream frame of the first frame to compute
+    audio: npt.NDArray[np.int16]  # (2, n) from sample first_frame * hop - left
+    left: int  # samples of context before the first frame to compute (a multiple of hop)
+    tracks: npt.NDArray[np.float32]  # (2, N_ROWS, n) final tracks of the window's first frames
+
+
 @dataclass(frozen=True)
 class WindowMeasures:
     """What the DSP found in one stream's window: the input of :meth:`LiveAnalyzer.update`.
 
     Small and picklable: it comes back from a worker process."""
 
+    end: int
     n_samples: int
-    speech: npt.NDArray[np.bool_]  # (2, frames)
+    speech: npt.NDArray[np.bool_]  # (2, frames of the window)
     measures: tuple[dict[str, float | None], dict[str, float | None]]
+    first_frame: int  # stream frame of final_tracks' first frame
+    final_tracks: npt.NDArray[np.float32]  # (2, N_ROWS, n): frames now final, to keep
 
 
-def measure_windows(
-    windows: Sequence[tuple[npt.NDArray[np.int16], int]],
-) -> list[WindowMeasures]:
-    """The DSP of live events for many streams' windows (``(audio (2, n) int16, rate)``):
-    speech of each party per window, then the pitch of every window's speech frames in ONE
-    search per sample rate (:func:`joint_f0`), then loudness and speaking rate. Pure: runs
-    in a worker process, a batch of streams at a time."""
+def window_tracks(work: LiveWork) -> tuple[npt.NDArray[np.float32], int]:
+    """The window's tracks (final ones, then the new frames) and how many of the new frames
+    are final (their right context has arrived; the others are computed again next time)."""
+    sr = work.sample_rate_hz
+    hop = hop_samples(sr)
+    y = work.audio.astype(np.float32) / np.float32(32768.0)
+    first = work.left // hop
+    if y.shape[1] <= work.left:
+        new = np.zeros((2, N_ROWS, 0), dtype=np.float32)
+    else:
+        new = np.stack(
+            [
+                np.concatenate(
+                    [t.reshape(-1, t.shape[-1]) for t in channel_tracks(y[c], sr, PARAMS)]
+                )[:, first:]
+                for c in (0, 1)
+            ]
+        )
+    last_final = (work.end - context_samples(sr)) // hop  # stream frame
+    n_final = int(np.clip(last_final - work.first_frame + 1, 0, new.shape[2]))
+    return np.concatenate([work.tracks, new], axis=2), n_final
+
+
+def measure_windows(works: Sequence[LiveWork]) -> list[WindowMeasures]:
+    """The DSP of live events for many streams: each window's new frames through stage 1
+    (``dsp.pipeline.channel_tracks``, the batch analysis's own), speech of each party, the
+    pitch path of every window's speech frames in ONE search per sample rate
+    (:func:`joint_f0_path`), then loudness and speaking rate. Pure: runs in a worker process,
+    a batch of streams at a time."""
     prepared = []
-    for audio, sr in windows:
-        y = audio.astype(np.float32) / 32768.0
-        if y.shape[1] < hop_samples(sr) * 10:  # under 0.1 s: nothing to measure yet
+    for work in works:
+        tracks, n_final = window_tracks(work)
+        if tracks.shape[2] < 10:  # under 0.1 s: nothing to measure yet
             speech = np.zeros((2, 0), dtype=bool)
         else:
-            features = np.stack([frame_features(y[c], sr, names=("band_db",)) for c in (0, 1)])
-            speech = detect_speech(features).speech
-        prepared.append((y, sr, speech))
+            speech = detect_speech(tracks[:, _FEATURES]).speech
+        prepared.append((work, tracks, n_final, speech))
     f0s: list[list[npt.NDArray[np.float64]]] = [[] for _ in prepared]
-    for sr in sorted({sr for _, sr, _ in prepared}):
-        group = [i for i, (_, rate, _) in enumerate(prepared) if rate == sr]
-        tracks = joint_f0(
-            [(prepared[i][0][c], prepared[i][2][c]) for i in group for c in (0, 1)], sr
+    for sr in sorted({w.sample_rate_hz for w, *_ in prepared}):
+        group = [i for i, (w, *_) in enumerate(prepared) if w.sample_rate_hz == sr]
+        paths = joint_f0_path(
+            [(_candidates(prepared[i][1][c]), prepared[i][3][c]) for i in group for c in (0, 1)]
         )
         for k, i in enumerate(group):
-            f0s[i] = tracks[2 * k : 2 * k + 2]
-    return [
-        WindowMeasures(
-            n_samples=y.shape[1],
-            speech=speech,
-            measures=(
-                _measures(y[0], sr, speech[0], f0s[i][0]),
-                _measures(y[1], sr, speech[1], f0s[i][1]),
-            ),
+            f0s[i] = paths[2 * k : 2 * k + 2]
+    out = []
+    for i, (work, tracks, n_final, speech) in enumerate(prepared):
+        n_old = work.tracks.shape[2]
+        out.append(
+            WindowMeasures(
+                end=work.end,
+                n_samples=work.window_samples,
+                speech=speech,
+                measures=(
+                    _measures(tracks[0], speech[0], f0s[i][0]),
+                    _measures(tracks[1], speech[1], f0s[i][1]),
+                ),
+                first_frame=work.first_frame,
+                final_tracks=tracks[:, :, n_old : n_old + n_final].copy(),
+            )
         )
-        for i, (y, sr, speech) in enumerate(prepared)
-    ]
+    return out
 
 
-def joint_f0(
-    signals: Sequence[tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]], sr: int
+def _candidates(rows: npt.NDArray[np.float32]) -> PitchCandidates:
+    return PitchCandidates.from_strengths(rows[_F0].T, rows[_STRENGTH].T)
+
+
+def joint_f0_path(
+    signals: Sequence[tuple[PitchCandidates, npt.NDArray[np.bool_]]],
 ) -> list[npt.NDArray[np.float64]]:
-    """f0 (Hz, NaN unvoiced) of each signal's ``mask`` frames, all in ONE ``f0_track`` call:
-    the signals side by side with unanalysed silence between them. The path search walks
-    its chunks side by side, so one search of many signals costs little more than one of a
-    single signal; the silence (longer than the search's context) keeps the paths apart,
+    """f0 (Hz, NaN unvoiced) of each signal's ``mask`` frames, all in ONE ``f0_path`` call:
+    the signals' candidates side by side with empty frames between them. The path search
+    walks its chunks side by side, so one search of many signals costs little more than one
+    of a single signal; the gap (longer than the search's context) keeps the paths apart,
     so each signal's f0 is the one its own search gives."""
-    hop = hop_samples(sr)
     out: list[npt.NDArray[np.float64]] = [np.full(m.size, np.nan) for _, m in signals]
     live = [i for i, (_, m) in enumerate(signals) if m.any()]
     if not live:
         return out
-    offsets, at = [], 0
+    gap = PitchCandidates.empty(PITCH_GAP_FRAMES)
+    parts: list[PitchCandidates] = []
+    masks: list[npt.NDArray[np.bool_]] = []
+    offsets = []
+    at = 0
     for i in live:
-        offsets.append(at)  # every signal starts on a frame
-        at += -(-(signals[i][0].size + PITCH_GAP_FRAMES * hop) // hop) * hop
-    joined = np.zeros(at, dtype=np.float32)
-    mask = np.zeros(frame_count(joined.size, sr), dtype=bool)
+        cands, mask = signals[i]
+        cands = cands.frames(0, mask.size)
+        offsets.append(at)
+        parts += [cands, gap]
+        masks += [mask, np.zeros(PITCH_GAP_FRAMES, dtype=bool)]
+        at += mask.size + PITCH_GAP_FRAMES
+    f0 = f0_path(
+        concat_candidates(parts),
+        fmin_hz=PARAMS.fmin_hz,
+        fmax_hz=PARAMS.fmax_hz,
+        frame_mask=np.concatenate(masks),
+    ).f0_hz.astype(np.float64)
     for i, offset in zip(live, offsets, strict=True):
-        y, m = signals[i]
-        joined[offset : offset + y.size] = y
-        mask[offset // hop : offset // hop + m.size] = m
-    f0 = f0_track(joined, sr, frame_mask=mask).f0_hz.astype(np.float64)
-    for i, offset in zip(live, offsets, strict=True):
-        out[i] = f0[offset // hop : offset // hop + signals[i][1].size]
+        out[i] = f0[offset : offset + signals[i][1].size]
     return out
 
 
 def _measures(
-    y: npt.NDArray[np.float32],
-    sr: int,
+    rows: npt.NDArray[np.float32],
     speech: npt.NDArray[np.bool_],
     f0: npt.NDArray[np.float64],
 ) -> dict[str, float | None]:
@@ -195,21 +271,19 @@ def _measures(
     speech_frames = int(speech.sum())
     if speech_frames < MIN_SPEECH_FRAMES:
         return out
-    level = level_db(y, sr)[: speech.size]
-    out["loudness_db"] = _round(_median(level[speech[: level.size]].astype(np.float64)), 1)
-    f0 = f0[: speech.size]
-    voiced = np.isfinite(f0) & speech[: f0.size]
+    n = speech.size
+    level = rows[_LEVEL][0, :n]
+    out["loudness_db"] = _round(_median(level[speech].astype(np.float64)), 1)
+    voiced = np.isfinite(f0) & speech
     if int(voiced.sum()) >= MIN_VOICED_FRAMES:
         out["pitch_hz"] = _round(_median(f0[voiced]), 1)
     speech_s = speech_frames * HOP_S
     if speech_s >= MIN_RATE_SPEECH_S:
-        intensity = syllable_intensity_db(y, sr)[: speech.size]
-        n = intensity.size
         nuclei = syllable_nuclei(
-            intensity,
-            voiced=np.isfinite(f0[:n]),
-            speech=speech[:n],
-            sonority=sonority_db(y, sr)[:n],
+            rows[_SYLLABLE][0, :n],
+            voiced=np.isfinite(f0),
+            speech=speech,
+            sonority=rows[_SONORITY][0, :n],
         )
         out["speaking_rate"] = _round(len(nuclei) / speech_s, 2)
     return out
@@ -218,7 +292,11 @@ def _measures(
 class LiveAnalyzer:
     """The live state of one stream. ``feed`` audio as it is released; ``snapshot``, then
     ``update`` with what :func:`measure_windows` found in it (one at a time), makes the
-    events; ``compute`` does both for one stream."""
+    events; ``compute`` does both for one stream.
+
+    It keeps the window's stage-1 tracks and a little more audio than the window: each
+    event computes the tracks of its new audio only (the cost per event does not grow with
+    the window), and the frames whose right context has arrived are kept."""
 
     def __init__(
         self,
@@ -233,11 +311,16 @@ class LiveAnalyzer:
         self.window_s = float(window_s)
         self.thresholds = thresholds or CueThresholds()
         self._hop = hop_samples(self.sr)
-        self._window_n = int(round(window_s * self.sr))
-        # a circular window: sample ``fed - 1`` is at ``(fed - 1) % window_n`` (no shifting
-        # of the whole window for every 20-ms frame)
-        self._ring = np.zeros((2, self._window_n), dtype=np.int16)
+        self._context = context_samples(self.sr)
+        self._window_frames = max(1, int(round(window_s / HOP_S)))
+        self._window_n = self._window_frames * self._hop
+        # circular audio: sample ``fed - 1`` is at ``(fed - 1) % size`` (no shifting of the
+        # whole buffer for every 20-ms frame); it holds the window and its left context
+        self._ring = np.zeros((2, self._window_n + self._context + 2 * self._hop), np.int16)
         self.fed = 0  # samples per channel fed so far
+        # circular final tracks of the window's frames: stream frame i at i % window_frames
+        self._tracks = np.zeros((2, N_ROWS, self._window_frames), dtype=np.float32)
+        self.final_frames = 0  # stream frames whose tracks are final (kept)
         # update-side state (only update() touches it)
         self.computed_to = 0
         self.talk_frames = np.zeros(2, dtype=np.int64)
@@ -255,9 +338,9 @@ class LiveAnalyzer:
     def feed(self, block: npt.NDArray[np.int16]) -> None:
         """Append released stereo audio, shape (2, n)."""
         n = block.shape[1]
-        if n == 0 or self._window_n == 0:
+        size = self._ring.shape[1]
+        if n == 0 or size == 0:
             return
-        size = self._window_n
         if n >= size:
             block, at = block[:, -size:], (self.fed + n - size) % size
         else:
@@ -269,29 +352,54 @@ class LiveAnalyzer:
         self.fed += n
 
     def close(self) -> None:
-        """Drop the audio window (an ended stream's record keeps only its numbers)."""
+        """Drop the audio and tracks (an ended stream's record keeps only its numbers)."""
         self._ring = np.zeros((2, 0), dtype=np.int16)
-        self._window_n = 0
+        self._tracks = np.zeros((2, N_ROWS, 0), dtype=np.float32)
 
-    def snapshot(self) -> tuple[npt.NDArray[np.int16], int]:
-        """A copy of the window (only the part that holds audio) and where it ends."""
-        size = self._window_n
-        have = min(self.fed, size)
-        if size == 0:
-            return self._ring[:, :0].copy(), self.fed
-        at = self.fed % size
-        if have < size:
-            return self._ring[:, at - have : at].copy(), self.fed
-        return np.concatenate([self._ring[:, at:], self._ring[:, :at]], axis=1), self.fed
+    def audio(self, start: int, end: int) -> npt.NDArray[np.int16]:
+        """Samples ``start .. end - 1`` of the stream (they must still be in the buffer)."""
+        size = self._ring.shape[1]
+        if not (max(0, self.fed - size) <= start <= end <= self.fed):
+            raise ValueError(f"samples {start}..{end} are not buffered (fed {self.fed})")
+        index = np.arange(start, end) % size
+        return self._ring[:, index]
+
+    def snapshot(self) -> LiveWork:
+        """What the DSP needs for the event of the audio fed so far."""
+        end = self.fed
+        n_frames = frame_count(end, self.sr) if end else 0
+        window_first = max(0, n_frames - self._window_frames)
+        first = max(self.final_frames, window_first)  # older kept frames left the window
+        left = min(self._context, first * self._hop)
+        start = first * self._hop - left
+        if self._tracks.shape[2] == 0:  # closed
+            return LiveWork(self.sr, end, 0, first, self._ring[:, :0], 0, self._tracks)
+        kept = np.arange(window_first, first) % self._window_frames
+        return LiveWork(
+            sample_rate_hz=self.sr,
+            end=end,
+            window_samples=min(end, self._window_n),
+            first_frame=first,
+            audio=self.audio(min(start, end), end),
+            left=left,
+            tracks=self._tracks[:, :, kept],
+        )
 
     # -- events -----------------------------------------------------------------------
 
-    def compute(self, audio: npt.NDArray[np.int16], end: int) -> dict[str, Any]:
-        """The live event for the window ``audio`` ending at sample ``end``."""
-        return self.update(measure_windows([(audio, self.sr)])[0], end)
+    def compute(self, work: LiveWork) -> dict[str, Any]:
+        """The live event of ``work`` (a :meth:`snapshot`), computed here."""
+        return self.update(measure_windows([work])[0])
 
-    def update(self, found: WindowMeasures, end: int) -> dict[str, Any]:
-        """The live event of the window ending at sample ``end``, whose DSP gave ``found``."""
+    def update(self, found: WindowMeasures) -> dict[str, Any]:
+        """The live event of the window ending at sample ``found.end``, whose DSP gave
+        ``found``; its final tracks are kept for the next events."""
+        end = found.end
+        n_new = found.final_tracks.shape[2]
+        if self._tracks.shape[2] and found.first_frame >= self.final_frames:
+            index = np.arange(found.first_frame, found.first_frame + n_new)
+            self._tracks[:, :, index % self._window_frames] = found.final_tracks
+            self.final_frames = found.first_frame + n_new
         now = end / self.sr
         n = found.n_samples
         speech = found.speech

@@ -2,7 +2,7 @@
 
 Live DSP is numpy on short arrays, much of it Python-bound: in threads of the server
 process it would hold the GIL that the WebSocket traffic of every stream needs. It runs
-in its own processes instead, a batch of streams' windows per call
+in its own processes instead, a batch of streams per call
 (:func:`service.live.measure_windows`: one pitch search for the whole batch).
 """
 
@@ -15,13 +15,14 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
-import numpy.typing as npt
 
-from service.live import WindowMeasures, measure_windows
+from service.live import LiveAnalyzer, LiveWork, WindowMeasures, measure_windows
 
 
 def _warm_up() -> None:
-    measure_windows([(np.zeros((2, 8000), dtype=np.int16), 8000)])
+    analyzer = LiveAnalyzer(8000, 0)
+    analyzer.feed(np.zeros((2, 8000), dtype=np.int16))
+    measure_windows([analyzer.snapshot()])
 
 
 class LivePool:
@@ -49,13 +50,11 @@ class LivePool:
             for _ in range(self.workers):
                 executor.submit(int)
 
-    async def measure(
-        self, windows: Sequence[tuple[npt.NDArray[np.int16], int]]
-    ) -> list[WindowMeasures]:
+    async def measure(self, works: Sequence[LiveWork]) -> list[WindowMeasures]:
         executor = self._get()
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                executor, measure_windows, list(windows)
+                executor, measure_windows, list(works)
             )
         except BrokenProcessPool:
             self._executor = None  # a worker died: the next batch starts new ones

@@ -50,7 +50,10 @@ RELEASE_S = 0.1
 
 #: The live scheduler waits this long after an event falls due, for others to join its
 #: batch: a batch's pitch search costs about the same for 1 stream as for 30.
-LIVE_GATHER_S = 0.1
+LIVE_GATHER_S = 0.02
+#: At most this many streams per batch: a batch's events wait for its slowest part, and
+#: ~7 ms per stream (bench/live.py) makes a batch of 16 about 0.1 s.
+LIVE_BATCH_MAX = 16
 
 EndReason = Literal["stop", "disconnect", "idle", "too_long", "error", "shutdown"]
 
@@ -267,7 +270,7 @@ class StreamRegistry:
             # at most a worker's share of the live streams, the longest waiting first: one
             # batch of every stream would leave the other workers idle
             due.sort(key=lambda s: s.due_since)
-            share = max(1, -(-self.live_count // self.settings.live_workers))
+            share = min(LIVE_BATCH_MAX, max(1, -(-self.live_count // self.settings.live_workers)))
             batch = due[:share]
             if len(due) > share:
                 self._due.set()  # the rest go to the next free worker
@@ -277,19 +280,19 @@ class StreamRegistry:
             task.add_done_callback(lambda _: self._free_workers.release())
 
     async def _compute(self, batch: list[LiveStream]) -> None:
-        windows = [(s, *s.analyzer.snapshot()) for s in batch]
+        works = [s.analyzer.snapshot() for s in batch]
         started = time.perf_counter()
         try:
-            found = await self.live_pool.measure([(w, s.sample_rate_hz) for s, w, _ in windows])
+            found = await self.live_pool.measure(works)
         except Exception:
             log.exception("live measures failed", extra={"streams": len(batch)})
             found = []
         share = (time.perf_counter() - started) / len(batch)
-        for (stream, _, end), measured in zip(windows, found, strict=False):
+        for stream, measured in zip(batch, found, strict=False):
             stream.compute_s += share
-            if end > stream.analyzer.computed_to:
+            if measured.end > stream.analyzer.computed_to:
                 try:
-                    stream.publish("live", stream.analyzer.update(measured, end))
+                    stream.publish("live", stream.analyzer.update(measured))
                 except Exception:
                     log.exception("live event failed", extra={"stream_id": stream.id})
         for stream in batch:

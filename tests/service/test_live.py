@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from service.live import CueThresholds, LiveAnalyzer, joint_f0
+from service.live import CueThresholds, LiveAnalyzer, joint_f0_path, window_tracks
 from tests.service.audio import _voiced
 
 SR = 8000
@@ -35,7 +35,7 @@ def _run(audio: npt.NDArray[np.int16], thresholds: CueThresholds) -> list[dict[s
     events = []
     for k in range(0, audio.shape[1], SR):
         live.feed(audio[:, k : k + SR])
-        events.append(live.compute(*live.snapshot()))
+        events.append(live.compute(live.snapshot()))
     return events
 
 
@@ -103,40 +103,84 @@ def test_interruption_is_reported_once() -> None:
 
 def test_many_signals_pitch_in_one_search_equals_one_search_each() -> None:
     from dsp.activity import detect_speech, frame_features
-    from dsp.pitch import f0_track
+    from dsp.pitch import f0_candidates, f0_path
 
     audio = _call(_alternating((4.0, 5.0), 12.0), 12.0)[:, 8000:88001]  # odd length
     y = audio.astype(np.float32) / 32768
     speech = detect_speech(
         np.stack([frame_features(y[c], SR, names=("band_db",)) for c in (0, 1)])
     ).speech
+    cands = [f0_candidates(y[c], SR) for c in (0, 1)]
     # two streams' windows (the second shorter) and a silent one
-    signals = [(y[0], speech[0]), (y[1], speech[1]), (y[0, 4000:], speech[0, 50:])]
-    signals.append((np.zeros(8000, np.float32), np.zeros(101, bool)))
-    joint = joint_f0(signals, SR)
-    for (signal, mask), found in zip(signals, joint, strict=True):
-        alone = f0_track(signal, SR, frame_mask=mask).f0_hz.astype(np.float64)
+    signals = [(cands[0], speech[0]), (cands[1], speech[1])]
+    signals.append((cands[0].frames(50, cands[0].n_frames), speech[0, 50:]))
+    signals.append((f0_candidates(np.zeros(8000, np.float32), SR), np.zeros(101, bool)))
+    joint = joint_f0_path(signals)
+    for (found_cands, mask), found in zip(signals, joint, strict=True):
+        alone = f0_path(found_cands, frame_mask=mask).f0_hz.astype(np.float64)
         np.testing.assert_allclose(found, alone[: mask.size], atol=1e-3)
     assert all(np.isfinite(found).sum() > 100 for found in joint[:3])
     assert not np.isfinite(joint[3]).any()
 
 
-def test_the_circular_window_gives_the_last_seconds_in_order() -> None:
+def test_the_buffer_gives_the_audio_not_yet_analysed_in_order() -> None:
     audio = _call(_alternating((4.0, 5.0), 25.0), 25.0)
     live = LiveAnalyzer(SR, 0, window_s=10.0)
     fed = 0
     for size in [300, 7000, 1, 80000, 333, 90000, 12345, 9]:  # shorter and longer than it
         live.feed(audio[:, fed : fed + size])
         fed += size
-        window, end = live.snapshot()
-        assert end == fed
-        np.testing.assert_array_equal(window, audio[:, max(0, fed - 10 * SR) : fed])
+        work = live.snapshot()
+        assert work.end == fed
+        start = work.first_frame * 80 - work.left
+        np.testing.assert_array_equal(work.audio, audio[:, start:fed])
+        # the frames to compute are the window's (older ones are not needed)
+        assert work.first_frame == max(0, 1 + fed // 80 - 1000)
+        assert work.tracks.shape[2] == 0
+
+
+def test_window_tracks_built_a_second_at_a_time_are_the_window_at_once() -> None:
+    """Each event computes stage 1 on its new audio only; the final frames it keeps are
+    the tracks the window gives when computed whole (frame-local with CONTEXT_S)."""
+    from dsp.params import AnalysisParams
+    from dsp.pipeline import channel_tracks
+
+    audio = _call(_alternating((4.0, 5.0), 25.0), 25.0)
+    live = LiveAnalyzer(SR, 0, window_s=10.0)
+    for k in range(0, 25 * SR, SR // 2):
+        live.feed(audio[:, k : k + SR // 2])
+        live.compute(live.snapshot())
+    work = live.snapshot()
+    kept = work.tracks  # final frames of the window
+    assert kept.shape[2] >= 960 and work.first_frame == live.final_frames
+    first = work.first_frame - kept.shape[2]
+    y = audio.astype(np.float32) / 32768
+    whole = np.stack(
+        [
+            np.concatenate(
+                [t.reshape(-1, t.shape[-1]) for t in channel_tracks(y[c], SR, AnalysisParams())]
+            )[:, first : work.first_frame]
+            for c in (0, 1)
+        ]
+    )
+    # level, features, syllable and sonority rows, and the candidates where both have one
+    dense = [0, 1, 10, 11]
+    np.testing.assert_allclose(kept[:, dense], whole[:, dense], atol=0.05)
+    # the best candidate of clearly periodic frames (weak ones may swap rank: the NCCF
+    # differs by the DC blocker's transient, see dsp.pitch.f0_candidates)
+    periodic = (kept[:, 6] > 0.6) & (whole[:, 6] > 0.6)
+    assert periodic.sum() > 0.9 * (whole[:, 6] > 0.6).sum() > 500
+    np.testing.assert_allclose(kept[:, 2][periodic], whole[:, 2][periodic], rtol=0.01)
+    # and the new frames come after them, the last ones computed again next time
+    tracks, n_final = window_tracks(work)
+    assert tracks.shape[2] == kept.shape[2] + (1 + work.end // 80 - work.first_frame)
+    assert n_final == 0
 
 
 def test_a_closed_analyzer_holds_no_audio() -> None:
     live = LiveAnalyzer(SR, 0, window_s=10.0)
     live.feed(np.ones((2, SR), dtype=np.int16))
-    assert live._ring.nbytes == 2 * 2 * 10 * SR
+    assert live._ring.nbytes < 2 * 2 * 11 * SR
     live.close()
     live.feed(np.ones((2, SR), dtype=np.int16))  # ignored
-    assert live._ring.nbytes == 0
+    assert live._ring.nbytes == 0 and live._tracks.nbytes == 0
