@@ -17,7 +17,8 @@ pause (s)                 median silent gap between consecutive IPUs inside the 
 ========================  ===============================================================
 
 Speaking rate never exceeds articulation rate: both count the same syllables, and the
-phonation time is frames *inside* the spans, so it is never longer than the spans. Both rates are defined (or both NaN) by one gate on the phonation time.
+phonation time is frames *inside* the spans, so it is never longer than the spans. Both
+rates are defined (or both NaN) by one gate on the phonation time.
 
 Spans are put on the 10 ms clock of :mod:`dsp.frames` (frame ``i`` is ``[i, i + 1) *
 HOP_S``; edges rounded as :func:`dsp.frames.segments_to_mask` rounds them), clipped to the
