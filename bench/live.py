@@ -7,10 +7,11 @@ In-process (what one stream costs the server, without the network):
 
 - *ingest*: Twilio JSON messages (20 ms, two tracks) parsed, base64 and mu-law decoded,
   placed by the jitter buffer and released (service.stream_protocols, service.jitter);
-- *live*: one live event per second of audio (service.live.LiveAnalyzer: speech
-  activity, pitch on the speech frames, loudness and syllable nuclei on the last
-  LIVE_WINDOW_S, cues), one stream at a time; then *batched*: many streams' windows in one
-  call, the way the server's live workers compute them (one pitch search per batch).
+- *live*: one live event per second of audio (service.live.LiveAnalyzer: stage 1 of the
+  new audio, then speech activity, pitch on the speech frames, loudness and syllable
+  nuclei on the last LIVE_WINDOW_S, cues), one stream at a time; then *batched*: many
+  streams' events in one call, the way the server's live workers compute them (one pitch
+  search per batch).
 
 Both are printed as CPU seconds per second of audio (a real-time factor: 0.05 means one
 core keeps up with 20 calls). With ``--server`` the call is streamed as Twilio would at
@@ -80,9 +81,10 @@ def bench_live(audio: np.ndarray, window_s: float) -> tuple[float, list[float]]:
 
 def bench_batched(audio: np.ndarray, window_s: float, batch: int) -> float:
     """CPU s per event when ``batch`` streams' events are measured in one call, as the
-    server's live workers do (service.live.measure_windows): each stream has a full window
+    server's live workers do (service.live_dsp.measure_windows): each stream has a full window
     of tracks from its earlier events and one new second of audio."""
-    from service.live import LiveAnalyzer, measure_windows
+    from service.live import LiveAnalyzer
+    from service.live_dsp import measure_windows
 
     n = int((window_s + 2) * 8000)
     starts = np.linspace(0, audio.shape[1] - n, batch).astype(int)

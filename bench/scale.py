@@ -97,8 +97,9 @@ def build_calls(folder: Path, n_calls: int, minutes: float) -> list[Path]:
     return paths
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd``; (wall s, peak RSS MB of the largest of it and its children)."""
+def run(cmd: list[str]) -> tuple[float, float, float]:
+    """Run ``cmd``; (wall s, peak RSS MB of the largest of it and its children, CPU s of it
+    and the children it waited for)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -106,7 +107,7 @@ def run(cmd: list[str]) -> tuple[float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         stderr = proc.stderr.read().decode() if proc.stderr else ""
         raise RuntimeError(f"{cmd} failed: {stderr[-2000:]}")
-    return wall, usage.ru_maxrss / 1024.0
+    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
 def bench_batch(args: argparse.Namespace) -> None:
@@ -119,21 +120,33 @@ def bench_batch(args: argparse.Namespace) -> None:
         )
         print(free_cores())
         times: dict[int, list[float]] = {1: [], 2: []}
+        cores: dict[int, list[float]] = {1: [], 2: []}
         memory: dict[int, float] = {1: 0.0, 2: 0.0}
         for repeat in range(args.repeats):
             for jobs in (1, 2):
                 out = Path(tmp) / f"out{jobs}_{repeat}"
                 cmd = [sys.executable, "-m", "service.cli", "analyze", str(calls)]
-                wall, rss = run([*cmd, "-o", str(out), "--no-progress", "--jobs", str(jobs)])
+                wall, rss, cpu = run([*cmd, "-o", str(out), "--no-progress", "--jobs", str(jobs)])
                 times[jobs].append(wall)
+                cores[jobs].append(cpu / wall)
                 memory[jobs] = max(memory[jobs], rss)
-                print(f"  --jobs {jobs}: {wall:.1f} s ({load()})", flush=True)
+                print(
+                    f"  --jobs {jobs}: {wall:.1f} s, {cpu / wall:.2f} cores busy ({load()})",
+                    flush=True,
+                )
         one, two = statistics.median(times[1]), statistics.median(times[2])
         print("| --jobs | median wall | per call | peak RSS (one process) |")
         print("|---|---|---|---|")
         for jobs, t in ((1, one), (2, two)):
             print(f"| {jobs} | {t:.1f} s | {t / args.calls:.2f} s | {memory[jobs]:.0f} MB |")
         print(f"speed-up --jobs 2 / --jobs 1: {one / two:.2f}x (target >= 1.7x), {load()}")
+        # --jobs 1 already keeps cores[1] cores busy (stage 1 on two threads): on this
+        # machine no --jobs N can be faster than cpu_count / cores[1] times it
+        busy = statistics.median(cores[1])
+        print(
+            f"--jobs 1 keeps {busy:.2f} cores busy: the most --jobs 2 can gain on "
+            f"{os.cpu_count()} cores is {(os.cpu_count() or 1) / busy:.2f}x"
+        )
         print(free_cores())
 
 

@@ -16,6 +16,7 @@ Channel 0 is the agent unless ``agent_channel=1``; everything after stage 1 is i
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -91,7 +92,7 @@ SPECTRUM_SEGMENT = 4096
 
 
 @dataclass
-class _QualityTally:
+class QualityTally:
     """Sample-level quality counters gathered block by block."""
 
     samples: int = 0
@@ -141,13 +142,21 @@ def channel_tracks(
     *,
     kept: tuple[int, int] | None = None,
     first_call_frame: int = 0,
+    features: npt.NDArray[np.float32] | None = None,
+    pitch_frames: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[npt.NDArray[np.float32], ...]:
     """One channel's stage-1 tracks of a padded block, in :class:`FrameTracks` field order
     (shapes: :func:`track_shapes`); ``kept`` = (first, count) of the frames the call keeps
     (call frame ``first_call_frame`` onwards): pitch is skipped elsewhere. Frame-local with
-    ``CONTEXT_S`` of audio around a frame: the live window computes them a second at a time."""
+    ``CONTEXT_S`` of audio around a frame: the live window computes them a second at a time.
+    ``features``: the block's activity features if already computed; ``pitch_frames``:
+    only these frames may get f0 candidates (the live window's speech)."""
     level = loudness.level_db(y, sample_rate_hz)
-    feats = activity.frame_features(y, sample_rate_hz, names=TRACK_FEATURES)
+    feats = (
+        activity.frame_features(y, sample_rate_hz, names=TRACK_FEATURES)
+        if features is None
+        else features
+    )
     # Pitch costs the most: skip frames far below this block's loud frames (cannot be speech),
     # frames that are context only, and frames too close to the noise floor for
     # detect_speech to call them speech (a superset of its speech: same paths).
@@ -161,12 +170,19 @@ def channel_tracks(
             **ACTIVITY_FLOOR,
         )
         gate &= possible
+    if pitch_frames is not None:
+        gate &= pitch_frames
     cands = pitch.f0_candidates(
         y, sample_rate_hz, fmin_hz=params.fmin_hz, fmax_hz=params.fmax_hz, frame_mask=gate
     )
     syllable = rate.syllable_intensity_db(y, sample_rate_hz)
     sonority = rate.sonority_db(y, sample_rate_hz)
     return level, feats, cands.freq_hz.T, cands.strength.T, syllable, sonority
+
+
+def context_samples(sample_rate_hz: int) -> int:
+    """Samples of audio on each side of a block (``CONTEXT_S`` on the frame clock)."""
+    return int(round(CONTEXT_S / HOP_S)) * hop_samples(sample_rate_hz)
 
 
 def _with_context(
@@ -190,11 +206,71 @@ def _with_context(
         yield np.concatenate([left, current], axis=1), left.shape[1], current.shape[1]
 
 
+#: Stage 1 of a block computed ahead (a live stream's finished minutes): given a block's
+#: index and its padded samples, both channels' tracks of its kept frames, or None.
+KnownBlocks = Callable[
+    [int, npt.NDArray[np.float32]], Sequence[tuple[npt.NDArray[np.float32], ...]] | None
+]
+
+
+def block_checksum(padded: npt.NDArray[np.float32]) -> int:
+    """CRC-32 of a padded block's float32 samples: ties tracks computed ahead to the exact
+    audio they came from."""
+    return zlib.crc32(np.ascontiguousarray(padded, dtype=np.float32).tobytes())
+
+
+def block_tracks(
+    padded: npt.NDArray[np.float32],
+    sample_rate_hz: int,
+    params: AnalysisParams,
+    *,
+    first: int,
+    n_keep: int,
+    call_frame: int,
+) -> list[tuple[npt.NDArray[np.float32], ...]]:
+    """Both channels' stage-1 tracks of a padded block's kept frames ``first .. first +
+    n_keep - 1`` (call frames from ``call_frame``): what :func:`frame_tracks` keeps of it."""
+    return [
+        tuple(
+            np.ascontiguousarray(t[..., first : first + n_keep])
+            for t in channel_tracks(
+                padded[c], sample_rate_hz, params, kept=(first, n_keep), first_call_frame=call_frame
+            )
+        )
+        for c in (0, 1)
+    ]
+
+
 def track_shapes() -> list[tuple[int, ...]]:
     """Shapes without the time axis of :func:`channel_tracks`' outputs, in FrameTracks field
     order (level, activity features, f0 candidates, strengths, syllable, sonority)."""
     k = pitch._N_CANDIDATES
     return [(), (len(TRACK_FEATURES),), (k,), (k,), (), ()]
+
+
+def _row_slices() -> list[slice]:
+    sizes = [int(np.prod(shape)) for shape in track_shapes()]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
+    return [slice(starts[i], starts[i + 1]) for i in range(len(sizes))]
+
+
+#: Where each of :func:`channel_tracks`' outputs lies in :func:`stack_tracks`' rows (level,
+#: activity features, f0 candidates, strengths, syllable, sonority), and how many rows.
+TRACK_ROWS = _row_slices()
+N_TRACK_ROWS = TRACK_ROWS[-1].stop
+
+
+def stack_tracks(channel: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+    """One channel's stage-1 tracks as one (N_TRACK_ROWS, T) array (rows: TRACK_ROWS)."""
+    return np.concatenate([t.reshape(-1, t.shape[-1]) for t in channel])
+
+
+def unstack_tracks(rows: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], ...]:
+    """The inverse of :func:`stack_tracks` (views)."""
+    return tuple(
+        rows[part].reshape(*shape, rows.shape[-1]) if shape else rows[part][0]
+        for part, shape in zip(TRACK_ROWS, track_shapes(), strict=True)
+    )
 
 
 class _TrackStore:
@@ -273,8 +349,13 @@ def frame_tracks(
     on_block: Callable[[float], None] | None = None,
     workers: int | None = None,
     expected_samples: int | None = None,
-) -> tuple[FrameTracks, _QualityTally]:
+    known: KnownBlocks | None = None,
+) -> tuple[FrameTracks, QualityTally]:
     """Stage 1: per-frame tracks of both channels, computed block by block.
+
+    ``known(index, padded)`` may give a block's tracks computed ahead (a live stream's
+    finished minutes, :func:`block_tracks`); they are used instead of computing them. The
+    caller ties them to the audio (:func:`block_checksum`): the tracks are the same.
 
     ``expected_samples`` (samples per channel the blocks will carry, e.g. from the header's
     duration) lets the tracks be allocated once at their final size and each block written
@@ -287,12 +368,12 @@ def frame_tracks(
     block and keeps the quality tally; the tracks are the same as with ``workers=1``.
     """
     hop = hop_samples(sample_rate_hz)
-    context = int(round(CONTEXT_S / HOP_S)) * hop
+    context = context_samples(sample_rate_hz)
     expected = None
     if expected_samples is not None and 0 <= expected_samples <= MAX_EXPECTED_S * sample_rate_hz:
         expected = frame_count(expected_samples, sample_rate_hz)
     store = _TrackStore(expected)
-    tally = _QualityTally()
+    tally = QualityTally()
     start = 0
     n_workers = stage1_workers() if workers is None else max(1, int(workers))
     pool = None
@@ -312,12 +393,23 @@ def frame_tracks(
             on_block(start / sample_rate_hz)
 
     try:
-        for padded, left, length in _with_context(blocks, context):
+        for index, (padded, left, length) in enumerate(_with_context(blocks, context)):
             first = left // hop
             is_last = padded.shape[1] == left + length
             n_keep = frame_count(length, sample_rate_hz) if is_last else length // hop
             kept, call_frame = (first, n_keep), frames_done
             frames_done += n_keep
+            ahead = None if known is None else known(index, padded)
+            if ahead is not None and all(t.shape[-1] == n_keep for c in ahead for t in c):
+                if in_flight is not None:
+                    finish(*in_flight)
+                    in_flight = None
+                tally.add(padded[:, left : left + length], sample_rate_hz)
+                store.put(ahead, 0, n_keep)
+                start += length
+                if on_block is not None:
+                    on_block(start / sample_rate_hz)
+                continue
             if pool is None:
                 tally.add(padded[:, left : left + length], sample_rate_hz)
                 per_channel = [
@@ -559,7 +651,7 @@ DIGITAL_SILENCE_POWER = 1e-10
 
 
 def _warnings(
-    tally: _QualityTally,
+    tally: QualityTally,
     info: AudioInfo,
     speech: npt.NDArray[np.bool_],
     act: SpeechActivity,
@@ -757,7 +849,7 @@ def speech_units(
 def analyze_tracks(
     tracks: FrameTracks,
     info: AudioInfo,
-    tally: _QualityTally,
+    tally: QualityTally,
     params: AnalysisParams,
 ) -> AnalysisResult:
     """Stage 2: decisions on the whole call's tracks (role order from here on)."""
@@ -811,6 +903,7 @@ def analyze(
     on_progress: Callable[[float, float | None], None] | None = None,
     workers: int | None = None,
     mirror: bool = True,
+    known: KnownBlocks | None = None,
 ) -> AnalysisResult:
     """Analyse one stereo call: decode in blocks, build tracks, measure both speakers.
 
@@ -818,6 +911,7 @@ def analyze(
     when the container does not declare its duration). ``workers``: threads for the
     per-channel stage (default: 2 on two or more cores; same result either way).
     ``mirror=False`` skips the mirroring step (a batch adds it later with sham partners).
+    ``known``: blocks' stage 1 computed ahead (:func:`frame_tracks`).
     """
     params = (params or AnalysisParams()).validate()
     if params.verbal:
@@ -837,6 +931,7 @@ def analyze(
         on_block=report_block,
         workers=workers,
         expected_samples=None if declared is None else int(round(declared * info.sample_rate_hz)),
+        known=known,
     )
     result = analyze_tracks(tracks, info, tally, params)
     if params.verbal:
@@ -888,10 +983,15 @@ __all__ = [
     "SpeakerAnalysis",
     "analyze",
     "analyze_tracks",
+    "block_checksum",
+    "block_tracks",
     "channel_tracks",
+    "context_samples",
     "frame_tracks",
     "mirroring_warnings",
+    "stack_tracks",
     "track_shapes",
+    "unstack_tracks",
     "with_mirroring",
     "with_verbal",
     "with_windows",

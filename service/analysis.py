@@ -155,14 +155,14 @@ def _report(
             customer=_segments(result.speakers["customer"].segments_s),
         ),
         windows=_windows(result),
-        mirroring=None if result.mirroring is None else _mirroring(result.mirroring),
+        mirroring=None if result.mirroring is None else mirroring_model(result.mirroring),
         verbal=None if result.verbal is None else _verbal(result.verbal),
         warnings=[Warning(code=w.code, message=w.message) for w in result.warnings],
         config=config,
     )
 
 
-def _mirroring(measured: mirror_metrics.MirroringResult) -> Mirroring:
+def mirroring_model(measured: mirror_metrics.MirroringResult) -> Mirroring:
     return Mirroring.model_validate(_rounded(measured.to_dict()))
 
 
@@ -240,14 +240,17 @@ def measure_source(
     max_duration_s: float | None = None,
     on_progress: ProgressCallback | None = None,
     workers: int | None = None,
+    known: pipeline.KnownBlocks | None = None,
 ) -> pipeline.AnalysisResult:
-    """The measurements of one recording (path, bytes or file object), before the report."""
+    """The measurements of one recording (path, bytes or file object), before the report;
+    ``known``: blocks' stage 1 computed ahead (a live stream's, ``service.stage1_ahead``)."""
     return pipeline.analyze(
         source,
         config.to_params(),
         max_duration_s=max_duration_s,
         on_progress=on_progress,
         workers=workers,
+        known=known,
     )
 
 
@@ -316,7 +319,9 @@ def with_measured_mirroring(report: Report, measured: mirror_metrics.MirroringRe
     the warnings that come with it (``mirroring.low_power``), replacing earlier ones."""
     kept = [w for w in report.warnings if w.code != pipeline.LOW_POWER_WARNING]
     added = [Warning(code=w.code, message=w.message) for w in pipeline.mirroring_warnings(measured)]
-    return report.model_copy(update={"mirroring": _mirroring(measured), "warnings": kept + added})
+    return report.model_copy(
+        update={"mirroring": mirroring_model(measured), "warnings": kept + added}
+    )
 
 
 WINDOW_COLUMNS = (

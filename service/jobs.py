@@ -25,12 +25,13 @@ import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from service import logs, worker
+from service import logs, stage1_ahead, worker
 from service.metrics import Metrics
 from service.problems import Problem
 from service.settings import Settings
@@ -141,7 +142,7 @@ class JobManager:
             max_workers=self.settings.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=worker.warm_up,
-            initargs=(self.settings.threads, os.getpid()),
+            initargs=(self.settings.threads, os.getpid(), self.settings.analysis_nice),
         )
 
     async def start(self) -> None:
@@ -214,10 +215,19 @@ class JobManager:
     def _remove_orphans(self) -> None:
         """Delete audio no job refers to (uploads cut short by a crash, leftovers)."""
         wanted = self.store.audio_paths()
+        names = {Path(p).name for p in wanted}
         for folder in (self.audio_dir, self.upload_dir):
             for path in folder.iterdir():
-                if str(path) not in wanted:
+                if str(path) not in wanted and not stage1_ahead.is_part_of(path, names):
                     path.unlink(missing_ok=True)
+
+    async def compute_ahead(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a small piece of a live stream's analysis ahead of its job (a finished block's
+        stage 1, ``service.stage1_ahead``) in the analysis processes, outside the job
+        slots; None in multi-node mode (the job runs on another machine)."""
+        if self.executor is None or self.multi_node:
+            return None
+        return await asyncio.wrap_future(self.executor.submit(fn, *args))
 
     # -- synchronous analyses -------------------------------------------------------------
 
@@ -455,9 +465,11 @@ class JobManager:
 
 
 def _unlink_local(audio_path: str) -> None:
-    """Delete a job's audio file (audio kept in the database goes with its rows)."""
+    """Delete a job's audio file and what was computed ahead of it (audio kept in the
+    database goes with its rows)."""
     if not audio_in_db(audio_path):
         Path(audio_path).unlink(missing_ok=True)
+        stage1_ahead.remove(Path(audio_path))
 
 
 def _config_json(config: dict[str, Any]) -> str:

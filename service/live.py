@@ -4,13 +4,10 @@ speaking rate per speaker, and the cues a coaching screen shows. No web framewor
 :class:`LiveAnalyzer` keeps the stage-1 tracks of the last ``window_s`` of both channels,
 a little more audio than that, and the per-stream state (talk time, cues). Every
 ``interval_s`` of audio the stream's new audio and window tracks go, with other streams',
-to :func:`measure_windows` (in a worker process: ``service.live_pool``), which runs the
-batch analysis's own DSP functions: stage 1 (``dsp.pipeline.channel_tracks``) on the new
-audio only, then on the window's tracks ``dsp.activity`` (speech of each party, bleed
-removed), the pitch path on the speech frames (one search for the whole batch), loudness
-and ``dsp.rate`` syllable nuclei; :meth:`LiveAnalyzer.update` keeps the new final tracks
-and turns what was found into the event. The cost per event grows with neither the call
-nor (much) the window (``bench/live.py``, ``bench/stream_load.py``).
+to ``service.live_dsp.measure_windows`` (in a worker process: ``service.live_pool``);
+:meth:`LiveAnalyzer.update` keeps the new final tracks and turns what was found into the
+event. The cost per event grows with neither the call nor (much) the window
+(``bench/live.py``, ``bench/stream_load.py``).
 
 Cues (thresholds in :class:`CueThresholds`, echoed in every event; docs/live.md):
 
@@ -28,7 +25,6 @@ Cues (thresholds in :class:`CueThresholds`, echoed in every event; docs/live.md)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,25 +32,15 @@ import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import binary_closing
 
-from dsp.activity import detect_speech
 from dsp.frames import HOP_S, frame_count, hop_samples
-from dsp.params import AnalysisParams
-from dsp.pipeline import CONTEXT_S, channel_tracks, track_shapes
-from dsp.pitch import PitchCandidates, concat_candidates, f0_path
-from dsp.rate import syllable_nuclei
+from dsp.pipeline import N_TRACK_ROWS, context_samples
+from service.live_dsp import LiveWork, WindowMeasures, measure_windows, round_or_none
 
 ROLES = ("agent", "customer")
 #: Speech in the last this-many seconds counts as "speaking now".
 SPEAKING_NOW_S = 0.5
-#: Fewest voiced speech frames for a recent pitch, speech frames for a loudness, and
-#: seconds of speech for a speaking rate, in the window.
-MIN_VOICED_FRAMES = 20
-MIN_SPEECH_FRAMES = 30
-MIN_RATE_SPEECH_S = 2.0
 #: A speaker's interruptions closer together than this are one.
 INTERRUPTION_GAP_S = 1.0
-#: Empty frames between the signals in the joint pitch search (> its 0.3-s context).
-PITCH_GAP_FRAMES = 100
 #: Silences shorter than this inside one party's speech do not end it (interruptions).
 GAP_CLOSE_S = 0.3
 
@@ -102,193 +88,6 @@ class _Held:
         return None, None
 
 
-def _median(values: npt.NDArray[Any]) -> float | None:
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if values.size else None
-
-
-def _round(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None or not math.isfinite(value) else round(value, digits)
-
-
-# Rows of one channel's stage-1 tracks in the live window: dsp.pipeline.channel_tracks'
-# outputs stacked (level, activity features, f0 candidates, their strengths, syllable
-# intensity, sonority).
-_SIZES = [int(np.prod(shape)) for shape in track_shapes()]
-_STARTS = np.concatenate([[0], np.cumsum(_SIZES)]).tolist()
-N_ROWS = int(_STARTS[-1])
-_LEVEL, _FEATURES, _F0, _STRENGTH, _SYLLABLE, _SONORITY = (
-    slice(_STARTS[i], _STARTS[i + 1]) for i in range(len(_SIZES))
-)
-#: The live window's pitch range and the rest of stage 1's settings: the batch defaults.
-PARAMS = AnalysisParams()
-
-
-def context_samples(sample_rate_hz: int) -> int:
-    """Audio on each side of a frame its tracks need (the pipeline's CONTEXT_S)."""
-    return int(round(CONTEXT_S / HOP_S)) * hop_samples(sample_rate_hz)
-
-
-@dataclass(frozen=True)
-class LiveWork:
-    """What the DSP needs for one stream's event (:meth:`LiveAnalyzer.snapshot`): the audio
-    of the frames not yet final, with context before them, and the window's final tracks.
-
-    Small and picklable: it goes to a worker process."""
-
-    sample_rate_hz: int
-    end: int  # samples per channel fed when it was taken
-    window_samples: int  # audio the window spans (at most the window's length)
-    first_frame: int  # stream frame of the first frame to compute
-    audio: npt.NDArray[np.int16]  # (2, n) from sample first_frame * hop - left
-    left: int  # samples of context before the first frame to compute (a multiple of hop)
-    tracks: npt.NDArray[np.float32]  # (2, N_ROWS, n) final tracks of the window's first frames
-
-
-@dataclass(frozen=True)
-class WindowMeasures:
-    """What the DSP found in one stream's window: the input of :meth:`LiveAnalyzer.update`.
-
-    Small and picklable: it comes back from a worker process."""
-
-    end: int
-    n_samples: int
-    speech: npt.NDArray[np.bool_]  # (2, frames of the window)
-    measures: tuple[dict[str, float | None], dict[str, float | None]]
-    first_frame: int  # stream frame of final_tracks' first frame
-    final_tracks: npt.NDArray[np.float32]  # (2, N_ROWS, n): frames now final, to keep
-
-
-def window_tracks(work: LiveWork) -> tuple[npt.NDArray[np.float32], int]:
-    """The window's tracks (final ones, then the new frames) and how many of the new frames
-    are final (their right context has arrived; the others are computed again next time)."""
-    sr = work.sample_rate_hz
-    hop = hop_samples(sr)
-    y = work.audio.astype(np.float32) / np.float32(32768.0)
-    first = work.left // hop
-    if y.shape[1] <= work.left:
-        new = np.zeros((2, N_ROWS, 0), dtype=np.float32)
-    else:
-        new = np.stack(
-            [
-                np.concatenate(
-                    [t.reshape(-1, t.shape[-1]) for t in channel_tracks(y[c], sr, PARAMS)]
-                )[:, first:]
-                for c in (0, 1)
-            ]
-        )
-    last_final = (work.end - context_samples(sr)) // hop  # stream frame
-    n_final = int(np.clip(last_final - work.first_frame + 1, 0, new.shape[2]))
-    return np.concatenate([work.tracks, new], axis=2), n_final
-
-
-def measure_windows(works: Sequence[LiveWork]) -> list[WindowMeasures]:
-    """The DSP of live events for many streams: each window's new frames through stage 1
-    (``dsp.pipeline.channel_tracks``, the batch analysis's own), speech of each party, the
-    pitch path of every window's speech frames in ONE search per sample rate
-    (:func:`joint_f0_path`), then loudness and speaking rate. Pure: runs in a worker process,
-    a batch of streams at a time."""
-    prepared = []
-    for work in works:
-        tracks, n_final = window_tracks(work)
-        if tracks.shape[2] < 10:  # under 0.1 s: nothing to measure yet
-            speech = np.zeros((2, 0), dtype=bool)
-        else:
-            speech = detect_speech(tracks[:, _FEATURES]).speech
-        prepared.append((work, tracks, n_final, speech))
-    f0s: list[list[npt.NDArray[np.float64]]] = [[] for _ in prepared]
-    for sr in sorted({w.sample_rate_hz for w, *_ in prepared}):
-        group = [i for i, (w, *_) in enumerate(prepared) if w.sample_rate_hz == sr]
-        paths = joint_f0_path(
-            [(_candidates(prepared[i][1][c]), prepared[i][3][c]) for i in group for c in (0, 1)]
-        )
-        for k, i in enumerate(group):
-            f0s[i] = paths[2 * k : 2 * k + 2]
-    out = []
-    for i, (work, tracks, n_final, speech) in enumerate(prepared):
-        n_old = work.tracks.shape[2]
-        out.append(
-            WindowMeasures(
-                end=work.end,
-                n_samples=work.window_samples,
-                speech=speech,
-                measures=(
-                    _measures(tracks[0], speech[0], f0s[i][0]),
-                    _measures(tracks[1], speech[1], f0s[i][1]),
-                ),
-                first_frame=work.first_frame,
-                final_tracks=tracks[:, :, n_old : n_old + n_final].copy(),
-            )
-        )
-    return out
-
-
-def _candidates(rows: npt.NDArray[np.float32]) -> PitchCandidates:
-    return PitchCandidates.from_strengths(rows[_F0].T, rows[_STRENGTH].T)
-
-
-def joint_f0_path(
-    signals: Sequence[tuple[PitchCandidates, npt.NDArray[np.bool_]]],
-) -> list[npt.NDArray[np.float64]]:
-    """f0 (Hz, NaN unvoiced) of each signal's ``mask`` frames, all in ONE ``f0_path`` call:
-    the signals' candidates side by side with empty frames between them. The path search
-    walks its chunks side by side, so one search of many signals costs little more than one
-    of a single signal; the gap (longer than the search's context) keeps the paths apart,
-    so each signal's f0 is the one its own search gives."""
-    out: list[npt.NDArray[np.float64]] = [np.full(m.size, np.nan) for _, m in signals]
-    live = [i for i, (_, m) in enumerate(signals) if m.any()]
-    if not live:
-        return out
-    gap = PitchCandidates.empty(PITCH_GAP_FRAMES)
-    parts: list[PitchCandidates] = []
-    masks: list[npt.NDArray[np.bool_]] = []
-    offsets = []
-    at = 0
-    for i in live:
-        cands, mask = signals[i]
-        cands = cands.frames(0, mask.size)
-        offsets.append(at)
-        parts += [cands, gap]
-        masks += [mask, np.zeros(PITCH_GAP_FRAMES, dtype=bool)]
-        at += mask.size + PITCH_GAP_FRAMES
-    f0 = f0_path(
-        concat_candidates(parts),
-        fmin_hz=PARAMS.fmin_hz,
-        fmax_hz=PARAMS.fmax_hz,
-        frame_mask=np.concatenate(masks),
-    ).f0_hz.astype(np.float64)
-    for i, offset in zip(live, offsets, strict=True):
-        out[i] = f0[offset : offset + signals[i][1].size]
-    return out
-
-
-def _measures(
-    rows: npt.NDArray[np.float32],
-    speech: npt.NDArray[np.bool_],
-    f0: npt.NDArray[np.float64],
-) -> dict[str, float | None]:
-    out: dict[str, float | None] = {"pitch_hz": None, "loudness_db": None, "speaking_rate": None}
-    speech_frames = int(speech.sum())
-    if speech_frames < MIN_SPEECH_FRAMES:
-        return out
-    n = speech.size
-    level = rows[_LEVEL][0, :n]
-    out["loudness_db"] = _round(_median(level[speech].astype(np.float64)), 1)
-    voiced = np.isfinite(f0) & speech
-    if int(voiced.sum()) >= MIN_VOICED_FRAMES:
-        out["pitch_hz"] = _round(_median(f0[voiced]), 1)
-    speech_s = speech_frames * HOP_S
-    if speech_s >= MIN_RATE_SPEECH_S:
-        nuclei = syllable_nuclei(
-            rows[_SYLLABLE][0, :n],
-            voiced=np.isfinite(f0),
-            speech=speech,
-            sonority=rows[_SONORITY][0, :n],
-        )
-        out["speaking_rate"] = _round(len(nuclei) / speech_s, 2)
-    return out
-
-
 class LiveAnalyzer:
     """The live state of one stream. ``feed`` audio as it is released; ``snapshot``, then
     ``update`` with what :func:`measure_windows` found in it (one at a time), makes the
@@ -319,7 +118,7 @@ class LiveAnalyzer:
         self._ring = np.zeros((2, self._window_n + self._context + 2 * self._hop), np.int16)
         self.fed = 0  # samples per channel fed so far
         # circular final tracks of the window's frames: stream frame i at i % window_frames
-        self._tracks = np.zeros((2, N_ROWS, self._window_frames), dtype=np.float32)
+        self._tracks = np.zeros((2, N_TRACK_ROWS, self._window_frames), dtype=np.float32)
         self.final_frames = 0  # stream frames whose tracks are final (kept)
         # update-side state (only update() touches it)
         self.computed_to = 0
@@ -354,7 +153,7 @@ class LiveAnalyzer:
     def close(self) -> None:
         """Drop the audio and tracks (an ended stream's record keeps only its numbers)."""
         self._ring = np.zeros((2, 0), dtype=np.int16)
-        self._tracks = np.zeros((2, N_ROWS, 0), dtype=np.float32)
+        self._tracks = np.zeros((2, N_TRACK_ROWS, 0), dtype=np.float32)
 
     def audio(self, start: int, end: int) -> npt.NDArray[np.int16]:
         """Samples ``start .. end - 1`` of the stream (they must still be in the buffer)."""
@@ -425,7 +224,7 @@ class LiveAnalyzer:
         total = float(self.talk_frames.sum())
         for c in (0, 1):
             share = self.talk_frames[c] / total if total > 0 else None
-            speakers[c]["talk_share"] = _round(share, 3)
+            speakers[c]["talk_share"] = round_or_none(share, 3)
             loud = speakers[c]["loudness_db"]
             if loud is not None:
                 self._levels[c].append(loud)

@@ -90,6 +90,25 @@ function live(e) {
   }
   if (!e.cues.length) list.innerHTML = '<li class="muted">no cue</li>';
   $('thresholds').textContent = JSON.stringify(e.thresholds);
+  if (e.mirroring) mirroring(e.mirroring);
+}
+function mirroring(m) {
+  $('mirroring-asof').textContent = '(the first ' + fmt(m.as_of_s, 0) + ' s)';
+  const rows = [];
+  for (const dim of ['tone', 'tempo']) {
+    for (const r of roles) {
+      const s = m.scores[dim][r];
+      const tr = document.createElement('tr');
+      for (const text of [dim, r + ' follows', s ? fmt(s.score, 0) : '\u2013',
+                          s ? s.verdict : 'not enough exchanges']) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      rows.push(tr);
+    }
+  }
+  $('mirroring').replaceChildren(...rows);
 }
 const source = new EventSource(cfg.events);
 source.addEventListener('live', (m) => live(JSON.parse(m.data)));
@@ -148,6 +167,10 @@ def render_live_page(stream_id: str, *, token: str | None = None) -> tuple[str, 
         "<div class='customer' id='share-customer'></div></div>"
         f"<div class='grid'>{_speaker('agent')}{_speaker('customer')}</div>"
         "<h2>Cues</h2><ul id='cues'><li class='muted'>waiting for audio</li></ul>"
+        "<h2>Mirroring so far <span class='muted' id='mirroring-asof'></span></h2>"
+        "<table><thead><tr><th>dimension</th><th>who</th><th>score 0-100</th>"
+        "<th>verdict</th></tr></thead><tbody id='mirroring'><tr><td class='muted' "
+        "colspan='4'>after the first minutes</td></tr></tbody></table>"
         f"<div class='grid'>{_chart('pitch_hz', 'Pitch, Hz')}"
         f"{_chart('loudness_db', 'Loudness, dBFS')}"
         f"{_chart('speaking_rate', 'Speaking rate, syl/s')}</div>"

@@ -3,7 +3,7 @@
 Live DSP is numpy on short arrays, much of it Python-bound: in threads of the server
 process it would hold the GIL that the WebSocket traffic of every stream needs. It runs
 in its own processes instead, a batch of streams per call
-(:func:`service.live.measure_windows`: one pitch search for the whole batch).
+(:func:`service.live_dsp.measure_windows`: one pitch search for the whole batch).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
-from service.live import LiveAnalyzer, LiveWork, WindowMeasures, measure_windows
+from service.live import LiveAnalyzer
+from service.live_dsp import LiveWork, WindowMeasures, measure_windows
 
 
 def _warm_up() -> None:

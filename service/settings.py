@@ -165,6 +165,20 @@ class Settings(BaseSettings):
         le=64,
         description="Processes computing live events, a batch of streams each at a time.",
     )
+    live_mirroring_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=3600,
+        description="Live events carry the mirroring of the call so far, measured again "
+        "every this many seconds of finished minutes (0: off).",
+    )
+    analysis_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Niceness of the analysis processes: on a busy machine the server and "
+        "live events go first, analyses take the rest (0: the server's priority).",
+    )
     live_interval_s: float = Field(
         default=1.0, ge=0.2, le=60, description="Seconds of audio between two live events."
     )

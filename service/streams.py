@@ -27,12 +27,13 @@ import uuid
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from models.params import AnalysisConfig
+from service import live_mirroring, stage1_ahead
 from service.jitter import JitterBuffer
 from service.jobs import JobManager
 from service.live import CueThresholds, LiveAnalyzer
@@ -54,6 +55,9 @@ LIVE_GATHER_S = 0.02
 #: At most this many streams per batch: a batch's events wait for its slowest part, and
 #: ~7 ms per stream (bench/live.py) makes a batch of 16 about 0.1 s.
 LIVE_BATCH_MAX = 16
+#: At its end a stream waits at most this long for the blocks being computed ahead (the
+#: job computes again those still queued behind other jobs).
+AHEAD_WAIT_S = 2.0
 
 EndReason = Literal["stop", "disconnect", "idle", "too_long", "error", "shutdown"]
 
@@ -80,8 +84,10 @@ class LiveStream:
     analyzer: LiveAnalyzer
     spool_path: Path
     spool: wave.Wave_write | None
+    spool_file: BinaryIO | None
     interval_samples: int
     release_samples: int
+    config: AnalysisConfig  # of the analysis the stream becomes
     started_at: float = field(default_factory=time.time)
     state: Literal["live", "ended"] = "live"
     ended_at: float | None = None
@@ -98,6 +104,14 @@ class LiveStream:
     computing: bool = False  # in a batch now
     computed: asyncio.Event = field(default_factory=asyncio.Event)  # set after each batch
     next_tick: int = 0
+    # finished blocks whose stage 1 is computed ahead of the job (service.stage1_ahead)
+    ahead_shape: tuple[int, int] | None = None  # (block length, context) in samples
+    ahead_next: int = 0  # the next block to compute
+    ahead_offset: int | None = None  # byte offset of the samples in the spool
+    ahead_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    blocks_ahead: int = 0  # computed ahead when the job was queued
+    mirroring: dict[str, Any] | None = None  # of the call so far (service.live_mirroring)
+    mirroring_due_s: float = 0.0  # audio the next measurement waits for
     compute_s: float = 0.0  # its share of the batches' time
 
     @property
@@ -125,6 +139,7 @@ class StreamRegistry:
         self._frame_counters: dict[str, Any] = {}
         self.live_pool = LivePool(settings.live_workers)
         self._due = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()  # live mirroring measurements
         self._free_workers = asyncio.Semaphore(settings.live_workers)
         self._scheduler: asyncio.Task[None] | None = None
         self.thresholds = CueThresholds(
@@ -178,11 +193,13 @@ class StreamRegistry:
                 4503,
             )
         spool_path = self.jobs.upload_dir / f"stream-{uuid.uuid4().hex}.wav"
-        spool = wave.open(str(spool_path), "wb")  # noqa: SIM115 (closed when the stream ends)
+        spool_file = open(spool_path, "wb")  # noqa: SIM115 (closed when the stream ends)
+        spool = wave.open(spool_file, "wb")  # noqa: SIM115 (closed when the stream ends)
         spool.setnchannels(2)
         spool.setsampwidth(2)
         spool.setframerate(sample_rate_hz)
         interval = max(1, int(round(self.settings.live_interval_s * sample_rate_hz)))
+        config = AnalysisConfig.model_validate({"agent_channel": agent_channel})
         stream = LiveStream(
             id=stream_id,
             owner=owner,
@@ -203,10 +220,16 @@ class StreamRegistry:
             ),
             spool_path=spool_path,
             spool=spool,
+            spool_file=spool_file,
+            config=config,
+            ahead_shape=None
+            if self.jobs.multi_node
+            else stage1_ahead.geometry(sample_rate_hz, config.to_params()),
             interval_samples=interval,
             callback_url=callback_url,
             release_samples=int(RELEASE_S * sample_rate_hz),
             next_tick=interval,
+            mirroring_due_s=self.settings.live_mirroring_s,
         )
         self.streams[stream_id] = stream
         self.live_pool.start()  # with the first stream: a server without streams runs none
@@ -244,6 +267,8 @@ class StreamRegistry:
             # raw: the header's length is written once, at close (not at every frame)
             stream.spool.writeframesraw(np.ascontiguousarray(block.T).astype("<i2").tobytes())
             stream.written += block.shape[1]
+            if stream.ahead_shape is not None:
+                self._compute_ahead(stream, stream.ahead_shape)
             stream.analyzer.feed(block)
             if stream.analyzer.fed >= stream.next_tick:
                 while stream.next_tick <= stream.analyzer.fed:
@@ -252,6 +277,64 @@ class StreamRegistry:
                     stream.tick_due, stream.due_since = True, time.monotonic()
                 self._due.set()
         return stream.written < limit
+
+    def _compute_ahead(self, stream: LiveStream, shape: tuple[int, int]) -> None:
+        """Start stage 1 of each block whose audio and right context are now in the spool."""
+        block_len, context = shape
+        if stream.written < (stream.ahead_next + 1) * block_len + context:
+            return
+        assert stream.spool_file is not None
+        stream.spool_file.flush()
+        if stream.ahead_offset is None:
+            stream.ahead_offset = stage1_ahead.wav_data_offset(stream.spool_path)
+        while stream.written >= (stream.ahead_next + 1) * block_len + context:
+            task = asyncio.create_task(self._block_ahead(stream, stream.ahead_next))
+            stream.ahead_tasks.add(task)
+            task.add_done_callback(stream.ahead_tasks.discard)
+            stream.ahead_next += 1
+
+    async def _block_ahead(self, stream: LiveStream, index: int) -> None:
+        try:
+            done = await self.jobs.compute_ahead(
+                stage1_ahead.compute_block,
+                str(stream.spool_path),
+                stream.ahead_offset,
+                stream.sample_rate_hz,
+                index,
+                stream.config.to_params(),
+            )
+        except Exception:  # the job computes the block itself
+            log.warning("stage 1 ahead failed", exc_info=True, extra={"stream_id": stream.id})
+            return
+        every_s = self.settings.live_mirroring_s
+        block_s = stream.config.to_params().block_s
+        covered_s = (index + 1) * block_s
+        if not done or every_s <= 0 or stream.state != "live" or covered_s < stream.mirroring_due_s:
+            return
+        stream.mirroring_due_s = covered_s + every_s
+        # not one of ahead_tasks: the end of the stream does not wait for it
+        task = asyncio.create_task(self._mirroring_so_far(stream, index + 1))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _mirroring_so_far(self, stream: LiveStream, n_blocks: int) -> None:
+        try:
+            found = await self.jobs.compute_ahead(
+                live_mirroring.mirroring_so_far,
+                str(stream.spool_path),
+                stream.ahead_offset,
+                stream.sample_rate_hz,
+                n_blocks,
+                stream.config.model_dump_json(),
+            )
+        except Exception:
+            if stream.state == "live":  # once ended, its WAV may have become the job's
+                log.warning("live mirroring failed", exc_info=True, extra={"stream_id": stream.id})
+            return
+        if found is not None and (
+            stream.mirroring is None or found["as_of_s"] > stream.mirroring["as_of_s"]
+        ):
+            stream.mirroring = found
 
     # -- live events ----------------------------------------------------------------------
 
@@ -292,7 +375,9 @@ class StreamRegistry:
             stream.compute_s += share
             if measured.end > stream.analyzer.computed_to:
                 try:
-                    stream.publish("live", stream.analyzer.update(measured))
+                    event = stream.analyzer.update(measured)
+                    event["mirroring"] = stream.mirroring
+                    stream.publish("live", event)
                 except Exception:
                     log.exception("live event failed", extra={"stream_id": stream.id})
         for stream in batch:
@@ -331,8 +416,13 @@ class StreamRegistry:
         stream.end_reason = reason
         stream.error = error
         spool, stream.spool = stream.spool, None
+        spool_file, stream.spool_file = stream.spool_file, None
         if spool is not None:
             await asyncio.to_thread(spool.close)
+        if spool_file is not None:
+            spool_file.close()
+        if stream.ahead_tasks:  # blocks being computed: the job would compute them again
+            await asyncio.wait(set(stream.ahead_tasks), timeout=AHEAD_WAIT_S)
         if stream.written == 0:
             stream.spool_path.unlink(missing_ok=True)
             stream.error = stream.error or {
@@ -348,6 +438,8 @@ class StreamRegistry:
                 stream.error = {"code": "internal", "message": "the analysis could not be queued"}
         else:
             stream.spool_path.unlink(missing_ok=True)
+        if stream.analysis_id is None:
+            stage1_ahead.remove(stream.spool_path)
         self.metrics.streams.labels(stream.protocol, reason).inc()
         stream.publish("end", self.describe(stream))
         log.info(
@@ -358,6 +450,7 @@ class StreamRegistry:
                 "audio_s": round(stream.audio_s, 2),
                 "analysis_id": stream.analysis_id,
                 "live_compute_s": round(stream.compute_s, 3),
+                "blocks_ahead": stream.blocks_ahead,
             },
         )
 
@@ -365,7 +458,8 @@ class StreamRegistry:
         job_id = f"an_{uuid.uuid4().hex}"
         audio = self.jobs.audio_dir / f"{job_id}.wav"
         os.replace(stream.spool_path, audio)
-        config = AnalysisConfig.model_validate({"agent_channel": stream.agent_channel})
+        stream.blocks_ahead = stage1_ahead.move(stream.spool_path, audio)
+        config = stream.config
         values = {
             "id": job_id,
             "owner": stream.owner,

@@ -6,14 +6,17 @@ boundary; they never raise for bad input.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
+import os
 import sqlite3
 import time
 import traceback
 import wave
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("mirrorline.worker")
@@ -128,11 +131,17 @@ def analyze_file(
             measure_source,
             windows_csv,
         )
+        from service.stage1_ahead import known_blocks
 
         config = AnalysisConfig.model_validate_json(config_json)
         try:
             result = measure_source(
-                path, config, max_duration_s=max_duration_s, on_progress=writer, workers=_threads
+                path,
+                config,
+                max_duration_s=max_duration_s,
+                on_progress=writer,
+                workers=_threads,
+                known=known_blocks(Path(path), config.to_params()),
             )
             report = build_report(result, config, source=name)
             # a job keeps its evidence; a synchronous analysis answers with the report alone
@@ -209,9 +218,10 @@ def die_with_parent(parent_pid: int, *, poll_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def warm_up(threads: int | None = None, parent_pid: int | None = None) -> None:
+def warm_up(threads: int | None = None, parent_pid: int | None = None, nice: int = 0) -> None:
     """Process-pool initializer: tie this worker's life to the server's (``parent_pid``),
-    import the pipeline and run it once (JIT, caches).
+    lower its priority by ``nice`` (settings.analysis_nice: live events and the API go
+    first on a busy machine), import the pipeline and run it once (JIT, caches).
 
     ``threads`` (settings.threads) is kept for this process's analyses. Never raises: a
     failing initializer would break the whole pool.
@@ -220,6 +230,9 @@ def warm_up(threads: int | None = None, parent_pid: int | None = None) -> None:
     _threads = threads
     if parent_pid is not None:
         die_with_parent(parent_pid)
+    if nice > 0 and hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(nice)
     try:
         from models.params import AnalysisConfig
         from service.analysis import analyze_source

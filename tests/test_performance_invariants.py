@@ -112,7 +112,7 @@ def test_viterbi_groups_do_not_change_paths(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def _narrowband_warned(x: np.ndarray, rate: int) -> tuple[bool, float]:
-    tally = pipeline._QualityTally()
+    tally = pipeline.QualityTally()
     for i in range(0, x.shape[1], rate * 7):
         tally.add(x[:, i : i + rate * 7], rate)
     share = float(tally.spectrum_above_4khz.sum() / tally.spectrum_total.sum())
@@ -140,7 +140,7 @@ def test_tally_counts_clipping_and_identical_channels() -> None:
     x = np.zeros((2, 8000), dtype=np.float32)
     x[0, :100] = 1.0
     x[1] = 0.5
-    tally = pipeline._QualityTally()
+    tally = pipeline.QualityTally()
     tally.add(x[:, :3000], 8000)
     tally.add(x[:, 3000:], 8000)
     assert tally.clipped.tolist() == [100, 0]

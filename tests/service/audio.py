@@ -76,3 +76,39 @@ def truncated_wav(duration_s: float = 8.0) -> bytes:
     """A WAV cut to 60 % of its bytes: its header promises more data than it holds."""
     data = stereo_wav(duration_s)
     return data[: int(len(data) * 0.6)]
+
+
+def _syllables(
+    duration_s: float, f0_hz: float, syllables_per_s: float, sr: int
+) -> npt.NDArray[np.float64]:
+    t = np.arange(int(duration_s * sr)) / sr
+    envelope = np.sin(np.pi * syllables_per_s * t) ** 2
+    return 0.3 * envelope * _voiced(t, f0_hz, sr)
+
+
+def planted_call(
+    turns: list[tuple[int, float, float, float]], total_s: float, *, sample_rate_hz: int = 8000
+) -> npt.NDArray[np.int16]:
+    """A (2, n) int16 call of voiced syllables: ``turns`` = (channel, start_s, duration_s,
+    syllables_per_s); channel 0 at 120 Hz, channel 1 at 180 Hz, faint noise elsewhere."""
+    sr = sample_rate_hz
+    rng = np.random.default_rng(0)
+    out = 1e-3 * rng.standard_normal((2, int(total_s * sr)))
+    for channel, start, duration, rate in turns:
+        piece = _syllables(duration, 120.0 if channel == 0 else 180.0, rate, sr)
+        a = int(start * sr)
+        out[channel, a : a + piece.size] += piece
+    return np.round(np.clip(out, -1, 1) * 32767).astype(np.int16)
+
+
+def alternating_turns(
+    rates: tuple[float, float], total_s: float
+) -> list[tuple[int, float, float, float]]:
+    """3-s turns every 3.4 s, channel 0 first, at ``rates`` syllables per second."""
+    turns = []
+    start, channel = 0.5, 0
+    while start < total_s - 4:
+        turns.append((channel, start, 3.0, rates[channel]))
+        start += 3.4
+        channel = 1 - channel
+    return turns

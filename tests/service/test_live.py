@@ -7,27 +7,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from service.live import CueThresholds, LiveAnalyzer, joint_f0_path, window_tracks
-from tests.service.audio import _voiced
+from service.live import CueThresholds, LiveAnalyzer
+from service.live_dsp import joint_f0_path, window_tracks
+from tests.service.audio import alternating_turns, planted_call
 
 SR = 8000
-
-
-def _speech(duration_s: float, f0_hz: float, syllables_per_s: float) -> npt.NDArray[np.float64]:
-    t = np.arange(int(duration_s * SR)) / SR
-    envelope = np.sin(np.pi * syllables_per_s * t) ** 2
-    return 0.3 * envelope * _voiced(t, f0_hz, SR)
-
-
-def _call(turns: list[tuple[int, float, float, float]], total_s: float) -> npt.NDArray[np.int16]:
-    """turns: (channel, start_s, duration_s, syllables_per_s); agent on channel 0."""
-    rng = np.random.default_rng(0)
-    out = 1e-3 * rng.standard_normal((2, int(total_s * SR)))
-    for channel, start, duration, rate in turns:
-        piece = _speech(duration, 120.0 if channel == 0 else 180.0, rate)
-        a = int(start * SR)
-        out[channel, a : a + piece.size] += piece
-    return np.round(np.clip(out, -1, 1) * 32767).astype(np.int16)
 
 
 def _run(audio: npt.NDArray[np.int16], thresholds: CueThresholds) -> list[dict[str, Any]]:
@@ -39,24 +23,12 @@ def _run(audio: npt.NDArray[np.int16], thresholds: CueThresholds) -> list[dict[s
     return events
 
 
-def _alternating(
-    rates: tuple[float, float], total_s: float
-) -> list[tuple[int, float, float, float]]:
-    turns = []
-    start, channel = 0.5, 0
-    while start < total_s - 4:
-        turns.append((channel, start, 3.0, rates[channel]))
-        start += 3.4
-        channel = 1 - channel
-    return turns
-
-
 def _cues(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [c for e in events for c in e["cues"] if c["cue"] == name]
 
 
 def test_events_carry_both_speakers_and_the_thresholds() -> None:
-    events = _run(_call(_alternating((4.0, 4.0), 30.0), 30.0), CueThresholds())
+    events = _run(planted_call(alternating_turns((4.0, 4.0), 30.0), 30.0), CueThresholds())
     last = events[-1]
     assert last["t_s"] == 30.0 and last["window_s"] == 10.0
     agent, customer = last["speakers"]["agent"], last["speakers"]["customer"]
@@ -73,7 +45,7 @@ def test_events_carry_both_speakers_and_the_thresholds() -> None:
 
 def test_pace_mismatch_fires_after_it_held() -> None:
     thresholds = CueThresholds(hold_s=5.0)
-    events = _run(_call(_alternating((8.0, 3.0), 40.0), 40.0), thresholds)
+    events = _run(planted_call(alternating_turns((8.0, 3.0), 40.0), 40.0), thresholds)
     pace = _cues(events, "pace_mismatch")
     assert pace and {c["speaker"] for c in pace} == {"agent"}
     assert min(c["held_s"] for c in pace) >= 5.0
@@ -82,7 +54,7 @@ def test_pace_mismatch_fires_after_it_held() -> None:
 
 def test_long_silence_and_monologue() -> None:
     thresholds = CueThresholds(monologue_s=8.0, silence_s=5.0)
-    audio = _call([(1, 0.5, 3.0, 4.0), (0, 4.0, 14.0, 4.0)], 30.0)
+    audio = planted_call([(1, 0.5, 3.0, 4.0), (0, 4.0, 14.0, 4.0)], 30.0)
     events = _run(audio, thresholds)
     mono = _cues(events, "long_monologue")
     assert mono and {c["speaker"] for c in mono} == {"agent"}
@@ -94,7 +66,7 @@ def test_long_silence_and_monologue() -> None:
 
 
 def test_interruption_is_reported_once() -> None:
-    audio = _call([(0, 0.5, 6.0, 4.0), (1, 4.0, 5.0, 5.3)], 15.0)
+    audio = planted_call([(0, 0.5, 6.0, 4.0), (1, 4.0, 5.0, 5.3)], 15.0)
     events = _run(audio, CueThresholds())
     found = _cues(events, "interruption")
     assert len(found) == 1 and found[0]["speaker"] == "customer"
@@ -105,7 +77,7 @@ def test_many_signals_pitch_in_one_search_equals_one_search_each() -> None:
     from dsp.activity import detect_speech, frame_features
     from dsp.pitch import f0_candidates, f0_path
 
-    audio = _call(_alternating((4.0, 5.0), 12.0), 12.0)[:, 8000:88001]  # odd length
+    audio = planted_call(alternating_turns((4.0, 5.0), 12.0), 12.0)[:, 8000:88001]  # odd length
     y = audio.astype(np.float32) / 32768
     speech = detect_speech(
         np.stack([frame_features(y[c], SR, names=("band_db",)) for c in (0, 1)])
@@ -124,7 +96,7 @@ def test_many_signals_pitch_in_one_search_equals_one_search_each() -> None:
 
 
 def test_the_buffer_gives_the_audio_not_yet_analysed_in_order() -> None:
-    audio = _call(_alternating((4.0, 5.0), 25.0), 25.0)
+    audio = planted_call(alternating_turns((4.0, 5.0), 25.0), 25.0)
     live = LiveAnalyzer(SR, 0, window_s=10.0)
     fed = 0
     for size in [300, 7000, 1, 80000, 333, 90000, 12345, 9]:  # shorter and longer than it
@@ -141,11 +113,12 @@ def test_the_buffer_gives_the_audio_not_yet_analysed_in_order() -> None:
 
 def test_window_tracks_built_a_second_at_a_time_are_the_window_at_once() -> None:
     """Each event computes stage 1 on its new audio only; the final frames it keeps are
-    the tracks the window gives when computed whole (frame-local with CONTEXT_S)."""
+    the tracks the window gives when computed whole (frame-local with CONTEXT_S), pitch
+    candidates on the frames the window called speech."""
     from dsp.params import AnalysisParams
     from dsp.pipeline import channel_tracks
 
-    audio = _call(_alternating((4.0, 5.0), 25.0), 25.0)
+    audio = planted_call(alternating_turns((4.0, 5.0), 25.0), 25.0)
     live = LiveAnalyzer(SR, 0, window_s=10.0)
     for k in range(0, 25 * SR, SR // 2):
         live.feed(audio[:, k : k + SR // 2])
@@ -172,9 +145,9 @@ def test_window_tracks_built_a_second_at_a_time_are_the_window_at_once() -> None
     assert periodic.sum() > 0.9 * (whole[:, 6] > 0.6).sum() > 500
     np.testing.assert_allclose(kept[:, 2][periodic], whole[:, 2][periodic], rtol=0.01)
     # and the new frames come after them, the last ones computed again next time
-    tracks, n_final = window_tracks(work)
+    tracks, n_final, speech = window_tracks(work)
     assert tracks.shape[2] == kept.shape[2] + (1 + work.end // 80 - work.first_frame)
-    assert n_final == 0
+    assert n_final == 0 and speech.shape == (2, tracks.shape[2])
 
 
 def test_a_closed_analyzer_holds_no_audio() -> None:

@@ -29,7 +29,7 @@ from service.replay import (
     twilio_messages,
 )
 from tests import synthcall as sc
-from tests.service.audio import call_samples
+from tests.service.audio import alternating_turns, call_samples, planted_call
 from tests.service.conftest import Server
 
 needs_espeak = pytest.mark.skipif(not sc.espeak_available(), reason="espeak-ng is not on PATH")
@@ -247,6 +247,111 @@ def test_raw_stream_with_auth_and_bad_messages(make_server: Any) -> None:
         assert 'mirrorline_stream_refusals_total{code="auth.missing"} 1.0' in metrics
         assert "mirrorline_streams_total" in metrics
     assert server.process is not None and server.process.poll() is None
+
+
+def test_a_long_stream_computes_its_finished_minutes_ahead(make_server: Any) -> None:
+    """A 130-s call: the stage 1 of its first two blocks (60 s each) runs while it streams
+    (service.stage1_ahead), its live events then carry the mirroring of the call so far
+    (service.live_mirroring), the job computes only the rest, and the report is still the
+    batch report of the same audio; nothing is left behind."""
+    server = make_server({"MIRRORLINE_STREAM_JITTER_MS": "0", "MIRRORLINE_LIVE_MIRRORING_S": "60"})
+    url = _ws(server, "/v1/streams/raw")
+    audio = np.round(call_samples(130.0, sample_rate_hz=8000, seed=5).T * 32767).astype(np.int16)
+    messages = raw_messages(audio, "raw-long-1", sample_rate_hz=8000, agent_channel=1)
+    subscribed: list[_Events] = []
+
+    def paced() -> Any:
+        # 62 s of audio (20-ms messages) fast, then 4x real time (events come with audio)
+        # until an event carried the mirroring of the first minute, then fast again
+        seen = False
+        for k, message in enumerate(messages):
+            if k % 50 == 0:
+                time.sleep(0.01)
+            if k >= 3100 and not seen:
+                seen = bool(subscribed) and any(e.get("mirroring") for e in subscribed[0].events)
+                time.sleep(0.005)
+            yield message
+
+    results: list[Any] = []
+    sender = threading.Thread(target=lambda: results.append(send(url, paced())))
+    sender.start()
+    events = _subscribe(server, "raw-long-1")
+    subscribed.append(events)
+    sender.join(timeout=120)
+    events.join(timeout=60)
+    assert results[0][0] == 1000, results
+    live_events = [e for e in events.events if e["event"] == "live"]
+    with_mirroring = [e for e in live_events if e["mirroring"] is not None]
+    assert with_mirroring and live_events[0]["mirroring"] is None
+    first = with_mirroring[0]["mirroring"]
+    assert first["as_of_s"] == 60.0 and with_mirroring[0]["t_s"] >= 60.0
+    assert set(first["features"]) == {
+        "pitch_level",
+        "pitch_variability",
+        "loudness",
+        "speaking_rate",
+        "articulation_rate",
+        "pause",
+        "latency",
+    }
+    assert set(first["scores"]) == {"tone", "tempo"}
+    with server.client() as client:
+        stream = _wait_analysis(client, "raw-long-1")
+        assert stream["analysis_status"] == "completed"
+        live = client.get(f"/v1/analyses/{stream['analysis_id']}").json()["report"]
+        batch = _batch_report(client, _wav(audio, 8000), "raw-long-1.wav", agent_channel=1)
+    assert live == batch
+    ended = [
+        json.loads(line)
+        for line in server.log().splitlines()
+        if '"stream ended"' in line and "raw-long-1" in line
+    ]
+    assert [e["blocks_ahead"] for e in ended] == [2]
+    leftovers = [p.name for p in (server.data_dir / "audio").iterdir()]
+    assert not [name for name in leftovers if ".stage1-" in name]
+
+
+def _live_events(server: Server, stream_id: str, audio: npt.NDArray[np.int16]) -> list[Any]:
+    """Stream ``audio`` as Twilio would at ~5x real time; the live events it got."""
+    messages = twilio_messages(audio, stream_id, shuffle_window=8, duplicate_every=11)
+    url = _ws(server, "/v1/streams/twilio")
+
+    def paced() -> Any:
+        for message in messages:
+            time.sleep(0.002)
+            yield message
+
+    results: list[Any] = []
+    sender = threading.Thread(target=lambda: results.append(send(url, paced())))
+    sender.start()
+    events = _subscribe(server, stream_id)
+    sender.join(timeout=120)
+    events.join(timeout=60)
+    assert results[0][0] == 1000, results
+    return [e for e in events.events if e["event"] == "live"]
+
+
+def test_cues_fire_through_the_server_on_a_planted_mismatch_and_not_on_a_calm_call(
+    make_server: Any,
+) -> None:
+    """Pace: the agent (Twilio's outbound track) talks at 8 syllables a second, the
+    customer at 3; a calm call has both at 4. Through a real server and Twilio messages
+    (shuffled, duplicated), the pace mismatch fires for the agent after it held 5 s, and
+    the calm call gets no cue."""
+    server = make_server({"MIRRORLINE_CUE_HOLD_S": "5", "MIRRORLINE_STREAM_JITTER_MS": "200"})
+    # channel 0 = inbound = customer, channel 1 = outbound = agent
+    fast_agent = planted_call(alternating_turns((3.0, 8.0), 40.0), 40.0)
+    events = _live_events(server, "CAcue00001", fast_agent)
+    assert len(events) >= 30
+    pace = [c for e in events for c in e["cues"] if c["cue"] == "pace_mismatch"]
+    assert pace and {c["speaker"] for c in pace} == {"agent"}
+    assert min(c["held_s"] for c in pace) >= 5.0 and pace[-1]["value"] > 1.25
+    assert all(e["thresholds"]["hold_s"] == 5.0 for e in events)
+
+    calm = planted_call(alternating_turns((4.0, 4.0), 40.0), 40.0)
+    events = _live_events(server, "CAcue00002", calm)
+    assert len(events) >= 30
+    assert [c for e in events for c in e["cues"]] == []
 
 
 def test_twilio_protocol_faults_close_cleanly(make_server: Any) -> None:
