@@ -13,7 +13,7 @@ from bench.mirroring_sim import simulate_call
 from dsp.mirroring import ShamCall, analyze_mirroring
 from models.params import AnalysisConfig
 from models.report import SCHEMA_VERSION, Report
-from service.analysis import _mirroring, analyze_source
+from service.analysis import analyze_source, mirroring_model
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "ami_two_party_8k_ulaw.wav"
@@ -110,7 +110,7 @@ def reports() -> list[dict[str, Any]]:
     call = calls[0]
     for sham_calls in ((), shams):
         result = analyze_mirroring(call.agent, call.customer, call.windows, shams=sham_calls)
-        report = sample.model_copy(update={"mirroring": _mirroring(result)})
+        report = sample.model_copy(update={"mirroring": mirroring_model(result)})
         out.append(Report.model_validate(report.model_dump()).model_dump(mode="json"))
     return out
 

@@ -33,6 +33,18 @@ def call_pcm() -> npt.NDArray[np.int16]:
     return np.round(np.clip(audio[:, : 150 * SR], -1, 1) * 32767).astype(np.int16)
 
 
+def _counting(known: Any, used: list[int]) -> Any:
+    """``known``, noting in ``used`` the blocks it gave."""
+
+    def counted(index: int, padded: npt.NDArray[np.float32]) -> Any:
+        found = known(index, padded)
+        if found is not None:
+            used.append(index)
+        return found
+
+    return counted
+
+
 def _tracks(path: Path, params: AnalysisParams, known: Any = None) -> Any:
     info, blocks = iter_blocks(path, block_s=params.block_s)
     return frame_tracks(blocks, info.sample_rate_hz, params, known=known)
@@ -55,13 +67,7 @@ def test_blocks_computed_ahead_are_the_tracks_of_the_whole_call(
     known = stage1_ahead.known_blocks(path, params)
     assert known is not None
     used: list[int] = []
-
-    def counted(index: int, padded: npt.NDArray[np.float32]) -> Any:
-        found = known(index, padded)
-        if found is not None:
-            used.append(index)
-        return found
-
+    counted = _counting(known, used)
     ahead, ahead_tally = _tracks(path, params, counted)
     fresh, fresh_tally = _tracks(path, params)
     assert used == [0, 1]
@@ -87,13 +93,7 @@ def test_blocks_of_other_audio_or_settings_are_computed_again(
     known = stage1_ahead.known_blocks(path, params)
     assert known is not None
     used: list[int] = []
-
-    def counted(index: int, padded: npt.NDArray[np.float32]) -> Any:
-        found = known(index, padded)
-        if found is not None:
-            used.append(index)
-        return found
-
+    counted = _counting(known, used)
     ahead, _ = _tracks(path, params, counted)
     fresh, _ = _tracks(path, params)
     assert used == [0]

@@ -24,7 +24,7 @@ from dsp import errors
 from dsp.mirroring import LARGE_EFFECT_R, analyze_mirroring
 from dsp.pipeline import mirroring_warnings
 from models.report import Mirroring
-from service.analysis import _mirroring
+from service.analysis import mirroring_model
 from service.problems import STATUS, problem_body, status_of
 from service.settings import Settings
 from service.store import Store, decode_cursor, encode_cursor
@@ -340,7 +340,7 @@ def test_low_power_warning_only_on_calls_too_short_for_moderate_following() -> N
     assert mirroring_warnings(tiny) == [] and tiny.detectable_r is None  # nothing ran
     assert mirroring_warnings(None) == []
     # the report contract carries both numbers
-    section = _mirroring(short)
+    section = mirroring_model(short)
     assert isinstance(section, Mirroring) and section.detectable_r is not None
     follows = section.features["pitch_level"].synchrony.customer_follows_agent
     assert follows.r_needed is not None and 0.5 < follows.r_needed < 1.0
