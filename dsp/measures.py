@@ -9,7 +9,7 @@ over different span sets:
 pitch level (st)          median f0 of the voiced speech frames in the spans
 pitch spread (st)         :func:`dsp.pitch.spread_st` of those frames
 loudness (dB)             median frame level of the speech frames in the spans
-phonation time (s)        speech frames in the spans (voice activity, not a pause threshold)
+phonation time (s)        sounding speech frames in the spans (:func:`dsp.rate.phonation_frames`)
 syllables                 syllable nuclei in the spans (every nucleus is on a speech frame)
 speaking rate (syl/s)     syllables / total span time (pauses inside the spans included)
 articulation rate (syl/s) the same syllables / phonation time
@@ -17,8 +17,8 @@ pause (s)                 median silent gap between consecutive IPUs inside the 
 ========================  ===============================================================
 
 Speaking rate never exceeds articulation rate: both count the same syllables, and the
-phonation time is the speech frames *inside* the spans, so it is never longer than the
-spans. Both rates are defined (or both NaN) by one gate on the phonation time.
+phonation time is frames *inside* the spans, so it is never longer than the spans. Both
+rates are defined (or both NaN) by one gate on the phonation time.
 
 Spans are put on the 10 ms clock of :mod:`dsp.frames` (frame ``i`` is ``[i, i + 1) *
 HOP_S``; edges rounded as :func:`dsp.frames.segments_to_mask` rounds them), clipped to the
@@ -65,16 +65,17 @@ class SpeakerTrack:
     """One speaker's per-frame tracks on the 10 ms clock, ready to be measured over spans.
 
     Build it with :meth:`build`, which enforces what the measures rely on: ``speech`` holds
-    only frames inside the speaker's IPUs, ``f0_st`` is NaN off speech, and every nucleus is
-    on a speech frame.
+    only frames inside the speaker's IPUs, ``phonation`` only speech frames, ``f0_st`` is NaN
+    off speech, and every nucleus is on a speech frame.
     """
 
     speech: BoolArray  # (T,)
+    phonation: BoolArray  # (T,) the speech frames that sound (dsp.rate.phonation_frames)
     f0_st: FloatArray  # (T,) NaN where unvoiced or not speech
     level_db: FloatArray  # (T,)
     nuclei_frames: IntArray  # (m,) sorted
     ipus_s: FloatArray  # (k, 2) in time order
-    _speech_before: IntArray = field(repr=False)  # (T + 1,) speech frames before each frame
+    _phonation_before: IntArray = field(repr=False)  # (T + 1,) phonation frames before each
 
     @classmethod
     def build(
@@ -85,20 +86,23 @@ class SpeakerTrack:
         level_db: npt.ArrayLike,
         nuclei_frames: npt.ArrayLike,
         ipus_s: npt.ArrayLike,
+        phonation: npt.ArrayLike | None = None,
     ) -> SpeakerTrack:
-        """A track from a speech mask, f0 (semitones), frame level (dB), nuclei and IPUs.
+        """A track from a speech mask, f0 (semitones), frame level (dB), nuclei, IPUs and
+        the phonation mask (default: every speech frame).
 
-        Speech frames outside every IPU (blips shorter than the IPU minimum), f0 off the
-        kept speech and nuclei off it are dropped.
+        Speech frames outside every IPU (blips shorter than the IPU minimum), f0, nuclei and
+        phonation off the kept speech are dropped.
         """
         mask = np.asarray(speech, dtype=bool).ravel()
         n = mask.shape[0]
         f0 = np.asarray(f0_st, dtype=np.float64).ravel()
         level = np.asarray(level_db, dtype=np.float64).ravel()
-        if f0.shape != (n,) or level.shape != (n,):
+        sounding = mask if phonation is None else np.asarray(phonation, dtype=bool).ravel()
+        if f0.shape != (n,) or level.shape != (n,) or sounding.shape != (n,):
             raise ParameterError(
-                f"speech, f0_st and level_db must be per-frame tracks of one length, got "
-                f"{mask.shape}, {f0.shape}, {level.shape}"
+                f"speech, f0_st, level_db and phonation must be per-frame tracks of one "
+                f"length, got {mask.shape}, {f0.shape}, {level.shape}, {sounding.shape}"
             )
         ipus = np.asarray(ipus_s, dtype=np.float64).reshape(-1, 2)
         in_ipu = np.zeros(n + 1, dtype=np.int64)
@@ -109,13 +113,15 @@ class SpeakerTrack:
         nuclei = np.sort(np.asarray(nuclei_frames, dtype=np.int64).ravel())
         nuclei = nuclei[(nuclei >= 0) & (nuclei < n)]
         nuclei = nuclei[kept[nuclei]]
+        phonation_kept = kept & sounding
         return cls(
             speech=kept,
+            phonation=phonation_kept,
             f0_st=np.where(kept, f0, np.nan),
             level_db=level,
             nuclei_frames=nuclei,
             ipus_s=ipus,
-            _speech_before=np.concatenate([[0], np.cumsum(kept, dtype=np.int64)]),
+            _phonation_before=np.concatenate([[0], np.cumsum(phonation_kept, dtype=np.int64)]),
         )
 
     @property
@@ -185,9 +191,9 @@ def span_time_s(track: SpeakerTrack, spans: npt.ArrayLike) -> float:
 
 
 def phonation_time_s(track: SpeakerTrack, spans: npt.ArrayLike) -> float:
-    """Time the speaker is speaking inside the spans (s): their speech frames there."""
+    """Time the speaker sounds inside the spans (s): their phonation frames there."""
     f = _frames(track, spans)
-    before = track._speech_before
+    before = track._phonation_before
     return float(np.sum(before[f[:, 1]] - before[f[:, 0]]) * HOP_S)
 
 
@@ -255,7 +261,7 @@ def speaking_rate_syl_per_s(
 def articulation_rate_syl_per_s(
     track: SpeakerTrack, spans: npt.ArrayLike, *, min_phonation_s: float = 1.0
 ) -> float:
-    """Syllables per second of phonation (the speaker's speech frames in the spans)."""
+    """Syllables per second of phonation (the speaker's sounding frames in the spans)."""
     return rates(track, spans, min_phonation_s=min_phonation_s).articulation_rate_syl_per_s
 
 

@@ -37,7 +37,7 @@ from dsp.turns import TurnTaking
 FloatArray = npt.NDArray[np.float64]
 ROLES = ("agent", "customer")
 # What moved in each version: CHANGELOG.md
-ANALYSIS_VERSION = "0.7.0"
+ANALYSIS_VERSION = "0.8.0"
 
 # Seconds of audio added on each side of a block so frame-local features see whole windows.
 CONTEXT_S = 0.2
@@ -809,6 +809,7 @@ def _speaker(
         level_db=level,
         nuclei_frames=nuclei_frames,
         ipus_s=ipus_s,
+        phonation=rate.phonation_frames(syllable_track_db, speech),
     )
     spans_s = measures.speaking_spans_s(turns_s, ipus_s)
     return SpeakerAnalysis(

@@ -46,6 +46,8 @@ def random_track(seed: int, n_frames: int = 3000) -> measures.SpeakerTrack:
         level_db=rng.normal(-30.0, 8.0, n_frames),
         nuclei_frames=rng.choice(n_frames, size=int(rng.integers(0, 400)), replace=False),
         ipus_s=np.array(ipus).reshape(-1, 2),
+        # sounding frames: most speech frames, and some off speech (the track drops them)
+        phonation=rng.random(n_frames) < 0.8,
     )
 
 
@@ -81,7 +83,8 @@ def test_speaking_rate_never_exceeds_articulation_rate(
     # the same syllables over the span time and over the speech inside the spans
     mask = brute_mask(spans, track.n_frames)
     assert r.speaking_time_s == pytest.approx(mask.sum() * HOP_S)
-    assert r.phonation_time_s == pytest.approx((mask & track.speech).sum() * HOP_S)
+    assert r.phonation_time_s == pytest.approx((mask & track.phonation).sum() * HOP_S)
+    assert not (track.phonation & ~track.speech).any()
     assert r.syllables == int(mask[track.nuclei_frames].sum())
     assert r.phonation_time_s <= r.speaking_time_s
     assert np.isnan(r.speaking_rate_syl_per_s) == np.isnan(r.articulation_rate_syl_per_s)

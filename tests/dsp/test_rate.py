@@ -13,6 +13,7 @@ from dsp import measures
 from dsp.errors import ParameterError
 from dsp.frames import HOP_S, frame_count, segments_to_mask
 from dsp.rate import (
+    phonation_frames,
     sonority_db,
     syllable_intensity_db,
     syllable_nuclei,
@@ -324,6 +325,59 @@ def test_the_sonority_gate_removes_fricative_peaks_next_to_voicing() -> None:
     assert with_gate.size == 9
     with pytest.raises(ParameterError):
         syllable_nuclei(level, sonority=np.zeros(3))
+
+
+# ---------------------------------------------------------------- phonation_frames
+
+
+def test_phonation_is_the_sounding_part_of_speech() -> None:
+    # bursts over 70 % of each period with gaps on a floor about 35 dB below the bursts: the
+    # gaps are speech frames (one speech run over all bursts) but do not sound at -25 dB
+    y, _voiced, speech = harmonic_bursts(4.0, 12)
+    level = syllable_intensity_db(y, 16000)
+    sounding = phonation_frames(level, speech, silence_re_peak_db=-25.0)
+    assert not (sounding & ~speech).any()
+    assert 0.4 < sounding.sum() / speech.sum() < 0.75
+    # the loudest frames all sound, the floor between bursts never does
+    assert sounding[speech & (level > np.quantile(level[speech], 0.5))].all()
+    assert not sounding[speech & (level < np.quantile(level[speech], 0.99) - 26.0)].any()
+    # the default threshold (-35 dB) keeps more of the bursts' quiet edges
+    assert phonation_frames(level, speech).sum() > sounding.sum()
+
+
+def test_phonation_is_gain_free_and_follows_tempo() -> None:
+    y, _voiced, speech = harmonic_bursts(4.0, 16)
+    base = phonation_frames(syllable_intensity_db(y, 16000), speech)
+    quiet = phonation_frames(syllable_intensity_db(y * np.float32(0.1), 16000), speech)
+    np.testing.assert_array_equal(base, quiet)
+    # the same bursts 1.25x faster: phonation time shrinks by the factor
+    y_fast, _, speech_fast = harmonic_bursts(5.0, 16)
+    fast = phonation_frames(syllable_intensity_db(y_fast, 16000), speech_fast)
+    assert fast.sum() * 1.25 / base.sum() == pytest.approx(1.0, abs=0.05)
+
+
+def test_phonation_of_too_little_speech_is_that_speech() -> None:
+    level = np.full(50, -30.0)
+    level[3] = -90.0
+    speech = np.zeros(50, dtype=bool)
+    speech[2:8] = True
+    np.testing.assert_array_equal(phonation_frames(level, speech), speech)
+    level[5] = np.nan
+    assert not phonation_frames(level, speech)[5]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (np.zeros(10), np.ones(9, dtype=bool), {}),
+        (np.zeros((2, 5)), np.ones(10, dtype=bool), {}),
+        (np.zeros(10), np.ones(10, dtype=bool), {"silence_re_peak_db": 3.0}),
+    ],
+)
+def test_phonation_rejects_bad_input(args: tuple[object, object, dict[str, float]]) -> None:
+    level, speech, kwargs = args
+    with pytest.raises(ParameterError):
+        phonation_frames(level, speech, **kwargs)  # type: ignore[arg-type]
 
 
 def test_nuclei_only_inside_speech() -> None:
