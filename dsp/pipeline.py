@@ -117,6 +117,17 @@ class QualityTally:
         if sample_rate_hz >= 16000:
             self._add_spectrum(block, sample_rate_hz)
 
+    def merge(self, other: QualityTally) -> None:
+        """Add the counts of ``other``, a tally of the blocks that follow (the same sums as
+        adding those blocks here)."""
+        self.samples += other.samples
+        self.clipped += other.clipped
+        self.max_abs_diff = max(self.max_abs_diff, other.max_abs_diff)
+        self.cross += other.cross
+        self.power += other.power
+        self.spectrum_total += other.spectrum_total
+        self.spectrum_above_4khz += other.spectrum_above_4khz
+
     def _add_spectrum(self, block: npt.NDArray[np.float32], sample_rate_hz: int) -> None:
         n_seg = block.shape[1] // SPECTRUM_SEGMENT
         if n_seg == 0:

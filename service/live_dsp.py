@@ -107,12 +107,11 @@ def window_tracks(
         window_feats = np.concatenate(
             [work.tracks[:, _FEATURES], np.stack([f[:, first:] for f in feats])], axis=2
         )
+        pitch_frames = np.zeros((2, feats[0].shape[1]), dtype=bool)
         if window_feats.shape[2] < 10:  # under 0.1 s: nothing to measure yet
             speech = np.zeros((2, 0), dtype=bool)
-            pitch_frames = np.zeros((2, feats[0].shape[1]), dtype=bool)
         else:
             speech = detect_speech(window_feats).speech
-            pitch_frames = np.zeros((2, feats[0].shape[1]), dtype=bool)
             pitch_frames[:, first:] = speech[:, n_old:]
         new = np.stack(
             [

@@ -30,11 +30,11 @@ from service import stage1_ahead
 
 
 def mirroring_so_far(
-    wav_path: str, data_offset: int, sample_rate_hz: int, n_blocks: int, config_json: str
+    wav_path: str, sample_rate_hz: int, n_blocks: int, config_json: str
 ) -> dict[str, Any] | None:
     """The live summary of the mirroring of the first ``n_blocks`` blocks of a stream's WAV
-    (their tracks kept by :func:`service.stage1_ahead.compute_block`); None when a block's
-    tracks are missing or the call is too short for any test."""
+    (their tracks and tallies kept by :func:`service.stage1_ahead.compute_block`); None
+    when a block is missing or the call is too short for any test."""
     from service.analysis import mirroring_model
 
     config = AnalysisConfig.model_validate_json(config_json)
@@ -43,21 +43,19 @@ def mirroring_so_far(
     if shape is None or n_blocks < 1:
         return None
     block_len, _ = shape
-    blocks = [stage1_ahead.load_block(Path(wav_path), i, params) for i in range(n_blocks)]
-    if any(b is None for b in blocks):
+    kept = [stage1_ahead.load_block(Path(wav_path), i, params) for i in range(n_blocks)]
+    blocks = [k for k in kept if k is not None]
+    if len(blocks) < n_blocks:
         return None
     tracks = FrameTracks(
         *[
-            np.concatenate([np.stack([b[0][i], b[1][i]]) for b in blocks if b], axis=-1)
+            np.concatenate([np.stack([b[0][i], b[1][i]]) for b, _ in blocks], axis=-1)
             for i in range(len(track_shapes()))
         ]
     )
     tally = QualityTally()
-    with open(wav_path, "rb") as f:
-        f.seek(data_offset)
-        for _ in range(n_blocks):
-            raw = f.read(4 * block_len)
-            tally.add(stage1_ahead.pcm_to_float(raw), sample_rate_hz)
+    for _, block_tally in blocks:
+        tally.merge(block_tally)
     info = AudioInfo(
         codec="pcm_s16le",
         container="wav",

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import glob
 import os
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +28,7 @@ from dsp.params import AnalysisParams
 from dsp.pipeline import (
     ANALYSIS_VERSION,
     KnownBlocks,
+    QualityTally,
     block_checksum,
     block_tracks,
     context_samples,
@@ -120,15 +123,16 @@ def compute_block(
     tracks = block_tracks(
         padded, sample_rate_hz, params, first=left // hop, n_keep=n_keep, call_frame=index * n_keep
     )
+    tally = QualityTally()
+    tally.add(padded[:, left : left + block_len], sample_rate_hz)
     target = block_path(Path(wav_path), index)
     partial = target.with_name(target.name + ".part")
+    arrays: dict[str, Any] = {f"tally_{k}": np.asarray(v) for k, v in vars(tally).items()}
+    arrays["tracks"] = np.stack([stack_tracks(channel) for channel in tracks])
+    arrays["checksum"] = np.int64(block_checksum(padded))
+    arrays["key"] = np.array(_key(params))
     with open(partial, "wb") as f:
-        np.savez(
-            f,
-            tracks=np.stack([stack_tracks(channel) for channel in tracks]),
-            checksum=np.int64(block_checksum(padded)),
-            key=np.array(_key(params)),
-        )
+        np.savez(f, **arrays)
     os.replace(partial, target)
     return True
 
@@ -142,16 +146,18 @@ def known_blocks(audio: Path, params: AnalysisParams) -> KnownBlocks | None:
     def known(
         index: int, padded: npt.NDArray[np.float32]
     ) -> list[tuple[npt.NDArray[np.float32], ...]] | None:
-        return load_block(audio, index, params, checksum=block_checksum(padded))
+        kept = load_block(audio, index, params, checksum=block_checksum(padded))
+        return None if kept is None else kept[0]
 
     return known
 
 
 def load_block(
     audio: Path, index: int, params: AnalysisParams, *, checksum: int | None = None
-) -> list[tuple[npt.NDArray[np.float32], ...]] | None:
-    """Both channels' tracks of block ``index`` kept for ``audio``, if computed with
-    ``params`` (and from audio of that ``checksum``, when given); None otherwise."""
+) -> tuple[list[tuple[npt.NDArray[np.float32], ...]], QualityTally] | None:
+    """Both channels' tracks of block ``index`` kept for ``audio`` and the quality tally of
+    its samples, if computed with ``params`` (and from audio of that ``checksum``, when
+    given); None otherwise."""
     try:
         with np.load(block_path(audio, index)) as kept:
             if str(kept["key"]) != _key(params):
@@ -159,7 +165,10 @@ def load_block(
             if checksum is not None and int(kept["checksum"]) != checksum:
                 return None
             rows = kept["tracks"]
-            return [unstack_tracks(rows[c]) for c in (0, 1)]
+            counts = {f.name: kept[f"tally_{f.name}"] for f in fields(QualityTally)}
+            # 0-d arrays back to the scalars the tally holds
+            tally = QualityTally(**{k: v.item() if v.ndim == 0 else v for k, v in counts.items()})
+            return [unstack_tracks(rows[c]) for c in (0, 1)], tally
     except (OSError, KeyError, ValueError):  # missing or unreadable: computed again
         return None
 

@@ -322,7 +322,6 @@ class StreamRegistry:
             found = await self.jobs.compute_ahead(
                 live_mirroring.mirroring_so_far,
                 str(stream.spool_path),
-                stream.ahead_offset,
                 stream.sample_rate_hz,
                 n_blocks,
                 stream.config.model_dump_json(),

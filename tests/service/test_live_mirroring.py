@@ -31,7 +31,7 @@ def test_the_bundled_calls_planted_following_shows_by_its_fourth_minute(tmp_path
     params = AnalysisParams().validate()
     assert all(stage1_ahead.compute_block(str(path), offset, SR, i, params) for i in range(4))
 
-    found = mirroring_so_far(str(path), offset, SR, 4, '{"agent_channel": 0}')
+    found = mirroring_so_far(str(path), SR, 4, '{"agent_channel": 0}')
     assert found is not None and found["as_of_s"] == 240.0
     for name in ("pitch_level", "speaking_rate"):
         assert found["features"][name]["follower"] == "agent"
@@ -40,4 +40,4 @@ def test_the_bundled_calls_planted_following_shows_by_its_fourth_minute(tmp_path
         assert found["scores"][dimension]["agent"]["verdict"] == "above chance"
         assert found["scores"][dimension]["customer"]["verdict"] == "within chance"
     # a block not computed (yet): nothing to say
-    assert mirroring_so_far(str(path), offset, SR, 5, '{"agent_channel": 0}') is None
+    assert mirroring_so_far(str(path), SR, 5, '{"agent_channel": 0}') is None

@@ -12,7 +12,7 @@ import pytest
 
 from dsp.io import decode, iter_blocks
 from dsp.params import AnalysisParams
-from dsp.pipeline import frame_tracks
+from dsp.pipeline import QualityTally, frame_tracks
 from service import stage1_ahead
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +76,16 @@ def test_blocks_computed_ahead_are_the_tracks_of_the_whole_call(
     np.testing.assert_array_equal(ahead.syllable_db, fresh.syllable_db)
     np.testing.assert_array_equal(ahead.sonority_db, fresh.sonority_db)
     assert ahead_tally.samples == fresh_tally.samples and ahead_tally.cross == fresh_tally.cross
+    # the blocks' own tallies add up to the tally of the same samples block by block
+    merged, added = QualityTally(), QualityTally()
+    for i in (0, 1):
+        kept = stage1_ahead.load_block(path, i, params)
+        assert kept is not None
+        merged.merge(kept[1])
+        added.add(call_pcm[:, i * 60 * SR : (i + 1) * 60 * SR].astype(np.float32) / 32768, SR)
+    assert vars(merged).keys() == vars(added).keys()
+    for name, value in vars(added).items():
+        np.testing.assert_array_equal(getattr(merged, name), value)
 
 
 def test_blocks_of_other_audio_or_settings_are_computed_again(
