@@ -261,7 +261,9 @@ async def subscribe(ws_base: str, result: StreamResult) -> None:
             return
 
 
-async def wait_report(http_base: str, result: StreamResult, timeout_s: float) -> None:
+async def wait_report(
+    http_base: str, result: StreamResult, timeout_s: float, interval_s: float
+) -> None:
     import httpx
 
     async with httpx.AsyncClient(timeout=30) as client:
@@ -274,7 +276,7 @@ async def wait_report(http_base: str, result: StreamResult, timeout_s: float) ->
                 return
             if state.get("state") == "ended" and state.get("analysis_id") is None:
                 return
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(interval_s)
 
 
 # -- the server --------------------------------------------------------------------------------
@@ -414,7 +416,9 @@ async def run(
             results[k].error = f"{type(exc).__name__}: {exc}"
             return
         # from its own stop: calls that end apart are timed apart
-        await wait_report(http_base, results[k], args.report_timeout_s)
+        # ~50 polls a second in all: the streams still live must not wait behind them
+        interval_s = 0.02 * args.streams
+        await wait_report(http_base, results[k], args.report_timeout_s, interval_s)
 
     async def plateau() -> None:
         # all streams live: each has sent at least one tick and none has finished sending
