@@ -174,27 +174,22 @@ def _band_frame_power(
 def _frame_power(
     filtered: npt.NDArray[np.floating], hop: int, n_frames: int
 ) -> npt.NDArray[np.float64]:
-    """Power of each frame: a 20 ms Hann window centred on it (edges: renormalised over the
-    samples they hold). A 10 ms bin per 10 ms frame aliases the pitch-rate ripple of the
-    power into the syllable band, so a few ms of delay moved the count by up to 12 %."""
+    """Mean power of each 10 ms bin centred on its frame (edge bins: over what they hold)."""
     n = filtered.shape[0]
+    half = hop // 2
     total = n_frames * hop
-    blocks = np.zeros(total, dtype=np.float32)  # block j: samples [j*hop, (j+1)*hop)
-    seg = filtered[:total]
-    np.square(seg, out=blocks[: seg.shape[0]])
-    held = np.zeros(total, dtype=np.float32)
-    held[: min(n, total)] = 1.0
-    # frame i: the window's left half on block i-1, its right half on block i
-    w = np.sin(np.pi * (np.arange(2 * hop) + 0.5) / (2 * hop)) ** 2
-    left, right = w[:hop].astype(np.float32), w[hop:].astype(np.float32)
-
-    def windowed(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        q = x.reshape(n_frames, hop)
-        out = (q * right).sum(axis=1, dtype=np.float64)
-        out[1:] += (q[:-1] * left).sum(axis=1, dtype=np.float64)
-        return out
-
-    return windowed(blocks) / np.maximum(windowed(held), 1e-9)
+    power = np.zeros(total, dtype=np.float32)
+    seg = filtered[: max(0, total - half)]
+    np.square(seg, out=power[half : half + seg.shape[0]])
+    frame_power = power.reshape(n_frames, hop).sum(axis=1, dtype=np.float64) / hop
+    covered = np.full(n_frames, hop, dtype=np.float64)
+    if n_frames:
+        covered[0] = min(hop - half, n)
+    last_end = total - half
+    if n_frames and last_end > n:
+        covered[-1] = max(1, hop - (last_end - n))
+    frame_power *= hop / np.maximum(covered, 1.0)
+    return frame_power
 
 
 def _smooth_power(
@@ -231,12 +226,11 @@ def syllable_nuclei(
     sonority: npt.ArrayLike | None = None,
     threshold_re_median_db: float = -6.0,
     silence_re_peak_db: float = -25.0,
-    min_dip_db: float = 1.0,
-    smooth_s: float = 0.07,
-    first_pass: tuple[float, float] = (0.05, 2.0),
+    min_dip_db: float = 2.0,
+    smooth_s: float = 0.05,
     min_separation_s: float = 0.06,
     adapt_to_rate: bool = True,
-    reference_rate_syl_per_s: float = 5.0,
+    reference_rate_syl_per_s: float = 4.5,
     max_adaptation: float = 2.0,
     voiced_tolerance_s: float = 0.05,
     min_sonority_db: float = 0.0,
@@ -387,10 +381,8 @@ def syllable_nuclei(
     np.power(10.0, power, out=power)
     power[~finite] = 0.0
 
-    def detect(
-        scale: float, width_s: float, dip_db: float
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        contour = _smooth_power(power, finite, width_s * scale)
+    def detect(scale: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        contour = _smooth_power(power, finite, smooth_s * scale)
         defined = np.isfinite(contour)
         # 10 log10(smoothed + floor), 0 + floor where undefined: in place
         contour[~defined] = 0.0
@@ -402,18 +394,18 @@ def syllable_nuclei(
         top_db = float(np.quantile(speech_levels, 0.99))
         threshold_db = max(median_db + threshold_re_median_db, top_db + silence_re_peak_db)
         distance = max(1, int(round(min_separation_s * scale / HOP_S)))
-        peaks, _ = scipy.signal.find_peaks(contour, prominence=dip_db, distance=distance)
+        peaks, _ = scipy.signal.find_peaks(contour, prominence=min_dip_db, distance=distance)
         keep = in_speech[peaks] & defined[peaks] & near_voiced[peaks] & sonorant[peaks]
         keep &= contour[peaks] > threshold_db
         return peaks[keep].astype(np.int64), contour
 
-    peaks, contour = detect(1.0, *first_pass)
+    peaks, contour = detect(1.0)
     period_s = _syllable_period_s(peaks, contour, in_speech)
     if adapt_to_rate and max_adaptation > 1 and period_s is not None:
         scale = float(
             np.clip(reference_rate_syl_per_s * period_s, 1 / max_adaptation, max_adaptation)
         )
-        peaks, _ = detect(scale, smooth_s, min_dip_db)
+        peaks, _ = detect(scale)
     return peaks
 
 
