@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -281,7 +281,7 @@ def iter_blocks(
     block_s: float = 60.0,
     max_rate_hz: int = DEFAULT_MAX_RATE_HZ,
     max_duration_s: float | None = None,
-) -> tuple[AudioInfo, Iterator[npt.NDArray[np.float32]]]:
+) -> tuple[AudioInfo, Generator[npt.NDArray[np.float32], None, None]]:
     """Open ``source`` and stream it as ``(2, n)`` float32 blocks of ``block_s`` seconds.
 
     Header problems (not audio, mono, too many channels, bad rate, declared too long) raise
@@ -360,7 +360,7 @@ def _blocks(
     info: AudioInfo,
     block_s: float,
     max_duration_s: float | None,
-) -> Iterator[npt.NDArray[np.float32]]:
+) -> Generator[npt.NDArray[np.float32], None, None]:
     import av
 
     rate = info.sample_rate_hz

@@ -29,6 +29,7 @@ for why each definition was chosen.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +37,8 @@ import numpy.typing as npt
 from dsp import pitch
 from dsp.errors import ParameterError
 from dsp.frames import HOP_S
+
+_T = TypeVar("_T", bound=np.generic)  # an array's element type, kept by _take
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -46,6 +49,7 @@ __all__ = [
     "SpeakerTrack",
     "articulation_rate_syl_per_s",
     "loudness_db",
+    "median",
     "pause_s",
     "phonation_time_s",
     "pitch_level_st",
@@ -265,12 +269,26 @@ def articulation_rate_syl_per_s(
     return rates(track, spans, min_phonation_s=min_phonation_s).articulation_rate_syl_per_s
 
 
-def _take(values: FloatArray, f: IntArray) -> FloatArray:
+def _take(values: npt.NDArray[_T], f: IntArray) -> npt.NDArray[_T]:
     if f.shape[0] == 0:
-        return np.zeros(0, dtype=np.float64)
+        return np.zeros(0, dtype=values.dtype)
     if f.shape[0] == 1:
         return values[f[0, 0] : f[0, 1]]
     return np.concatenate([values[lo:hi] for lo, hi in f])
+
+
+def median(values: npt.NDArray[np.floating[Any]]) -> float:
+    """``np.median`` of a 1-D array, the same number at a fifth of its cost (the measures
+    run once per IPU: thousands of times in a long call)."""
+    n = values.size
+    if n == 0:
+        return float("nan")
+    half = n // 2
+    kth = (half, n - 1) if n % 2 else (half - 1, half, n - 1)
+    part = np.partition(values, kth)  # the last is the largest, or NaN as numpy sorts it
+    if np.isnan(part[-1]):
+        return float("nan")
+    return float(part[half] if n % 2 else (part[half - 1] + part[half]) / 2)
 
 
 def voiced_st(track: SpeakerTrack, spans: npt.ArrayLike) -> FloatArray:
@@ -287,7 +305,7 @@ def pitch_level_st(
     voiced = voiced_st(track, spans)
     if voiced.size == 0 or voiced.size * HOP_S < min_voiced_s - 1e-9:
         return float("nan")
-    return float(np.median(voiced))
+    return median(voiced)
 
 
 def pitch_spread_st(
@@ -304,7 +322,7 @@ def pitch_spread_st(
 def speech_level_db(track: SpeakerTrack, spans: npt.ArrayLike) -> FloatArray:
     """Frame levels (dB) of the speech frames inside the spans."""
     f = _frames(track, spans)
-    return _take(track.level_db, f)[_take(track.speech.astype(np.float64), f) > 0]
+    return _take(track.level_db, f)[_take(track.speech, f)]
 
 
 def loudness_db(track: SpeakerTrack, spans: npt.ArrayLike, *, min_speech_s: float = 0.1) -> float:
@@ -313,7 +331,7 @@ def loudness_db(track: SpeakerTrack, spans: npt.ArrayLike, *, min_speech_s: floa
     levels = speech_level_db(track, spans)
     if levels.size == 0 or levels.size * HOP_S < min_speech_s - 1e-9:
         return float("nan")
-    return float(np.median(levels))
+    return median(levels)
 
 
 def pause_gaps_s(track: SpeakerTrack, spans: npt.ArrayLike) -> FloatArray:
@@ -335,4 +353,4 @@ def pause_gaps_s(track: SpeakerTrack, spans: npt.ArrayLike) -> FloatArray:
 def pause_s(track: SpeakerTrack, spans: npt.ArrayLike) -> float:
     """Median silent gap (s) between consecutive IPUs inside the spans; NaN when none."""
     gaps = pause_gaps_s(track, spans)
-    return float(np.median(gaps)) if gaps.size else float("nan")
+    return median(gaps)

@@ -16,7 +16,6 @@ Channel 0 is the agent unless ``agent_channel=1``; everything after stage 1 is i
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -217,17 +216,9 @@ def _with_context(
         yield np.concatenate([left, current], axis=1), left.shape[1], current.shape[1]
 
 
-#: Stage 1 of a block computed ahead (a live stream's finished minutes): given a block's
-#: index and its padded samples, both channels' tracks of its kept frames, or None.
-KnownBlocks = Callable[
-    [int, npt.NDArray[np.float32]], Sequence[tuple[npt.NDArray[np.float32], ...]] | None
-]
-
-
-def block_checksum(padded: npt.NDArray[np.float32]) -> int:
-    """CRC-32 of a padded block's float32 samples: ties tracks computed ahead to the exact
-    audio they came from."""
-    return zlib.crc32(np.ascontiguousarray(padded, dtype=np.float32).tobytes())
+#: Stage 1 of a call found without decoding it (a live stream's blocks computed ahead):
+#: given the call's header, its tracks and quality tally, or None (then it is computed).
+KeptStage1 = Callable[[AudioInfo], tuple[FrameTracks, QualityTally] | None]
 
 
 def block_tracks(
@@ -360,13 +351,8 @@ def frame_tracks(
     on_block: Callable[[float], None] | None = None,
     workers: int | None = None,
     expected_samples: int | None = None,
-    known: KnownBlocks | None = None,
 ) -> tuple[FrameTracks, QualityTally]:
     """Stage 1: per-frame tracks of both channels, computed block by block.
-
-    ``known(index, padded)`` may give a block's tracks computed ahead (a live stream's
-    finished minutes, :func:`block_tracks`); they are used instead of computing them. The
-    caller ties them to the audio (:func:`block_checksum`): the tracks are the same.
 
     ``expected_samples`` (samples per channel the blocks will carry, e.g. from the header's
     duration) lets the tracks be allocated once at their final size and each block written
@@ -404,23 +390,12 @@ def frame_tracks(
             on_block(start / sample_rate_hz)
 
     try:
-        for index, (padded, left, length) in enumerate(_with_context(blocks, context)):
+        for padded, left, length in _with_context(blocks, context):
             first = left // hop
             is_last = padded.shape[1] == left + length
             n_keep = frame_count(length, sample_rate_hz) if is_last else length // hop
             kept, call_frame = (first, n_keep), frames_done
             frames_done += n_keep
-            ahead = None if known is None else known(index, padded)
-            if ahead is not None and all(t.shape[-1] == n_keep for c in ahead for t in c):
-                if in_flight is not None:
-                    finish(*in_flight)
-                    in_flight = None
-                tally.add(padded[:, left : left + length], sample_rate_hz)
-                store.put(ahead, 0, n_keep)
-                start += length
-                if on_block is not None:
-                    on_block(start / sample_rate_hz)
-                continue
             if pool is None:
                 tally.add(padded[:, left : left + length], sample_rate_hz)
                 per_channel = [
@@ -876,18 +851,19 @@ def analyze_tracks(
         backchannel_max_s=params.backchannel_max_s,
         silence_threshold_s=params.silence_threshold_s,
     )
+    f0_paths = pitch.speaker_f0_paths(
+        [tracks.pitch_candidates(channel) for channel in order],
+        speeches=list(speech),
+        fmin_hz=params.fmin_hz,
+        fmax_hz=params.fmax_hz,
+    )
     speakers = {
         role: _speaker(
             speech[row],
             ipus[row],
             taking.speakers[row],
             segments_s=segments[row],
-            f0_track_hz=pitch.speaker_f0_path(
-                tracks.pitch_candidates(order[row]),
-                speech=speech[row],
-                fmin_hz=params.fmin_hz,
-                fmax_hz=params.fmax_hz,
-            ).f0_hz,
+            f0_track_hz=f0_paths[row].f0_hz,
             level_track_db=tracks.level_db[order[row]],
             syllable_track_db=tracks.syllable_db[order[row]],
             sonority_track_db=tracks.sonority_db[order[row]],
@@ -914,7 +890,7 @@ def analyze(
     on_progress: Callable[[float, float | None], None] | None = None,
     workers: int | None = None,
     mirror: bool = True,
-    known: KnownBlocks | None = None,
+    kept: KeptStage1 | None = None,
 ) -> AnalysisResult:
     """Analyse one stereo call: decode in blocks, build tracks, measure both speakers.
 
@@ -922,7 +898,8 @@ def analyze(
     when the container does not declare its duration). ``workers``: threads for the
     per-channel stage (default: 2 on two or more cores; same result either way).
     ``mirror=False`` skips the mirroring step (a batch adds it later with sham partners).
-    ``known``: blocks' stage 1 computed ahead (:func:`frame_tracks`).
+    ``kept(info)`` may give the call's stage 1 computed ahead (a live stream's): then the
+    call is not decoded, only its header read.
     """
     params = (params or AnalysisParams()).validate()
     if params.verbal:
@@ -935,15 +912,22 @@ def analyze(
             on_progress(done_s, info.declared_duration_s)
 
     declared = info.declared_duration_s
-    tracks, tally = frame_tracks(
-        blocks,
-        info.sample_rate_hz,
-        params,
-        on_block=report_block,
-        workers=workers,
-        expected_samples=None if declared is None else int(round(declared * info.sample_rate_hz)),
-        known=known,
-    )
+    found = None if kept is None else kept(info)
+    if found is not None:
+        blocks.close()  # not started: this lets the decoder go
+        tracks, tally = found
+        report_block(tally.samples / info.sample_rate_hz)
+    else:
+        tracks, tally = frame_tracks(
+            blocks,
+            info.sample_rate_hz,
+            params,
+            on_block=report_block,
+            workers=workers,
+            expected_samples=None
+            if declared is None
+            else int(round(declared * info.sample_rate_hz)),
+        )
     result = analyze_tracks(tracks, info, tally, params)
     if params.verbal:
         if start_at is not None:
@@ -991,10 +975,10 @@ __all__ = [
     "AnalysisParams",
     "AnalysisResult",
     "FrameTracks",
+    "KeptStage1",
     "SpeakerAnalysis",
     "analyze",
     "analyze_tracks",
-    "block_checksum",
     "block_tracks",
     "channel_tracks",
     "context_samples",

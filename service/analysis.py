@@ -240,17 +240,17 @@ def measure_source(
     max_duration_s: float | None = None,
     on_progress: ProgressCallback | None = None,
     workers: int | None = None,
-    known: pipeline.KnownBlocks | None = None,
+    kept: pipeline.KeptStage1 | None = None,
 ) -> pipeline.AnalysisResult:
     """The measurements of one recording (path, bytes or file object), before the report;
-    ``known``: blocks' stage 1 computed ahead (a live stream's, ``service.stage1_ahead``)."""
+    ``kept``: its stage 1 computed ahead (a live stream's, ``service.stage1_ahead``)."""
     return pipeline.analyze(
         source,
         config.to_params(),
         max_duration_s=max_duration_s,
         on_progress=on_progress,
         workers=workers,
-        known=known,
+        kept=kept,
     )
 
 

@@ -30,7 +30,7 @@ from dsp.pipeline import (
     context_samples,
     stack_tracks,
 )
-from dsp.pitch import PitchCandidates, concat_candidates, f0_path
+from dsp.pitch import PitchCandidates, f0_paths
 from dsp.rate import syllable_nuclei
 
 #: Fewest voiced speech frames for a recent pitch, speech frames for a loudness, and
@@ -38,8 +38,6 @@ from dsp.rate import syllable_nuclei
 MIN_VOICED_FRAMES = 20
 MIN_SPEECH_FRAMES = 30
 MIN_RATE_SPEECH_S = 2.0
-#: Empty frames between the signals in the joint pitch search (> its 0.3-s context).
-PITCH_GAP_FRAMES = 100
 
 
 def _median(values: npt.NDArray[Any]) -> float | None:
@@ -170,36 +168,16 @@ def _candidates(rows: npt.NDArray[np.float32]) -> PitchCandidates:
 def joint_f0_path(
     signals: Sequence[tuple[PitchCandidates, npt.NDArray[np.bool_]]],
 ) -> list[npt.NDArray[np.float64]]:
-    """f0 (Hz, NaN unvoiced) of each signal's ``mask`` frames, all in ONE ``f0_path`` call:
-    the signals' candidates side by side with empty frames between them. The path search
-    walks its chunks side by side, so one search of many signals costs little more than one
-    of a single signal; the gap (longer than the search's context) keeps the paths apart,
-    so each signal's f0 is the one its own search gives."""
-    out: list[npt.NDArray[np.float64]] = [np.full(m.size, np.nan) for _, m in signals]
-    live = [i for i, (_, m) in enumerate(signals) if m.any()]
-    if not live:
-        return out
-    gap = PitchCandidates.empty(PITCH_GAP_FRAMES)
-    parts: list[PitchCandidates] = []
-    masks: list[npt.NDArray[np.bool_]] = []
-    offsets = []
-    at = 0
-    for i in live:
-        cands, mask = signals[i]
-        cands = cands.frames(0, mask.size)
-        offsets.append(at)
-        parts += [cands, gap]
-        masks += [mask, np.zeros(PITCH_GAP_FRAMES, dtype=bool)]
-        at += mask.size + PITCH_GAP_FRAMES
-    f0 = f0_path(
-        concat_candidates(parts),
+    """f0 (Hz, NaN unvoiced) of each signal's ``mask`` frames, all in ONE path search
+    (``dsp.pitch.f0_paths``): a search of many signals costs little more than one of a
+    single signal, and each signal's f0 is the one its own search gives."""
+    tracks = f0_paths(
+        [cands.frames(0, mask.size) for cands, mask in signals],
+        frame_masks=[mask for _, mask in signals],
         fmin_hz=PARAMS.fmin_hz,
         fmax_hz=PARAMS.fmax_hz,
-        frame_mask=np.concatenate(masks),
-    ).f0_hz.astype(np.float64)
-    for i, offset in zip(live, offsets, strict=True):
-        out[i] = f0[offset : offset + signals[i][1].size]
-    return out
+    )
+    return [track.f0_hz.astype(np.float64) for track in tracks]
 
 
 def _measures(

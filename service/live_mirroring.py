@@ -14,16 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dsp.io import AudioInfo
-from dsp.pipeline import (
-    FrameTracks,
-    QualityTally,
-    analyze_tracks,
-    track_shapes,
-    with_mirroring,
-)
+from dsp.pipeline import analyze_tracks, with_mirroring
 from models.params import AnalysisConfig
 from models.report import Mirroring
 from service import stage1_ahead
@@ -47,15 +39,7 @@ def mirroring_so_far(
     blocks = [k for k in kept if k is not None]
     if len(blocks) < n_blocks:
         return None
-    tracks = FrameTracks(
-        *[
-            np.concatenate([np.stack([b[0][i], b[1][i]]) for b, _ in blocks], axis=-1)
-            for i in range(len(track_shapes()))
-        ]
-    )
-    tally = QualityTally()
-    for _, block_tally in blocks:
-        tally.merge(block_tally)
+    tracks, tally = stage1_ahead.joined(blocks)
     info = AudioInfo(
         codec="pcm_s16le",
         container="wav",

@@ -278,22 +278,32 @@ class StreamRegistry:
                 self._due.set()
         return stream.written < limit
 
-    def _compute_ahead(self, stream: LiveStream, shape: tuple[int, int]) -> None:
-        """Start stage 1 of each block whose audio and right context are now in the spool."""
+    def _compute_ahead(
+        self, stream: LiveStream, shape: tuple[int, int], *, final: bool = False
+    ) -> None:
+        """Start stage 1 of each block whose audio and right context are now in the spool;
+        ``final``: the call ended, so also of its last blocks (with the context there is)."""
         block_len, context = shape
-        if stream.written < (stream.ahead_next + 1) * block_len + context:
+        n_blocks = -(-stream.written // block_len) if final else 0
+        if stream.written < (stream.ahead_next + 1) * block_len + context and (
+            stream.ahead_next >= n_blocks
+        ):
             return
         assert stream.spool_file is not None
         stream.spool_file.flush()
         if stream.ahead_offset is None:
-            stream.ahead_offset = stage1_ahead.wav_data_offset(stream.spool_path)
-        while stream.written >= (stream.ahead_next + 1) * block_len + context:
-            task = asyncio.create_task(self._block_ahead(stream, stream.ahead_next))
+            stream.ahead_offset = stage1_ahead.wav_data(stream.spool_path)[0]
+        while (
+            stream.written >= (stream.ahead_next + 1) * block_len + context
+            or stream.ahead_next < n_blocks
+        ):
+            n_samples = stream.written if final else None
+            task = asyncio.create_task(self._block_ahead(stream, stream.ahead_next, n_samples))
             stream.ahead_tasks.add(task)
             task.add_done_callback(stream.ahead_tasks.discard)
             stream.ahead_next += 1
 
-    async def _block_ahead(self, stream: LiveStream, index: int) -> None:
+    async def _block_ahead(self, stream: LiveStream, index: int, n_samples: int | None) -> None:
         try:
             done = await self.jobs.compute_ahead(
                 stage1_ahead.compute_block,
@@ -302,9 +312,12 @@ class StreamRegistry:
                 stream.sample_rate_hz,
                 index,
                 stream.config.to_params(),
+                n_samples,
             )
         except Exception:  # the job computes the block itself
             log.warning("stage 1 ahead failed", exc_info=True, extra={"stream_id": stream.id})
+            return
+        if n_samples is not None:  # the call ended: no more live mirroring
             return
         every_s = self.settings.live_mirroring_s
         block_s = stream.config.to_params().block_s
@@ -407,6 +420,9 @@ class StreamRegistry:
         if stream.state != "live":
             return
         self.release(stream, final=True)
+        if stream.ahead_shape is not None and stream.spool_file is not None and stream.written:
+            # the last blocks, while the last live event is made: the job finds them all
+            self._compute_ahead(stream, stream.ahead_shape, final=True)
         await self._last_event(stream)
         stream.tick_due = False
         stream.state = "ended"

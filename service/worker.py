@@ -131,7 +131,7 @@ def analyze_file(
             measure_source,
             windows_csv,
         )
-        from service.stage1_ahead import known_blocks
+        from service.stage1_ahead import call_stage1
 
         config = AnalysisConfig.model_validate_json(config_json)
         try:
@@ -141,7 +141,7 @@ def analyze_file(
                 max_duration_s=max_duration_s,
                 on_progress=writer,
                 workers=_threads,
-                known=known_blocks(Path(path), config.to_params()),
+                kept=call_stage1(Path(path), config.to_params()),
             )
             report = build_report(result, config, source=name)
             # a job keeps its evidence; a synchronous analysis answers with the report alone

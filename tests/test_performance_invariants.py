@@ -359,3 +359,23 @@ def test_level_by_block_sums_equals_cumulative_sums(rate: int, window_s: float) 
     np.testing.assert_allclose(got, want, atol=1e-3)
     assert np.mean(got == want) > 0.99
     assert (got == -120.0).sum() > 50 and got.max() > -40.0
+
+
+def test_speakers_searched_together_get_their_own_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    rate = 8000
+    x = _speechlike(np.random.default_rng(5), rate, 30.0)
+    cands = [pitch.f0_candidates(x[0], rate), pitch.f0_candidates(x[1, : 17 * rate], rate)]
+    silent = pitch.f0_candidates(np.zeros(3 * rate, np.float32), rate)
+    speech = np.ones(cands[0].n_frames, dtype=bool)
+    speech[1000:1500] = False  # the first speaker's mask leaves out 5 s
+    signals = [cands[0], cands[1], silent]
+    masks = [speech, None, None]
+    alone = [pitch.speaker_f0_path(c, speech=m) for c, m in zip(signals, masks, strict=True)]
+    monkeypatch.setattr(pitch, "_VITERBI_GROUP", 3)  # groups holding chunks of both speakers
+    together = pitch.speaker_f0_paths(signals, speeches=masks)
+    for one, both in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(one.f0_hz, both.f0_hz)
+        np.testing.assert_array_equal(one.periodicity, both.periodicity)
+    assert np.isfinite(together[0].f0_hz[:1000]).mean() > 0.2
+    assert not np.isfinite(together[0].f0_hz[1000:1500]).any()
+    assert not np.isfinite(together[2].f0_hz).any()

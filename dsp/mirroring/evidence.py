@@ -427,6 +427,9 @@ def _ipu_table(role: str, units: SpeakerUnits) -> Table:
 
 def _cell(value: Any) -> Any:
     """A CSV cell: floats at full precision, missing values empty."""
+    if isinstance(value, float):  # most cells (np.float64 too): first, a call has ~10^5
+        v = float(value)
+        return repr(v) if math.isfinite(v) else ""
     if value is None:
         return ""
     if isinstance(value, bool | np.bool_):

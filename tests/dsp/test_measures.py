@@ -266,3 +266,16 @@ def test_call_values_are_the_measures_over_the_speaking_spans(
     assert speaker.median_pause_s == measures.pause_s(speaker.track, spans)
     # the report's call rate counts the same syllables as the turns and the IPUs outside them
     assert speaker.rate.syllables == speaker.track.nuclei_frames.size
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=1, max_size=40),
+    st.sampled_from([np.float32, np.float64]),
+)
+def test_median_is_numpys(values: list[float], dtype: type) -> None:
+    x = np.asarray(values, dtype=dtype)
+    expected = float(np.median(x))
+    got = measures.median(x)
+    assert got == expected or (np.isnan(got) and np.isnan(expected)), (values, dtype)
+    assert np.isnan(measures.median(np.zeros(0)))

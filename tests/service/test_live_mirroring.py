@@ -27,7 +27,7 @@ def test_the_bundled_calls_planted_following_shows_by_its_fourth_minute(tmp_path
         w.setsampwidth(2)
         w.setframerate(SR)
         w.writeframes(np.ascontiguousarray(pcm.T).tobytes())
-    offset = stage1_ahead.wav_data_offset(path)
+    offset = stage1_ahead.wav_data(path)[0]
     params = AnalysisParams().validate()
     assert all(stage1_ahead.compute_block(str(path), offset, SR, i, params) for i in range(4))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import wave
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from dsp.io import decode, iter_blocks
 from dsp.params import AnalysisParams
-from dsp.pipeline import QualityTally, frame_tracks
+from dsp.pipeline import frame_tracks
 from service import stage1_ahead
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,30 +34,40 @@ def call_pcm() -> npt.NDArray[np.int16]:
     return np.round(np.clip(audio[:, : 150 * SR], -1, 1) * 32767).astype(np.int16)
 
 
-def _counting(known: Any, used: list[int]) -> Any:
-    """``known``, noting in ``used`` the blocks it gave."""
-
-    def counted(index: int, padded: npt.NDArray[np.float32]) -> Any:
-        found = known(index, padded)
-        if found is not None:
-            used.append(index)
-        return found
-
-    return counted
-
-
-def _tracks(path: Path, params: AnalysisParams, known: Any = None) -> Any:
+def _fresh(path: Path, params: AnalysisParams) -> Any:
     info, blocks = iter_blocks(path, block_s=params.block_s)
-    return frame_tracks(blocks, info.sample_rate_hz, params, known=known)
+    return frame_tracks(blocks, info.sample_rate_hz, params)
+
+
+def _ahead(
+    path: Path, params: AnalysisParams, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, list[int]]:
+    """``call_stage1``'s stage 1 of ``path`` and the blocks it had to compute."""
+    computed: list[int] = []
+    compute = stage1_ahead._block_stage1
+
+    def counted(raw: Any, rate: int, p: AnalysisParams, index: int, *rest: Any) -> Any:
+        computed.append(index)
+        return compute(raw, rate, p, index, *rest)
+
+    monkeypatch.setattr(stage1_ahead, "_block_stage1", counted)
+    kept = stage1_ahead.call_stage1(path, params)
+    assert kept is not None
+    info, blocks = iter_blocks(path, block_s=params.block_s)
+    blocks.close()
+    found = kept(info)
+    monkeypatch.undo()
+    return found, computed
 
 
 def test_blocks_computed_ahead_are_the_tracks_of_the_whole_call(
-    tmp_path: Path, call_pcm: npt.NDArray[np.int16]
+    tmp_path: Path, call_pcm: npt.NDArray[np.int16], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "stream.wav"
     _wav(path, call_pcm)
     params = AnalysisParams().validate()
-    offset = stage1_ahead.wav_data_offset(path)
+    offset, size = stage1_ahead.wav_data(path)
+    assert size == call_pcm.size * 2
     # 150 s: blocks 0 and 1 have their right context; block 2 is the last (not ahead)
     done = [stage1_ahead.compute_block(str(path), offset, SR, i, params) for i in range(3)]
     assert done == [True, True, False]
@@ -64,65 +75,72 @@ def test_blocks_computed_ahead_are_the_tracks_of_the_whole_call(
         "stream.wav.stage1-00000.npz",
         "stream.wav.stage1-00001.npz",
     ]
-    known = stage1_ahead.known_blocks(path, params)
-    assert known is not None
-    used: list[int] = []
-    counted = _counting(known, used)
-    ahead, ahead_tally = _tracks(path, params, counted)
-    fresh, fresh_tally = _tracks(path, params)
-    assert used == [0, 1]
+    found, computed = _ahead(path, params, monkeypatch)
+    assert computed == [2]  # only the last block, from the file's PCM
+    (ahead, ahead_tally), (fresh, fresh_tally) = found, _fresh(path, params)
     for name in ("level_db", "activity_features", "f0_candidates_hz", "f0_strength"):
         np.testing.assert_array_equal(getattr(ahead, name), getattr(fresh, name))
     np.testing.assert_array_equal(ahead.syllable_db, fresh.syllable_db)
     np.testing.assert_array_equal(ahead.sonority_db, fresh.sonority_db)
-    assert ahead_tally.samples == fresh_tally.samples and ahead_tally.cross == fresh_tally.cross
     # the blocks' own tallies add up to the tally of the same samples block by block
-    merged, added = QualityTally(), QualityTally()
-    for i in (0, 1):
-        kept = stage1_ahead.load_block(path, i, params)
-        assert kept is not None
-        merged.merge(kept[1])
-        added.add(call_pcm[:, i * 60 * SR : (i + 1) * 60 * SR].astype(np.float32) / 32768, SR)
-    assert vars(merged).keys() == vars(added).keys()
-    for name, value in vars(added).items():
-        np.testing.assert_array_equal(getattr(merged, name), value)
+    assert vars(ahead_tally).keys() == vars(fresh_tally).keys()
+    for name, value in vars(fresh_tally).items():
+        np.testing.assert_array_equal(getattr(ahead_tally, name), value)
 
 
 def test_blocks_of_other_audio_or_settings_are_computed_again(
-    tmp_path: Path, call_pcm: npt.NDArray[np.int16]
+    tmp_path: Path, call_pcm: npt.NDArray[np.int16], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "stream.wav"
     _wav(path, call_pcm)
     params = AnalysisParams().validate()
-    offset = stage1_ahead.wav_data_offset(path)
+    offset, _ = stage1_ahead.wav_data(path)
     assert stage1_ahead.compute_block(str(path), offset, SR, 0, params)
     assert stage1_ahead.compute_block(str(path), offset, SR, 1, params)
     changed = call_pcm.copy()
     changed[0, 90 * SR : 91 * SR] //= 2  # block 1's audio differs from what was computed
     _wav(path, changed)
-    known = stage1_ahead.known_blocks(path, params)
-    assert known is not None
-    used: list[int] = []
-    counted = _counting(known, used)
-    ahead, _ = _tracks(path, params, counted)
-    fresh, _ = _tracks(path, params)
-    assert used == [0]
+    (ahead, _), computed = _ahead(path, params, monkeypatch)
+    fresh, _ = _fresh(path, params)
+    assert computed == [1, 2]
     np.testing.assert_array_equal(ahead.f0_candidates_hz, fresh.f0_candidates_hz)
     np.testing.assert_array_equal(ahead.level_db, fresh.level_db)
     # another pitch range: none is used
     other = AnalysisParams(fmin_hz=75.0).validate()
-    known_other = stage1_ahead.known_blocks(path, other)
-    assert known_other is not None
-    info, blocks = iter_blocks(path, block_s=other.block_s)
-    first = next(iter(blocks))
-    assert known_other(0, np.concatenate([first, first[:, :1600]], axis=1)) is None
+    (ahead, _), computed = _ahead(path, other, monkeypatch)
+    assert computed == [0, 1, 2]
+    np.testing.assert_array_equal(ahead.f0_candidates_hz, _fresh(path, other)[0].f0_candidates_hz)
+
+
+def test_the_call_is_decoded_when_its_file_is_not_the_spooled_wav(
+    tmp_path: Path, call_pcm: npt.NDArray[np.int16]
+) -> None:
+    path = tmp_path / "stream.wav"
+    _wav(path, call_pcm[:, : 70 * SR])
+    params = AnalysisParams().validate()
+    assert stage1_ahead.call_stage1(path, params) is None  # nothing kept
+    assert stage1_ahead.compute_block(str(path), stage1_ahead.wav_data(path)[0], SR, 0, params)
+    kept = stage1_ahead.call_stage1(path, params)
+    assert kept is not None
+    info, blocks = iter_blocks(path, block_s=params.block_s)
+    blocks.close()
+    assert kept(info) is not None
+    # another codec or a resampled rate: the job decodes
+    assert kept(replace(info, codec="pcm_mulaw")) is None
+    assert kept(replace(info, native_rate_hz=48000)) is None
+    # a header that does not give the length (a stream cut off mid-write)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b"data") + 4
+    raw[at : at + 4] = (0xFFFFFFFF).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    assert kept(info) is None
 
 
 def test_moving_and_removing_the_blocks(tmp_path: Path, call_pcm: npt.NDArray[np.int16]) -> None:
     path = tmp_path / "stream-1.wav"
     _wav(path, call_pcm[:, : 70 * SR])
     params = AnalysisParams().validate()
-    assert stage1_ahead.compute_block(str(path), stage1_ahead.wav_data_offset(path), SR, 0, params)
+    assert stage1_ahead.compute_block(str(path), stage1_ahead.wav_data(path)[0], SR, 0, params)
     target = tmp_path / "an_1.wav"
     path.rename(target)
     stage1_ahead.move(path, target)
