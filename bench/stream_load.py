@@ -2,7 +2,7 @@
 
     python bench/stream_load.py --streams 100 --minutes 3             # 100 real-time Twilio calls
     python bench/stream_load.py --streams 10 --minutes 60 --speed 6   # long calls: memory slope
-    python bench/stream_load.py --streams 1 --minutes 30 --speed max  # stop -> report, 30-min call
+    python bench/stream_load.py --streams 1 --minutes 30 --speed 30   # stop -> report, 30-min call
 
 A `mirrorline serve` process is started on a fresh data directory (or ``--url`` names a
 running one). Each stream is a call streamed the platform's way (``--protocol``; Twilio by
@@ -23,8 +23,11 @@ Printed:
 - server process CPU (cores used) and RSS, sampled each second; memory per stream = (RSS
   with every stream live - RSS before the first stream) / streams, and the RSS slope while
   all streams are live (MB per hour of call, per stream): flat memory means a slope near 0;
-- with ``--speed max`` or when the run ends: *stop -> report*, the time from sending the
-  stop to the analysis being ``completed`` (``GET /v1/streams/{id}``).
+- when the run ends: *stop -> report*, the time from sending the stop to the analysis
+  being ``completed`` (``GET /v1/streams/{id}``). Faster than real time, the server's live
+  mirroring updates (every ``MIRRORLINE_LIVE_MIRRORING_S`` of call) are spaced by the speed
+  too (unless ``--env`` sets them), so its analysis worker is as busy per second as with
+  real-time calls.
 
 The machine load (``uptime``) is printed before and after: the development machine has 2
 cores shared with other people.
@@ -337,7 +340,10 @@ async def monitor(pid: int, samples: list[Sample], results: list[StreamResult]) 
         await asyncio.sleep(1.0)
 
 
-def start_server(data_dir: Path, streams: int, env_extra: dict[str, str]) -> tuple[Any, str]:
+def start_server(
+    data_dir: Path, streams: int, env_extra: dict[str, str], speed: float | None
+) -> tuple[Any, str]:
+    from service.settings import Settings
     from tests.service.conftest import Server
 
     env = {
@@ -346,6 +352,13 @@ def start_server(data_dir: Path, streams: int, env_extra: dict[str, str]) -> tup
         "MIRRORLINE_LOG_LEVEL": "WARNING",
         **env_extra,
     }
+    if speed is not None and speed > 1 and "MIRRORLINE_LIVE_MIRRORING_S" not in env:
+        # The live mirroring is measured again every so many seconds of call: faster than
+        # real time it would keep the analysis worker busier than real calls do (at 30x,
+        # a 30-min call's update every 4 s); scaled, it is as busy per second as at 1x.
+        every_s = Settings.model_fields["live_mirroring_s"].default * speed
+        env["MIRRORLINE_LIVE_MIRRORING_S"] = str(min(every_s, 3600.0))
+        print(f"live mirroring every {env['MIRRORLINE_LIVE_MIRRORING_S']} s of call", flush=True)
     server = Server(data_dir, env).start()
     return server, server.url
 
@@ -366,7 +379,8 @@ async def main_async(args: argparse.Namespace) -> int:
             http_base = args.url.rstrip("/")
             pid = args.pid
         else:
-            server, http_base = start_server(Path(tmp) / "data", args.streams, env_extra)
+            speed = None if args.speed == "max" else float(args.speed)
+            server, http_base = start_server(Path(tmp) / "data", args.streams, env_extra, speed)
             pid = server.process.pid
         ws_base = http_base.replace("http", "ws", 1)
         try:
@@ -398,6 +412,9 @@ async def run(
             await run_stream(k, args, frames, ws_base, http_base, results[k], all_live)
         except Exception as exc:  # a refused or broken connection is a result, not a crash
             results[k].error = f"{type(exc).__name__}: {exc}"
+            return
+        # from its own stop: calls that end apart are timed apart
+        await wait_report(http_base, results[k], args.report_timeout_s)
 
     async def plateau() -> None:
         # all streams live: each has sent at least one tick and none has finished sending
@@ -411,9 +428,6 @@ async def run(
     wall_s = time.perf_counter() - started
     client_cpu = time.process_time() - client_cpu0
     plateau_task.cancel()
-    await asyncio.gather(
-        *(wait_report(http_base, r, args.report_timeout_s) for r in results if r.error is None)
-    )
     if monitor_task is not None:
         monitor_task.cancel()
     load_after = uptime()

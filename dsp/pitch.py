@@ -576,10 +576,13 @@ def _viterbi_f0(
     """
     core, margin = _VITERBI_CORE, _VITERBI_MARGIN
     f0s = [np.full(s.n_frames, np.nan, dtype=np.float32) for s in searches]
+    if not searches:
+        return f0s
     length = core + 2 * margin
     live = [_live_chunks(s.any_voiced, max(1, -(-s.n_frames // core))) for s in searches]
+    # every live chunk of every search, in order: which search (owner) and which chunk
     owner = np.concatenate([np.full(ids.size, i, dtype=np.int64) for i, ids in enumerate(live)])
-    chunk = np.concatenate(live) if live else np.zeros(0, dtype=np.int64)
+    chunk = np.concatenate(live)
     unvoiced_only = np.concatenate([np.full(k, -np.inf), [0.0]]).astype(np.float32)
     steps = np.arange(length, dtype=np.int64)[:, None] - margin
     for g in range(0, chunk.size, _VITERBI_GROUP):
