@@ -18,7 +18,7 @@ import glob
 import mmap
 import os
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from dsp.params import AnalysisParams
 from dsp.pipeline import (
     ANALYSIS_VERSION,
     FrameTracks,
+    KeptStage1,
     QualityTally,
     block_tracks,
     context_samples,
@@ -123,16 +124,16 @@ def _block_stage1(
     sample_rate_hz: int,
     params: AnalysisParams,
     index: int,
+    block_len: int,
     left: int,
     length: int,
 ) -> tuple[BlockTracks, QualityTally]:
-    """The tracks of block ``index`` (``length`` samples after ``left`` of context in the
-    PCM ``raw``) and the quality tally of its own samples."""
+    """The tracks of block ``index`` of ``block_len`` samples (``length`` of them here, after
+    ``left`` of context in the PCM ``raw``) and the quality tally of its own samples."""
     padded = pcm_to_float(raw)
     hop = hop_samples(sample_rate_hz)
     is_last = padded.shape[1] == left + length  # no right context: the call's end
     n_keep = frame_count(length, sample_rate_hz) if is_last else length // hop
-    block_len = int(round(params.block_s * sample_rate_hz))
     tracks = block_tracks(
         padded,
         sample_rate_hz,
@@ -174,7 +175,7 @@ def compute_block(
     if len(raw) < 4 * (stop - start):
         return False
     length = min(block_len, stop - start - left)
-    tracks, tally = _block_stage1(raw, sample_rate_hz, params, index, left, length)
+    tracks, tally = _block_stage1(raw, sample_rate_hz, params, index, block_len, left, length)
     target = block_path(Path(wav_path), index)
     partial = target.with_name(target.name + ".part")
     arrays: dict[str, Any] = {f"tally_{k}": np.asarray(v) for k, v in vars(tally).items()}
@@ -187,9 +188,7 @@ def compute_block(
     return True
 
 
-def call_stage1(
-    audio: Path, params: AnalysisParams
-) -> Callable[[AudioInfo], tuple[FrameTracks, QualityTally] | None] | None:
+def call_stage1(audio: Path, params: AnalysisParams) -> KeptStage1 | None:
     """What ``dsp.pipeline.analyze`` takes to find the call's stage 1 without decoding it
     (None when no block is kept for ``audio``): given the call's header, its tracks and
     tally from the kept blocks whose PCM is unchanged, the other blocks computed from the
@@ -219,7 +218,8 @@ def call_stage1(
                 raw = pcm[offset + 4 * start : offset + 4 * stop]
                 kept = load_block(audio, index, params, checksum=zlib.crc32(raw))
                 length = min(block_len, n_samples - index * block_len)
-                blocks.append(kept or _block_stage1(raw, rate, params, index, left, length))
+                found = kept or _block_stage1(raw, rate, params, index, block_len, left, length)
+                blocks.append(found)
         return joined(blocks)
 
     return found
